@@ -1,0 +1,366 @@
+"""Pure portfolio valuation math in a base currency (Decimal only, no I/O).
+
+Design choices (FX, minor units and the rounding mode live in models.currency):
+- Full precision inside, rounding at the edge: the dataclasses hold unrounded figures;
+  as_dict() rounds money to the currency's minor unit and percentages to 2 places,
+  ROUND_HALF_EVEN.
+- The portfolio total equals the sum of its positions to the cent by construction: each
+  portfolio money figure is a sum of position figures already rounded to the base
+  currency's minor unit (the very round_money() call the position's as_dict() makes).
+- Previous close is converted at the *current* FX rate, so daily change measures the
+  asset's move, not the currency's (no historical FX is tracked).
+- Percentages divide by the absolute value of their reference (previous value, cost
+  basis), so their sign always matches the change; a zero reference (zero quantity, zero
+  cost basis) gives None: no division by zero and no made-up 0.
+- A stale position (no price, or no FX rate into base) is never dropped nor given an
+  invented number: stale=True plus stale_reason; current_value is None without a price;
+  value_in_base is its last_published_value if given (the stale flag marks it as last
+  known), else None. The portfolio counts that value in total_value and in stale_value.
+- Portfolio daily change, cost and return cover live (non-stale) positions only; daily
+  change only those with a previous close. None when no position contributes.
+- last_published_value is the position's value_in_base as last sent to clients.
+  significant_change: the live value_in_base moved by more than threshold_percent from
+  it; without one (first valuation), |daily_change_percent| exceeds it. Stale
+  positions are never significant (their stale flag is the news).
+- price_age_seconds: whole seconds from price_as_of to now, clamped at 0 (clock skew);
+  naive datetimes count as UTC. When a price is too old is the caller's policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal, localcontext
+from typing import Any
+
+from models.currency import (
+    CONTEXT,
+    FxRate,
+    conversion_factor,
+    convert,
+    fx_symbols_needed,
+    percent,
+    round_money,
+    round_percent,
+)
+
+__all__ = [  # FxRate, convert and fx_symbols_needed are re-exported from currency
+    "DEFAULT_THRESHOLD_PERCENT", "NO_FX_RATE", "NO_PRICE", "FxRate", "PortfolioInput",
+    "PortfolioValuation", "PositionInput", "PositionValuation", "convert",
+    "fx_symbols_needed", "value_portfolio", "value_position",
+]  # fmt: skip
+
+DEFAULT_THRESHOLD_PERCENT = Decimal("1.0")
+NO_PRICE = "no_price"
+NO_FX_RATE = "no_fx_rate"
+
+
+@dataclass(frozen=True)
+class PositionInput:
+    """A holding: cost_basis is the TOTAL cost in the asset's quote currency."""
+
+    position_id: int
+    symbol: str
+    quantity: Decimal
+    cost_basis: Decimal
+    currency: str
+    price: Decimal | None
+    previous_close: Decimal | None
+    price_as_of: datetime | None
+    last_published_value: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class PortfolioInput:
+    """A portfolio and its positions."""
+
+    portfolio_id: int
+    name: str
+    base_currency: str
+    positions: tuple[PositionInput, ...]
+
+
+def _money(amount: Decimal | None, currency: str) -> Decimal | None:
+    """round_money() that passes None through."""
+    return None if amount is None else round_money(amount, currency)
+
+
+def _pct(value: Decimal | None) -> Decimal | None:
+    """round_percent() that passes None through."""
+    return None if value is None else round_percent(value)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """Aware datetime; naive ones are taken to be UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _sub(a: Decimal | None, b: Decimal | None) -> Decimal | None:
+    """a - b at full precision, None if either is unknown."""
+    if a is None or b is None:
+        return None
+    with localcontext(CONTEXT):
+        return a - b
+
+
+@dataclass(frozen=True)
+class PositionValuation:
+    """A position valued at full precision; as_dict() gives the rounded fields."""
+
+    position_id: int
+    symbol: str
+    quantity: Decimal
+    currency: str
+    base_currency: str
+    current_price: Decimal | None
+    current_value: Decimal | None
+    cost_basis: Decimal
+    previous_value: Decimal | None
+    value_in_base: Decimal | None
+    cost_in_base: Decimal | None
+    previous_value_in_base: Decimal | None
+    stale: bool
+    stale_reason: str | None
+    price_age_seconds: int | None
+    significant_change: bool
+    weight: Decimal | None = None
+
+    @property
+    def daily_change(self) -> Decimal | None:
+        """Change in value since previous close, in the asset's currency."""
+        return _sub(self.current_value, self.previous_value)
+
+    @property
+    def daily_change_percent(self) -> Decimal | None:
+        """Daily change as a percentage of |previous value|; None if zero/unknown."""
+        change = self.daily_change
+        if change is None or self.previous_value is None:
+            return None
+        return percent(change, self.previous_value)
+
+    @property
+    def total_return(self) -> Decimal | None:
+        """Current value minus total cost basis, in the asset's currency."""
+        return _sub(self.current_value, self.cost_basis)
+
+    @property
+    def total_return_percent(self) -> Decimal | None:
+        """Total return as a percentage of |cost basis|; None for a zero cost basis."""
+        ret = self.total_return
+        return None if ret is None else percent(ret, self.cost_basis)
+
+    def rounded_value_in_base(self) -> Decimal | None:
+        """value_in_base rounded to the base currency's minor unit (what totals sum)."""
+        return _money(self.value_in_base, self.base_currency)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Message fields: money rounded to its minor unit, percentages to 2 places."""
+        cur = self.currency
+        return {
+            "position_id": self.position_id,
+            "symbol": self.symbol,
+            "quantity": self.quantity,
+            "current_price": self.current_price,
+            "current_value": _money(self.current_value, cur),
+            "cost_basis": round_money(self.cost_basis, cur),
+            "daily_change": _money(self.daily_change, cur),
+            "daily_change_percent": _pct(self.daily_change_percent),
+            "total_return": _money(self.total_return, cur),
+            "total_return_percent": _pct(self.total_return_percent),
+            "weight": _pct(self.weight),
+            "currency": cur,
+            "value_in_base": self.rounded_value_in_base(),
+            "stale": self.stale,
+            "stale_reason": self.stale_reason,
+            "price_age_seconds": self.price_age_seconds,
+            "significant_change": self.significant_change,
+        }
+
+    to_message = as_dict
+
+
+@dataclass(frozen=True)
+class PortfolioValuation:
+    """A valued portfolio; money is summed from rounded position figures (base)."""
+
+    portfolio_id: int
+    name: str
+    base_currency: str
+    total_value: Decimal
+    daily_change: Decimal | None
+    previous_value: Decimal
+    total_cost: Decimal
+    total_return: Decimal | None
+    positions: tuple[PositionValuation, ...]
+    stale_value: Decimal
+    stale_positions: int
+    value_changed: bool
+    as_of: datetime | None
+
+    @property
+    def daily_change_percent(self) -> Decimal | None:
+        """Daily change as a percentage of the contributing previous value."""
+        if self.daily_change is None:
+            return None
+        return percent(self.daily_change, self.previous_value)
+
+    @property
+    def total_return_percent(self) -> Decimal | None:
+        """Total return as a percentage of |total cost| of the live positions."""
+        if self.total_return is None:
+            return None
+        return percent(self.total_return, self.total_cost)
+
+    @property
+    def stale_share_percent(self) -> Decimal | None:
+        """Stale share of total_value: 0 if nothing is stale, None if the total is 0."""
+        if self.stale_value == 0:
+            return Decimal(0)
+        return percent(self.stale_value, self.total_value)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Message fields, with each position's own as_dict()."""
+        return {
+            "portfolio_id": self.portfolio_id,
+            "name": self.name,
+            "base_currency": self.base_currency,
+            "total_value": self.total_value,
+            "daily_change": self.daily_change,
+            "daily_change_percent": _pct(self.daily_change_percent),
+            "total_cost": self.total_cost,
+            "total_return": self.total_return,
+            "total_return_percent": _pct(self.total_return_percent),
+            "positions": [p.as_dict() for p in self.positions],
+            "stale_value": self.stale_value,
+            "stale_share_percent": _pct(self.stale_share_percent),
+            "stale_positions": self.stale_positions,
+            "value_changed": self.value_changed,
+            "as_of": None if self.as_of is None else self.as_of.isoformat(),
+        }
+
+    to_message = as_dict
+
+
+def _is_significant(
+    value: Decimal, last: Decimal | None, daily_pct: Decimal | None, threshold: Decimal
+) -> bool:
+    """Whether the move warrants a position update (strictly above threshold)."""
+    if last is None:
+        return daily_pct is not None and abs(daily_pct) > threshold
+    moved = _sub(value, last)
+    share = None if moved is None else percent(moved, last)
+    if share is None:  # last published 0: any non-zero value is a real change
+        return value != 0
+    return abs(share) > threshold
+
+
+def _weight(pos: PositionValuation, total: Decimal) -> Decimal | None:
+    """Percent of the total, from the rounded figures so weights match the display."""
+    value = pos.rounded_value_in_base()
+    return None if value is None else percent(value, total)
+
+
+def value_position(
+    position: PositionInput,
+    fx_rates: Mapping[str, FxRate],
+    base_currency: str,
+    now: datetime,
+    threshold_percent: Decimal = DEFAULT_THRESHOLD_PERCENT,
+) -> PositionValuation:
+    """Value one position in its own currency and in base_currency."""
+    p = position
+    factor = conversion_factor(p.currency, base_currency, fx_rates)
+    with localcontext(CONTEXT):
+        value = None if p.price is None else p.quantity * p.price
+        prev = None
+        if p.price is not None and p.previous_close is not None:
+            prev = p.quantity * p.previous_close
+        cost_base = None if factor is None else p.cost_basis * factor
+        value_base = None if factor is None or value is None else value * factor
+        prev_base = None if factor is None or prev is None else prev * factor
+    reason = NO_PRICE if p.price is None else NO_FX_RATE if factor is None else None
+    age = None
+    if p.price_as_of is not None:
+        age = max(int((_as_utc(now) - _as_utc(p.price_as_of)).total_seconds()), 0)
+    valuation = PositionValuation(
+        position_id=p.position_id,
+        symbol=p.symbol,
+        quantity=p.quantity,
+        currency=p.currency,
+        base_currency=base_currency,
+        current_price=p.price,
+        current_value=value,
+        cost_basis=p.cost_basis,
+        previous_value=prev,
+        # Stale: the last published value (marked by stale=True), never a guess.
+        value_in_base=value_base if reason is None else p.last_published_value,
+        cost_in_base=cost_base,
+        previous_value_in_base=prev_base,
+        stale=reason is not None,
+        stale_reason=reason,
+        price_age_seconds=age,
+        significant_change=False,
+    )
+    if value_base is None or reason is not None:
+        return valuation
+    significant = _is_significant(
+        value_base,
+        p.last_published_value,
+        valuation.daily_change_percent,
+        threshold_percent,
+    )
+    return replace(valuation, significant_change=significant)
+
+
+def value_portfolio(
+    portfolio: PortfolioInput,
+    fx_rates: Mapping[str, FxRate],
+    now: datetime,
+    previous_total: Decimal | None = None,
+    threshold_percent: Decimal = DEFAULT_THRESHOLD_PERCENT,
+) -> PortfolioValuation:
+    """Value every position and aggregate them in the portfolio's base currency."""
+    base = portfolio.base_currency
+    positions = [
+        value_position(p, fx_rates, base, now, threshold_percent)
+        for p in portfolio.positions
+    ]
+    zero = round_money(Decimal(0), base)
+    total = stale = cost = live = prev = moved = zero
+    stale_count = live_count = daily_count = 0
+    with localcontext(CONTEXT):
+        for pos in positions:
+            value = pos.rounded_value_in_base()
+            # Live implies price and FX are known, hence value and cost are too.
+            if pos.stale or value is None or pos.cost_in_base is None:
+                stale_count += 1
+                total += zero if value is None else value
+                stale += zero if value is None else value
+                continue
+            total += value
+            live += value
+            live_count += 1
+            cost += round_money(pos.cost_in_base, base)
+            if pos.previous_value_in_base is not None:
+                daily_count += 1
+                moved += value
+                prev += round_money(pos.previous_value_in_base, base)
+    weighted = tuple(replace(pos, weight=_weight(pos, total)) for pos in positions)
+    stamps = [p.price_as_of for p in portfolio.positions if p.price_as_of is not None]
+    return PortfolioValuation(
+        portfolio_id=portfolio.portfolio_id,
+        name=portfolio.name,
+        base_currency=base,
+        total_value=total,
+        # Only positions with a previous close count, on both sides of the change.
+        daily_change=moved - prev if daily_count else None,
+        previous_value=prev,
+        total_cost=cost,
+        total_return=live - cost if live_count else None,
+        positions=weighted,
+        stale_value=stale,
+        stale_positions=stale_count,
+        value_changed=previous_total is None or total != previous_total,
+        as_of=max(stamps, key=_as_utc) if stamps else None,
+    )
