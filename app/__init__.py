@@ -1,0 +1,40 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from app.config import load_config
+from app.extensions import db, login_manager, migrate, sock
+from app.logging_setup import configure_logging
+from models import User
+from models.bus import init_bus
+
+
+def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Flask:
+    """Build the web app: config from the environment, extensions, blueprints."""
+    config = load_config(environ)
+    config.update(overrides or {})
+    app = Flask(__name__, instance_path=config["INSTANCE_PATH"])
+    app.config.update(config)
+    configure_logging(app.config)
+
+    db.init_app(app)
+    migrate.init_app(app, db)
+    login_manager.init_app(app)
+    sock.init_app(app)
+    init_bus(app)
+
+    from app import auth, api, web, ws  # noqa: PLC0415 - blueprints import the extensions above
+
+    for blueprint in (auth.blueprint, api.blueprint, web.blueprint, ws.blueprint):
+        app.register_blueprint(blueprint)
+    return app
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id)) if user_id.isdigit() else None

@@ -1,0 +1,9 @@
+"""The JSON API blueprint; routes live in the modules imported below."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+blueprint = Blueprint("api", __name__)
+
+from app.api import health  # noqa: E402,F401 - registers routes on the blueprint

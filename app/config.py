@@ -1,0 +1,160 @@
+"""Configuration read from the environment, in one place, with the reference's names and defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
+
+SOURCE_NAMES = ("yahoo_finance", "alpha_vantage", "finnhub", "simulated")
+
+# name -> (default, minimum); every value must be a whole number at least the minimum.
+INT_SETTINGS: dict[str, tuple[int, int]] = {
+    "REALTIME_UPDATE_INTERVAL": (30, 1),
+    "REALTIME_BATCH_SIZE": (50, 1),
+    "REALTIME_CACHE_TIMEOUT": (300, 0),
+    "REALTIME_MAX_WORKERS": (2, 1),
+    "WEBSOCKET_TIMEOUT": (300, 1),
+    "WEBSOCKET_MAX_CONNECTIONS_PER_USER": (5, 1),
+    "WEBSOCKET_MAX_SUBSCRIPTIONS_PER_CONNECTION": (50, 1),
+    "WEBSOCKET_MESSAGE_SIZE_LIMIT": (1024, 64),
+    "WEBSOCKET_RATE_LIMIT_MESSAGES_PER_MINUTE": (60, 1),
+    "WEBSOCKET_HEARTBEAT_INTERVAL": (25, 1),
+    "WEBSOCKET_SEND_QUEUE_SIZE": (256, 8),
+    "WEBSOCKET_RESUME_BUFFER_SIZE": (100, 0),
+    "DATA_STALE_AFTER_SECONDS": (300, 1),
+    "PORT": (8000, 1),
+    "YAHOO_FINANCE_RATE_LIMIT": (100, 0),
+    "ALPHA_VANTAGE_RATE_LIMIT": (5, 0),
+    "FINNHUB_RATE_LIMIT": (60, 0),
+    "SIMULATED_RATE_LIMIT": (0, 0),
+    "SIMULATED_SEED": (42, 0),
+    "SIMULATED_LATENCY_MS": (0, 0),
+    "MARKET_DATA_TIMEOUT": (10, 1),
+}
+
+STRING_SETTINGS: dict[str, str | None] = {
+    "YAHOO_FINANCE_API_KEY": None,
+    "ALPHA_VANTAGE_API_KEY": None,
+    "FINNHUB_API_KEY": None,
+    "YAHOO_FINANCE_BASE_URL": "https://query1.finance.yahoo.com",
+    "ALPHA_VANTAGE_BASE_URL": "https://www.alphavantage.co",
+    "FINNHUB_BASE_URL": "https://finnhub.io",
+    "SIMULATED_FAIL_SYMBOLS": "",
+    "REDIS_KEY_PREFIX": "pricewire",
+    "LOG_DIR": None,
+    "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "json",
+}
+
+BOOL_SETTINGS: dict[str, bool] = {
+    "WEBSOCKET_COMPRESSION": False,
+    "SESSION_COOKIE_SECURE": False,
+}
+
+
+class ConfigError(SystemExit):
+    """A setting has a bad value; start-up stops with a message naming it."""
+
+    def __init__(self, name: str, value: str, expected: str) -> None:
+        self.name = name
+        super().__init__(f"Configuration error: {name}={value!r} is invalid: {expected}.")
+
+
+def parse_int(name: str, raw: str, minimum: int) -> int:
+    """A whole number at least `minimum`, or ConfigError naming the variable."""
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(name, raw, f"expected a whole number >= {minimum}") from None
+    if value < minimum:
+        raise ConfigError(name, raw, f"expected a whole number >= {minimum}")
+    return value
+
+
+def parse_bool(name: str, raw: str) -> bool:
+    """true/false in the usual spellings."""
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(name, raw, "expected true or false")
+
+
+def parse_priorities(raw: str) -> dict[str, int]:
+    """`yahoo_finance:1,alpha_vantage:2` -> {"yahoo_finance": 1, "alpha_vantage": 2}."""
+    name = "MARKET_DATA_SOURCE_PRIORITIES"
+    priorities: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        source, sep, rank = item.partition(":")
+        source = source.strip()
+        if source not in SOURCE_NAMES:
+            raise ConfigError(name, raw, f"unknown source {source!r}; known: {', '.join(SOURCE_NAMES)}")
+        priorities[source] = parse_int(name, rank, 1) if sep else len(priorities) + 1
+    if not priorities:
+        raise ConfigError(name, raw, "name at least one source, e.g. simulated:1")
+    return priorities
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the `postgres://` and `postgresql://` forms hosts hand out; use psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def parse_origins(raw: str) -> tuple[str, ...]:
+    """Comma-separated origins, normalised without a trailing slash."""
+    return tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
+
+
+def _secret_key(instance_path: Path) -> str:
+    """A per-checkout secret kept under instance/, so sessions survive a restart of `make run`."""
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def load_config(environ: Mapping[str, str] | None = None, instance_path: Path | None = None) -> dict[str, Any]:
+    """Read every setting from `environ` (default: os.environ), validating as it goes."""
+    env = os.environ if environ is None else environ
+    instance = instance_path or Path(env.get("PRICEWIRE_INSTANCE_PATH", DEFAULT_INSTANCE_PATH))
+    config: dict[str, Any] = {"INSTANCE_PATH": str(instance)}
+    readers: list[tuple[Mapping[str, Any], Callable[[str, str, Any], Any]]] = [
+        (INT_SETTINGS, lambda name, raw, spec: parse_int(name, raw, spec[1])),
+        (STRING_SETTINGS, lambda name, raw, spec: raw.strip() or spec),
+        (BOOL_SETTINGS, lambda name, raw, spec: parse_bool(name, raw)),
+    ]
+    for table, read in readers:
+        for name, spec in table.items():
+            raw = env.get(name)
+            default = spec[0] if isinstance(spec, tuple) else spec
+            config[name] = default if raw is None else read(name, raw, spec)
+
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'pricewire.db'}"
+    config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(database_url)
+    config["REDIS_URL"] = env.get("REDIS_URL") or None
+    config["EMBEDDED"] = config["REDIS_URL"] is None
+    config["MARKET_DATA_SOURCE_PRIORITIES"] = parse_priorities(
+        env.get("MARKET_DATA_SOURCE_PRIORITIES") or "simulated:1"
+    )
+    config["WEBSOCKET_ALLOWED_ORIGINS"] = parse_origins(env.get("WEBSOCKET_ALLOWED_ORIGINS", ""))
+    config["SECRET_KEY"] = env.get("SECRET_KEY") or _secret_key(instance)
+    config["SESSION_COOKIE_HTTPONLY"] = True
+    config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    config["REMEMBER_COOKIE_HTTPONLY"] = True
+    config["REMEMBER_COOKIE_SAMESITE"] = "Lax"
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+    return config

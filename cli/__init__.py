@@ -1,0 +1,14 @@
+"""Flask CLI commands, composed onto the app by wsgi.py."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from cli.demo import demo_cli
+from cli.users import tokens_cli, users_cli
+
+
+def register_cli(app: Flask) -> None:
+    """Attach every command group to `app`."""
+    for group in (users_cli, tokens_cli, demo_cli):
+        app.cli.add_command(group)

@@ -1,0 +1,68 @@
+"""`flask demo seed`: the demo account and its portfolio, idempotently."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from models import Asset, Portfolio, Position, User, db
+
+demo_cli = AppGroup("demo", help="Demo data.")
+
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "demo"
+DEMO_PORTFOLIO = "Growth Portfolio"
+# symbol, name, quantity, total cost basis (USD)
+DEMO_POSITIONS = (
+    ("AAPL", "Apple Inc.", "50", "7500.00"),
+    ("MSFT", "Microsoft Corporation", "30", "8400.00"),
+    ("GOOGL", "Alphabet Inc. Class A", "40", "4800.00"),
+    ("AMZN", "Amazon.com, Inc.", "25", "3250.00"),
+    ("TSLA", "Tesla, Inc.", "15", "3000.00"),
+)
+
+
+def get_or_create_asset(symbol: str, name: str = "", currency: str = "USD") -> Asset:
+    """The asset with `symbol`, created when missing."""
+    asset = db.session.scalar(select(Asset).where(Asset.symbol == symbol))
+    if asset is None:
+        asset = Asset(symbol=symbol, name=name or symbol, currency=currency)
+        db.session.add(asset)
+        db.session.flush()
+    return asset
+
+
+def seed_demo() -> User:
+    """Create the demo user and portfolio unless they exist."""
+    user = db.session.scalar(select(User).where(User.username == DEMO_USERNAME))
+    if user is None:
+        user = User(username=DEMO_USERNAME)
+        user.set_password(DEMO_PASSWORD)
+        db.session.add(user)
+        db.session.flush()
+    portfolio = db.session.scalar(
+        select(Portfolio).where(Portfolio.user_id == user.id, Portfolio.name == DEMO_PORTFOLIO)
+    )
+    if portfolio is None:
+        portfolio = Portfolio(owner=user, name=DEMO_PORTFOLIO, base_currency="USD")
+        db.session.add(portfolio)
+        db.session.flush()
+    held = {position.asset.symbol for position in portfolio.positions}
+    for symbol, name, quantity, cost in DEMO_POSITIONS:
+        if symbol not in held:
+            asset = get_or_create_asset(symbol, name)
+            db.session.add(
+                Position(portfolio=portfolio, asset=asset, quantity=Decimal(quantity), cost_basis=Decimal(cost))
+            )
+    db.session.commit()
+    return user
+
+
+@demo_cli.command("seed")
+def seed_command() -> None:
+    """Create user demo/demo with the "Growth Portfolio" (safe to run again)."""
+    user = seed_demo()
+    click.echo(f"demo user ready (id {user.id}, password {DEMO_PASSWORD!r})")

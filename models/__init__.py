@@ -1,0 +1,21 @@
+"""The data model: plain SQLAlchemy 2 mappings, plus the shared message and bus modules."""
+
+from models.base import Base, db, utcnow
+from models.market import Asset, PriceHistory, Quote, WatchlistItem
+from models.portfolio import Portfolio, PortfolioValue, Position
+from models.user import ApiToken, User
+
+__all__ = [
+    "ApiToken",
+    "Asset",
+    "Base",
+    "Portfolio",
+    "PortfolioValue",
+    "Position",
+    "PriceHistory",
+    "Quote",
+    "User",
+    "WatchlistItem",
+    "db",
+    "utcnow",
+]

@@ -1,0 +1,83 @@
+"""Assets, their latest quote, and price history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import PERCENT, db, utcnow
+
+
+class Asset(db.Model):  # type: ignore[name-defined,misc]
+    """A tradable instrument (or an FX pair such as EURUSD=X) identified by its symbol."""
+
+    __tablename__ = "assets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    currency: Mapped[str] = mapped_column(String(8), default="USD")
+    is_active: Mapped[bool] = mapped_column(default=True)
+    market_cap: Mapped[Decimal | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    quote: Mapped["Quote | None"] = relationship(back_populates="asset", uselist=False)
+
+
+class Quote(db.Model):  # type: ignore[name-defined,misc]
+    """The latest known price of one asset; `seq` counts its published updates."""
+
+    __tablename__ = "quotes"
+
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True)
+    price: Mapped[Decimal]
+    previous_close: Mapped[Decimal | None]
+    change: Mapped[Decimal | None]
+    change_percent: Mapped[Decimal | None] = mapped_column(PERCENT)
+    volume: Mapped[int | None] = mapped_column(BigInteger)
+    high: Mapped[Decimal | None]
+    low: Mapped[Decimal | None]
+    market_cap: Mapped[Decimal | None]
+    source: Mapped[str] = mapped_column(String(32))
+    last_updated: Mapped[datetime] = mapped_column(index=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    asset: Mapped[Asset] = relationship(back_populates="quote")
+
+
+class PriceHistory(db.Model):  # type: ignore[name-defined,misc]
+    """One observed price per asset and timestamp (re-running a batch adds nothing)."""
+
+    __tablename__ = "price_history"
+    __table_args__ = (
+        UniqueConstraint("asset_id", "timestamp", name="uq_price_history_asset_timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
+    timestamp: Mapped[datetime]
+    price: Mapped[Decimal]
+    volume: Mapped[int | None] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(32))
+
+    asset: Mapped[Asset] = relationship()
+
+
+class WatchlistItem(db.Model):  # type: ignore[name-defined,misc]
+    """A symbol a user watches on the dashboard."""
+
+    __tablename__ = "watchlist_items"
+    __table_args__ = (UniqueConstraint("user_id", "asset_id", name="uq_watchlist_user_asset"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    asset: Mapped[Asset] = relationship()
+
+
+Index("ix_quotes_source_updated", Quote.source, Quote.last_updated)

@@ -1,0 +1,232 @@
+"""The WebSocket protocol and bus channel names: one module the web side and the workers both import."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+# Client -> server message types.
+PING = "ping"
+SUBSCRIBE_ASSET = "subscribe_asset"
+UNSUBSCRIBE_ASSET = "unsubscribe_asset"
+SUBSCRIBE_PORTFOLIO = "subscribe_portfolio"
+UNSUBSCRIBE_PORTFOLIO = "unsubscribe_portfolio"
+CLIENT_TYPES = frozenset({PING, SUBSCRIBE_ASSET, UNSUBSCRIBE_ASSET, SUBSCRIBE_PORTFOLIO, UNSUBSCRIBE_PORTFOLIO})
+
+# Server -> client message types.
+CONNECTION = "connection"
+PONG = "pong"
+SUBSCRIBED = "subscribed"
+UNSUBSCRIBED = "unsubscribed"
+ASSET_UPDATE = "asset_update"
+PORTFOLIO_UPDATE = "portfolio_update"
+POSITION_UPDATE = "position_update"
+NOTIFICATION = "notification"
+FEED_STATUS = "feed_status"
+ERROR = "error"
+# Internal control messages on the bus, never sent to clients.
+CONTROL_LOGOUT = "_logout"
+CONTROL_HEARTBEAT = "_heartbeat"
+
+# Close codes and error codes (docs/protocol.md says which are final).
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+BAD_REQUEST = 4400
+UNAUTHORIZED = 4401
+FORBIDDEN = 4403
+NOT_FOUND = 4404
+IDLE_TIMEOUT = 4408
+TOO_LARGE = 4413
+TOO_MANY = 4429
+SLOW_CONSUMER = 4503
+FINAL_CLOSE_CODES = frozenset({UNAUTHORIZED, FORBIDDEN, TOO_LARGE})
+
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.\-=^]{0,19}$")
+MAX_SYMBOLS_PER_MESSAGE = 50
+MAX_HZ_LIMIT = 50.0
+
+# Decimals up to this many significant digits survive a float round trip with their exact text.
+_EXACT_FLOAT_DIGITS = 15
+
+
+class ProtocolError(ValueError):
+    """A client frame we cannot act on; `code` goes into the `error` message."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def asset_channel(symbol: str) -> str:
+    """The channel of one asset's price updates."""
+    return f"asset:{symbol}"
+
+
+def portfolio_channel(portfolio_id: int) -> str:
+    """The channel of one portfolio's valuations."""
+    return f"portfolio:{portfolio_id}"
+
+
+def user_channel(user_id: int) -> str:
+    """The channel of messages for every socket of one user."""
+    return f"user:{user_id}"
+
+
+FEED_CHANNEL = "feed"
+HEARTBEAT_CHANNEL = "heartbeat"
+
+
+def normalise_symbol(raw: object) -> str:
+    """An upper-case valid symbol, or ProtocolError."""
+    if not isinstance(raw, str) or not SYMBOL_PATTERN.match(raw.strip().upper()):
+        shown = raw if isinstance(raw, str) and len(raw) <= 24 else type(raw).__name__
+        raise ProtocolError(BAD_REQUEST, f"invalid symbol: {shown!r}")
+    return raw.strip().upper()
+
+
+def is_valid_symbol(raw: object) -> bool:
+    """True when `raw` is an acceptable symbol."""
+    try:
+        normalise_symbol(raw)
+    except ProtocolError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class ClientMessage:
+    """A validated client frame."""
+
+    type: str
+    symbols: tuple[str, ...] = ()
+    portfolio_id: int | None = None
+    max_hz: float | None = None
+    min_change_percent: Decimal | None = None
+    last_seq: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _positive_number(data: dict[str, Any], name: str, upper: float | None = None) -> Any:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ProtocolError(BAD_REQUEST, f"{name} must be a non-negative number")
+    if upper is not None and value > upper:
+        raise ProtocolError(BAD_REQUEST, f"{name} must be at most {upper:g}")
+    return value
+
+
+def _symbols(data: dict[str, Any]) -> tuple[str, ...]:
+    if "symbols" in data:
+        raw = data["symbols"]
+        if not isinstance(raw, list) or not raw:
+            raise ProtocolError(BAD_REQUEST, "symbols must be a non-empty list")
+        if len(raw) > MAX_SYMBOLS_PER_MESSAGE:
+            raise ProtocolError(BAD_REQUEST, f"at most {MAX_SYMBOLS_PER_MESSAGE} symbols per message")
+        return tuple(dict.fromkeys(normalise_symbol(item) for item in raw))
+    if "symbol" not in data:
+        raise ProtocolError(BAD_REQUEST, "missing field: symbol (or symbols)")
+    return (normalise_symbol(data["symbol"]),)
+
+
+def _portfolio_id(data: dict[str, Any]) -> int:
+    raw = data.get("portfolio_id")
+    if raw is None:
+        raise ProtocolError(BAD_REQUEST, "missing field: portfolio_id")
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)) or not str(raw).isdigit():
+        raise ProtocolError(BAD_REQUEST, "portfolio_id must be a positive integer")
+    value = int(raw)
+    if value <= 0 or value > 2**62:
+        raise ProtocolError(BAD_REQUEST, "portfolio_id must be a positive integer")
+    return value
+
+
+def parse_client_message(text: str | bytes) -> ClientMessage:
+    """Decode and validate one client frame, or raise ProtocolError."""
+    try:
+        payload = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        raise ProtocolError(BAD_REQUEST, "malformed JSON") from None
+    if not isinstance(payload, dict):
+        raise ProtocolError(BAD_REQUEST, "a message must be a JSON object")
+    kind = payload.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError(BAD_REQUEST, "missing field: type")
+    if kind not in CLIENT_TYPES:
+        raise ProtocolError(BAD_REQUEST, f"unknown message type: {kind[:40]!r}")
+    data = payload.get("data", {})
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ProtocolError(BAD_REQUEST, "data must be a JSON object")
+    if kind == PING:
+        return ClientMessage(type=kind)
+    last_seq = data.get("last_seq")
+    if last_seq is not None and (isinstance(last_seq, bool) or not isinstance(last_seq, int) or last_seq < 0):
+        raise ProtocolError(BAD_REQUEST, "last_seq must be a non-negative integer")
+    if kind in (SUBSCRIBE_ASSET, UNSUBSCRIBE_ASSET):
+        min_change = _positive_number(data, "min_change_percent", 100.0)
+        return ClientMessage(
+            type=kind,
+            symbols=_symbols(data),
+            max_hz=_positive_number(data, "max_hz", MAX_HZ_LIMIT),
+            min_change_percent=None if min_change is None else Decimal(str(min_change)),
+            last_seq=last_seq,
+        )
+    return ClientMessage(
+        type=kind,
+        portfolio_id=_portfolio_id(data),
+        max_hz=_positive_number(data, "max_hz", MAX_HZ_LIMIT),
+        last_seq=last_seq,
+    )
+
+
+def iso(moment: datetime) -> str:
+    """ISO-8601 in UTC with a Z."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def json_default(value: object) -> object:
+    """JSON for Decimal (a number with its exact digits where possible) and datetimes."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return None
+        # A float whose shortest repr is the decimal's own text keeps it exact on the wire.
+        if len(value.as_tuple().digits) <= _EXACT_FLOAT_DIGITS:
+            return float(value)
+        return str(value)
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def dumps(payload: object) -> str:
+    """Compact JSON with our Decimal and datetime rules."""
+    return json.dumps(payload, default=json_default, separators=(",", ":"))
+
+
+def envelope(kind: str, data: dict[str, Any], connection_id: str | None = None,
+             timestamp: datetime | None = None) -> dict[str, Any]:
+    """The standard message shape {type, data, timestamp, connection_id}."""
+    return {
+        "type": kind,
+        "data": data,
+        "timestamp": iso(timestamp or datetime.now(UTC)),
+        "connection_id": connection_id,
+    }
+
+
+def error_data(code: int, message: str, retry_after: int | None = None) -> dict[str, Any]:
+    """The payload of an `error` message."""
+    data: dict[str, Any] = {"code": code, "message": message}
+    if retry_after is not None:
+        data["retry_after"] = retry_after
+    return data

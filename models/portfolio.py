@@ -1,0 +1,64 @@
+"""Portfolios, their positions, and valuation snapshots for charts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import QUANTITY, db, utcnow
+from models.market import Asset
+from models.user import User
+
+
+class Portfolio(db.Model):  # type: ignore[name-defined,misc]
+    """A named set of positions owned by one user, valued in its base currency."""
+
+    __tablename__ = "portfolios"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    base_currency: Mapped[str] = mapped_column(String(8), default="USD")
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    owner: Mapped[User] = relationship(back_populates="portfolios")
+    positions: Mapped[list["Position"]] = relationship(
+        back_populates="portfolio", cascade="all, delete-orphan"
+    )
+
+
+class Position(db.Model):  # type: ignore[name-defined,misc]
+    """A holding: quantity of one asset and its total cost basis in the asset's currency."""
+
+    __tablename__ = "positions"
+    __table_args__ = (UniqueConstraint("portfolio_id", "asset_id", name="uq_positions_portfolio_asset"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"))
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), index=True)
+    quantity: Mapped[Decimal] = mapped_column(QUANTITY)
+    cost_basis: Mapped[Decimal]
+    last_published_value: Mapped[Decimal | None]
+
+    portfolio: Mapped[Portfolio] = relationship(back_populates="positions")
+    asset: Mapped[Asset] = relationship()
+
+
+class PortfolioValue(db.Model):  # type: ignore[name-defined,misc]
+    """A valuation snapshot: what the portfolio was worth at a moment."""
+
+    __tablename__ = "portfolio_values"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"))
+    timestamp: Mapped[datetime] = mapped_column(default=utcnow)
+    total_value: Mapped[Decimal]
+    daily_change: Mapped[Decimal]
+    stale_value: Mapped[Decimal] = mapped_column(default=Decimal(0))
+
+
+Index("ix_portfolio_values_portfolio_timestamp", PortfolioValue.portfolio_id, PortfolioValue.timestamp)

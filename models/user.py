@@ -1,0 +1,64 @@
+"""Users and the API tokens that let non-browser clients in."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from models.base import db, utcnow
+
+
+class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
+    """A person who logs in and owns portfolios."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    portfolios: Mapped[list["Portfolio"]] = relationship(back_populates="owner")  # noqa: F821
+
+    def set_password(self, password: str) -> None:
+        """Store a salted hash, never the password."""
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        """True when `password` matches the stored hash."""
+        return check_password_hash(self.password_hash, password)
+
+    def to_dict(self) -> dict[str, object]:
+        """The public view of a user."""
+        return {"id": self.id, "username": self.username}
+
+
+class ApiToken(db.Model):  # type: ignore[name-defined,misc]
+    """A bearer token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship()
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        """The stored form of a token."""
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user: User, name: str = "") -> tuple["ApiToken", str]:
+        """A new token row and the plain token, shown once."""
+        plain = "pw_" + secrets.token_urlsafe(32)
+        return cls(user=user, token_hash=cls.hash_token(plain), name=name), plain

@@ -1,0 +1,68 @@
+"""Login by form and JSON, logout, /auth/me, cookie flags."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from models import User, db
+
+
+def add_user(name: str = "alice", password: str = "s3cret") -> User:
+    user = User(username=name)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def test_me_requires_login(client: FlaskClient) -> None:
+    response = client.get("/auth/me")
+    assert response.status_code == 401
+    assert response.json == {"error": "authentication required"}
+
+
+def test_json_login_and_me(client: FlaskClient) -> None:
+    user = add_user()
+    response = client.post("/auth/login", json={"username": "alice", "password": "s3cret"})
+    assert response.status_code == 200
+    assert response.json == {"user": {"id": user.id, "username": "alice"}}
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert client.get("/auth/me").json["user"]["username"] == "alice"
+
+
+def test_bad_password_is_401(client: FlaskClient) -> None:
+    add_user()
+    assert client.post("/auth/login", json={"username": "alice", "password": "nope"}).status_code == 401
+    assert client.post("/auth/login", json={"username": "bob", "password": "x"}).status_code == 401
+    assert client.post("/auth/login", json=["not", "an", "object"]).status_code == 401
+    assert client.post("/auth/login", json={"username": 5, "password": None}).status_code == 401
+
+
+def test_form_login_redirects_and_page_renders(client: FlaskClient) -> None:
+    add_user()
+    page = client.get("/auth/login")
+    assert page.status_code == 200 and b'name="password"' in page.data
+    bad = client.post("/auth/login", data={"username": "alice", "password": "wrong"})
+    assert bad.status_code == 401 and b"Invalid username or password" in bad.data
+    good = client.post("/auth/login?next=/", data={"username": "alice", "password": "s3cret"})
+    assert good.status_code == 302 and good.headers["Location"] == "/"
+
+
+def test_open_redirect_is_refused(client: FlaskClient) -> None:
+    add_user()
+    response = client.post("/auth/login?next=//evil.example/", data={"username": "alice", "password": "s3cret"})
+    assert response.headers["Location"] == "/"
+
+
+def test_logout_ends_session(client: FlaskClient) -> None:
+    add_user()
+    client.post("/auth/login", json={"username": "alice", "password": "s3cret"})
+    assert client.post("/auth/logout", json={}).json == {"status": "logged out"}
+    assert client.get("/auth/me").status_code == 401
+
+
+def test_dashboard_redirects_browser_to_login(client: FlaskClient, app: Flask) -> None:
+    response = client.get("/", headers={"Accept": "text/html"})
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]

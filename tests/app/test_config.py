@@ -1,0 +1,76 @@
+"""Config: the reference's names and defaults, and start-up errors that name the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.config import ConfigError, load_config, normalise_database_url, parse_priorities
+
+
+def config(tmp_path: Path, **env: str) -> dict:
+    return load_config({"SECRET_KEY": "x", **env}, instance_path=tmp_path)
+
+
+def test_reference_defaults(tmp_path: Path) -> None:
+    loaded = config(tmp_path)
+    assert loaded["REALTIME_UPDATE_INTERVAL"] == 30
+    assert loaded["REALTIME_BATCH_SIZE"] == 50
+    assert loaded["REALTIME_CACHE_TIMEOUT"] == 300
+    assert loaded["REALTIME_MAX_WORKERS"] == 2
+    assert loaded["WEBSOCKET_TIMEOUT"] == 300
+    assert loaded["WEBSOCKET_MAX_CONNECTIONS_PER_USER"] == 5
+    assert loaded["WEBSOCKET_MAX_SUBSCRIPTIONS_PER_CONNECTION"] == 50
+    assert loaded["WEBSOCKET_MESSAGE_SIZE_LIMIT"] == 1024
+    assert loaded["WEBSOCKET_RATE_LIMIT_MESSAGES_PER_MINUTE"] == 60
+    assert loaded["MARKET_DATA_SOURCE_PRIORITIES"] == {"simulated": 1}
+    assert loaded["PORT"] == 8000
+    assert loaded["REDIS_URL"] is None and loaded["EMBEDDED"] is True
+    assert loaded["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'pricewire.db'}"
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "1.5", ""])
+def test_bad_number_names_the_variable(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        config(tmp_path, REALTIME_BATCH_SIZE=value)
+    assert "REALTIME_BATCH_SIZE" in str(raised.value.code)
+
+
+def test_bad_boolean_and_priorities(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="WEBSOCKET_COMPRESSION"):
+        config(tmp_path, WEBSOCKET_COMPRESSION="maybe")
+    with pytest.raises(ConfigError, match="unknown source 'iex_cloud'"):
+        config(tmp_path, MARKET_DATA_SOURCE_PRIORITIES="yahoo_finance:1,iex_cloud:2")
+
+
+def test_priorities_parse() -> None:
+    assert parse_priorities("yahoo_finance:1, alpha_vantage:2,finnhub:3") == {
+        "yahoo_finance": 1, "alpha_vantage": 2, "finnhub": 3,
+    }
+    with pytest.raises(ConfigError):
+        parse_priorities("yahoo_finance:x")
+
+
+@pytest.mark.parametrize("given", ["postgres://u:p@h:5432/d", "postgresql://u:p@h:5432/d"])
+def test_host_database_urls_work_as_given(given: str) -> None:
+    assert normalise_database_url(given) == "postgresql+psycopg://u:p@h:5432/d"
+
+
+def test_secret_key_is_kept_across_restarts(tmp_path: Path) -> None:
+    first = load_config({}, instance_path=tmp_path)["SECRET_KEY"]
+    assert first == load_config({}, instance_path=tmp_path)["SECRET_KEY"]
+
+
+def test_start_up_error_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", "from app import create_app; create_app()"],
+        env={"REALTIME_BATCH_SIZE": "abc", "PRICEWIRE_INSTANCE_PATH": str(tmp_path), "PATH": "/usr/bin"},
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.returncode == 1
+    assert "REALTIME_BATCH_SIZE='abc' is invalid" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,125 @@
+"""Fixtures: an in-memory SQLite app for unit tests; real PostgreSQL and Redis for integration."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+from app import create_app
+from app.config import normalise_database_url
+from models import db
+from tests.support.services import postgres_admin_url, redis_url, unavailable
+
+TEST_ENVIRON = {"SECRET_KEY": "test-secret", "LOG_LEVEL": "WARNING"}
+
+
+def make_app(environ: dict[str, str] | None = None, **overrides: Any) -> Flask:
+    """An app from an explicit environment (never the caller's shell)."""
+    env = {**TEST_ENVIRON, **(environ or {})}
+    return create_app({"TESTING": True, **overrides}, environ=env)
+
+
+@pytest.fixture
+def app() -> Iterator[Flask]:
+    """Embedded mode on in-memory SQLite with the schema created."""
+    application = make_app({"DATABASE_URL": "sqlite://"})
+    with application.app_context():
+        db.create_all()
+        yield application
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of `app`."""
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database, migrated once for the session."""
+    admin_url = make_url(normalise_database_url(postgres_admin_url()))
+    name = f"pricewire_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        admin = sa.create_engine(admin_url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        unavailable("postgresql", str(exc).splitlines()[0])
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    application = make_app({"DATABASE_URL": url})
+    with application.app_context():
+        upgrade()
+        db.engine.dispose()
+    yield url
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_app(pg_url: str) -> Iterator[Flask]:
+    """An app on the migrated PostgreSQL database; each test runs in a rolled-back transaction."""
+    application = make_app({"DATABASE_URL": pg_url})
+    with application.app_context():
+        connection = db.engine.connect()
+        transaction = connection.begin()
+        db.session.remove()
+        # Commits inside the test become savepoints, so the outer rollback undoes everything.
+        # A plain Session: Flask-SQLAlchemy's own would pick the engine over this connection.
+        factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+        original_session = db.session
+        db.session = scoped_session(factory)
+        try:
+            yield application
+        finally:
+            db.session.remove()
+            transaction.rollback()
+            connection.close()
+            db.session = original_session
+            db.engine.dispose()
+
+
+def truncate_all(url: str) -> None:
+    """Empty every table (for tests whose other processes need committed rows)."""
+    engine = sa.create_engine(normalise_database_url(url))
+    names = ", ".join(f'"{table.name}"' for table in db.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_committed_url(pg_url: str) -> Iterator[str]:
+    """The PostgreSQL database for cross-process tests; emptied afterwards."""
+    truncate_all(pg_url)
+    yield pg_url
+    truncate_all(pg_url)
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> str:
+    """The real Redis, checked to answer."""
+    url = redis_url()
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except (redis.RedisError, OSError) as exc:
+        unavailable("redis", str(exc))
+    return url
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key and channel prefix private to one test."""
+    return f"pwtest{uuid.uuid4().hex[:10]}"

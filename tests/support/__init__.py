@@ -1,0 +1,1 @@
+"""Shared test helpers: service discovery, polling, subprocess servers."""
