@@ -11,6 +11,8 @@ export const CODE_RATE_LIMITED = 4429;
 /** Synthetic close code the client uses when it gives up on a silent socket (connect/heartbeat timeout). */
 export const CODE_CLIENT_TIMEOUT = 4000;
 export const DEFAULT_PATH = '/ws/realtime/';
+/** The server rejects subscribe/unsubscribe frames naming more symbols than this. */
+export const MAX_SYMBOLS_PER_MESSAGE = 50;
 const DEFAULT_RETRY_AFTER_S = 60;
 const NUMERIC_FIELDS = [
   'price', 'change', 'change_percent', 'volume', 'high', 'low', 'market_cap', 'previous_close',
@@ -74,14 +76,21 @@ export function resolveClock(options = {}) {
 
 function subOptions(opts = {}) {
   const out = {};
-  const maxHz = opts.max_hz ?? opts.maxHz;
-  const minChange = opts.min_change_percent ?? opts.minChangePercent;
-  if (maxHz != null) out.max_hz = maxHz;
-  if (minChange != null) out.min_change_percent = minChange;
+  // The server accepts only JSON numbers here.
+  const maxHz = toNumber(opts.max_hz ?? opts.maxHz);
+  const minChange = toNumber(opts.min_change_percent ?? opts.minChangePercent);
+  if (maxHz !== null) out.max_hz = maxHz;
+  if (minChange !== null) out.min_change_percent = minChange;
   return out;
 }
 
 const asList = (value) => (Array.isArray(value) ? value : [value]);
+
+function chunks(list, size = MAX_SYMBOLS_PER_MESSAGE) {
+  const out = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
+}
 
 export class PricewireSocket {
   constructor(options = {}) {
@@ -97,7 +106,7 @@ export class PricewireSocket {
     this.maxReconnectDelay = options.maxReconnectDelay ?? 30000;
     this.maxReconnectAttempts = options.maxReconnectAttempts ?? Infinity;
     this.stableConnectionMs = options.stableConnectionMs ?? 5000;
-    this.errorCloseWindowMs = options.errorCloseWindowMs ?? 5000;
+    this.errorCloseWindowMs = options.errorCloseWindowMs ?? 3000;
     this.maxQueueSize = options.maxQueueSize ?? 100;
     this.onConnect = options.onConnect ?? noop;
     this.onDisconnect = options.onDisconnect ?? noop;
@@ -161,7 +170,7 @@ export class PricewireSocket {
 
   /**
    * Send `{type, data, timestamp}`. Returns true only if written now. Subscription types go through
-   * the subscription registry (restored on every reconnect); ping/pong are dropped when not open;
+   * the subscription registry (restored on every reconnect); ping is dropped when not open;
    * anything else is queued (at most maxQueueSize, oldest dropped) and sent on the next open.
    */
   sendMessage(type, data = {}) {
@@ -173,7 +182,7 @@ export class PricewireSocket {
       default:
     }
     if (this.state === 'open') return this._send(type, data);
-    if (type === 'ping' || type === 'pong') return false;
+    if (type === 'ping') return false;
     this._queue.push({ type, data });
     if (this._queue.length > this.maxQueueSize) this._queue.shift();
     return false;
@@ -190,7 +199,9 @@ export class PricewireSocket {
   unsubscribeFromAsset(symbols) {
     const list = asList(symbols).map(normalizeSymbol).filter(Boolean);
     for (const id of list) this._forget(`asset:${id}`);
-    return this.isConnected && this._send('unsubscribe_asset', list.length === 1 ? { symbol: list[0] } : { symbols: list });
+    if (!this.isConnected) return false;
+    return chunks(list).map((part) => this._send('unsubscribe_asset', part.length === 1 ? { symbol: part[0] } : { symbols: part }))
+      .every(Boolean);
   }
 
   subscribeToPortfolio(portfolioId, opts = {}) {
@@ -256,7 +267,6 @@ export class PricewireSocket {
     const data = message.data ?? {};
     switch (message.type) {
       case 'connection': this._onConnection(data, message); break;
-      case 'ping': this._send('pong', {}); break;
       case 'feed_status': this.feedStatus = data; break;
       case 'error':
         this._lastServerError = { code: toNumber(data.code) ?? data.code, retryAfter: toNumber(data.retry_after), at: this.clock.now() };
@@ -301,6 +311,7 @@ export class PricewireSocket {
     const err = this._lastServerError;
     const recent = err && this.clock.now() - err.at <= this.errorCloseWindowMs ? err : null;
     // Chrome reports custom close codes as 1006; the server announces the real one in an `error` first.
+    // Only a recent error counts: 4403 etc. are also sent for refused subscriptions on a live socket.
     const code = rawCode === 1006 && typeof recent?.code === 'number' ? recent.code : rawCode;
     this._teardown();
     this._afterClose({ code, rawCode, reason: event.reason ?? '', wasClean: Boolean(event.wasClean) }, recent);
@@ -377,8 +388,10 @@ export class PricewireSocket {
       ok = this._send(`subscribe_${sub.kind}`, { ...base, ...sub.extra, ...resume }) && ok;
     }
     for (const { extra, symbols } of batches.values()) {
-      const target = symbols.length === 1 ? { symbol: symbols[0] } : { symbols };
-      ok = this._send('subscribe_asset', { ...target, ...extra }) && ok;
+      for (const part of chunks(symbols)) {
+        const target = part.length === 1 ? { symbol: part[0] } : { symbols: part };
+        ok = this._send('subscribe_asset', { ...target, ...extra }) && ok;
+      }
     }
     return ok;
   }
