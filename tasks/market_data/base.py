@@ -1,0 +1,192 @@
+"""Provider interface, result types and error hierarchy for market data."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+__all__ = [
+    "FeedEvent",
+    "HistoryPoint",
+    "InvalidDataError",
+    "MarketDataError",
+    "MarketDataSource",
+    "QuoteResult",
+    "RateLimitedError",
+    "SourceError",
+    "SymbolError",
+    "TransientSourceError",
+    "UnknownSymbolError",
+]
+
+
+class MarketDataError(Exception):
+    """Base class of every market-data failure; ``str(err)`` is the reason."""
+
+
+class SourceError(MarketDataError):
+    """The source as a whole failed (auth, 4xx/5xx, malformed body); counts toward its breaker."""
+
+
+class TransientSourceError(SourceError):
+    """Connection error, timeout or 5xx: worth retrying, then counts toward the breaker."""
+
+
+class RateLimitedError(SourceError):
+    """The source throttled us (429 / throttle body) or our own limiter refused the request."""
+
+    def __init__(self, message: str, retry_after: float | None = None, local: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        # local=True: refused by our limiter before sending; the provider never saw it.
+        self.local = local
+
+
+class SymbolError(MarketDataError):
+    """The source works but has no usable data for one symbol; does not trip the breaker."""
+
+
+class UnknownSymbolError(SymbolError):
+    """The provider does not know the symbol."""
+
+
+class InvalidDataError(SymbolError):
+    """The provider answered with garbage (missing, non-numeric, non-positive, future...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteResult:
+    """One symbol's quote from one source, or a failure with a reason."""
+
+    symbol: str
+    success: bool
+    price: Decimal | None = None
+    previous_close: Decimal | None = None
+    change: Decimal | None = None
+    change_percent: Decimal | None = None
+    volume: int | None = None
+    high: Decimal | None = None
+    low: Decimal | None = None
+    market_cap: Decimal | None = None
+    currency: str | None = None
+    timestamp: datetime | None = None
+    source: str = ""
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        """Reject inconsistent results early (a success needs a price, a failure a reason)."""
+        if self.success and self.price is None:
+            raise ValueError("successful QuoteResult needs a price")
+        if not self.success and not self.error:
+            raise ValueError("failed QuoteResult needs an error")
+        if self.timestamp is not None and self.timestamp.utcoffset() is None:
+            raise ValueError("QuoteResult.timestamp must be timezone-aware")
+
+    @classmethod
+    def failure(cls, symbol: str, source: str, error: str) -> QuoteResult:
+        """Build a failed result."""
+        return cls(symbol=symbol, success=False, source=source, error=error)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the fields as a dict, keeping Decimal and datetime values."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> QuoteResult:
+        """Rebuild from ``as_dict()`` output or its JSON form (Decimals as strings)."""
+        values = dict(data)
+        for name in ("price", "previous_close", "change", "change_percent", "high", "low", "market_cap"):
+            if values.get(name) is not None:
+                values[name] = Decimal(str(values[name]))
+        if values.get("volume") is not None:
+            values["volume"] = int(values["volume"])
+        if isinstance(values.get("timestamp"), str):
+            values["timestamp"] = datetime.fromisoformat(values["timestamp"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPoint:
+    """One daily close."""
+
+    timestamp: datetime
+    price: Decimal
+    volume: int | None
+    source: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the fields as a dict, keeping Decimal and datetime values."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEvent:
+    """The primary source failed over (``failover``) or answers again (``recovered``)."""
+
+    kind: str
+    primary: str
+    #: The source serving instead (failover) or the primary again (recovered); None if none could.
+    active: str | None
+    reason: str
+    at: datetime
+
+
+def _always_permit() -> bool:
+    """Default request permit: unlimited."""
+    return True
+
+
+class MarketDataSource(ABC):
+    """A market-data provider returning per-symbol results.
+
+    ``fetch_quotes`` raises ``SourceError`` when the whole request failed and returns a
+    ``QuoteResult`` per requested symbol otherwise (failed ones carry their reason).
+    """
+
+    name: ClassVar[str]
+    #: Whether the provider needs an API key to be usable.
+    requires_key: ClassVar[bool] = False
+    #: Config key holding the API key (for the start-up warning).
+    key_setting: ClassVar[str | None] = None
+    #: Symbols per request; the manager splits larger lists.
+    batch_size: ClassVar[int] = 1
+
+    def __init__(self, api_key: str | None = None, rate_limit: int = 0) -> None:
+        self.api_key = api_key or None
+        self.rate_limit = int(rate_limit)
+        if self.rate_limit < 0:
+            raise ValueError(f"{self.name}: rate_limit must be >= 0, got {rate_limit}")
+        self._permit: Callable[[], bool] = _always_permit
+
+    def is_configured(self) -> bool:
+        """Whether the source can be used (has its key when it needs one)."""
+        return not self.requires_key or bool(self.api_key)
+
+    def bind_permit(self, permit: Callable[[], bool]) -> None:
+        """Install the check consulted before every outbound request (the rate limiter)."""
+        self._permit = permit
+
+    def acquire_request(self) -> None:
+        """Take one request from the rate limit or raise a local ``RateLimitedError``."""
+        if not self._permit():
+            raise RateLimitedError(f"{self.name}: local rate limit of {self.rate_limit}/min reached", local=True)
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config: Mapping[str, Any]) -> MarketDataSource:
+        """Build the source from a settings mapping (see ``MARKET_DATA_DEFAULTS``)."""
+
+    @abstractmethod
+    def fetch_quotes(self, symbols: Sequence[str]) -> dict[str, QuoteResult]:
+        """Fetch quotes for at most ``batch_size`` symbols."""
+
+    @abstractmethod
+    def fetch_history(self, symbol: str, days: int) -> list[HistoryPoint]:
+        """Fetch up to ``days`` daily closes, oldest first."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most sources hold nothing
+        """Release pooled resources."""

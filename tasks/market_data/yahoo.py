@@ -1,0 +1,143 @@
+"""Yahoo Finance: batch quotes (v7 finance/quote) and daily history (v8 finance/chart)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from .base import (
+    HistoryPoint,
+    InvalidDataError,
+    QuoteResult,
+    SourceError,
+    SymbolError,
+    UnknownSymbolError,
+)
+from .http import HttpSource
+from .validation import build_quote, check_not_future, parse_unix_time, to_positive, to_volume
+
+__all__ = ["YahooFinanceSource"]
+
+# Chart ranges, smallest first, with the calendar days each covers.
+_RANGES: tuple[tuple[str, int], ...] = (
+    ("5d", 5),
+    ("1mo", 31),
+    ("3mo", 92),
+    ("6mo", 183),
+    ("1y", 366),
+    ("2y", 731),
+    ("5y", 1827),
+    ("10y", 3653),
+    ("max", 1_000_000),
+)
+
+
+def chart_range(days: int) -> str:
+    """Smallest chart range holding ``days`` trading days (about 7/5 as many calendar days)."""
+    needed = days * 7 // 5 + 3
+    return next(name for name, span in _RANGES if span >= needed)
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    """Return ``value`` if it is a JSON object, else fail the whole response."""
+    if not isinstance(value, dict):
+        raise SourceError(f"yahoo_finance: unexpected response shape ({what})")
+    return value
+
+
+class YahooFinanceSource(HttpSource):
+    """Primary source; one request serves a whole batch of symbols. The key is optional."""
+
+    name = "yahoo_finance"
+    requires_key = False
+    key_setting = "YAHOO_FINANCE_API_KEY"
+    base_url_setting = "YAHOO_FINANCE_BASE_URL"
+    rate_limit_setting = "YAHOO_FINANCE_RATE_LIMIT"
+    batch_size = 50
+
+    def auth_headers(self) -> dict[str, str]:
+        """Keyed Yahoo-compatible gateways take the key as ``X-API-KEY``."""
+        return {"X-API-KEY": self.api_key} if self.api_key else {}
+
+    def fetch_quotes(self, symbols: Sequence[str]) -> dict[str, QuoteResult]:
+        """Fetch all ``symbols`` in one v7 quote request."""
+        body = _object(self.http.get_json("/v7/finance/quote", {"symbols": ",".join(symbols)}), "body")
+        response = _object(body.get("quoteResponse"), "quoteResponse")
+        if response.get("error"):
+            raise SourceError(f"yahoo_finance: provider error: {response['error']}")
+        rows = response.get("result")
+        if not isinstance(rows, list):
+            raise SourceError("yahoo_finance: unexpected response shape (result)")
+        by_symbol = {str(row["symbol"]).upper(): row for row in rows if isinstance(row, dict) and row.get("symbol")}
+        results: dict[str, QuoteResult] = {}
+        for symbol in symbols:
+            row = by_symbol.get(symbol.upper())
+            try:
+                if row is None:
+                    raise UnknownSymbolError("unknown symbol")
+                results[symbol] = self._quote(symbol, row)
+            except SymbolError as exc:
+                results[symbol] = QuoteResult.failure(symbol, self.name, f"{self.name}: {exc}")
+        return results
+
+    def _quote(self, symbol: str, row: Mapping[str, Any]) -> QuoteResult:
+        """Validate one v7 quote row."""
+        if row.get("regularMarketPrice") is None and row.get("quoteType") in (None, "NONE"):
+            raise UnknownSymbolError("unknown symbol")
+        return build_quote(
+            symbol,
+            self.name,
+            price=row.get("regularMarketPrice"),
+            previous_close=row.get("regularMarketPreviousClose"),
+            change=row.get("regularMarketChange"),
+            change_percent=row.get("regularMarketChangePercent"),
+            volume=row.get("regularMarketVolume"),
+            high=row.get("regularMarketDayHigh"),
+            low=row.get("regularMarketDayLow"),
+            market_cap=row.get("marketCap"),
+            currency=row.get("currency"),
+            timestamp=parse_unix_time(row.get("regularMarketTime"), "regularMarketTime"),
+            max_skew=self.max_clock_skew,
+        )
+
+    def fetch_history(self, symbol: str, days: int) -> list[HistoryPoint]:
+        """Fetch the last ``days`` daily closes from the v8 chart endpoint."""
+        body = self.http.get_json(
+            f"/v8/finance/chart/{quote(symbol, safe='')}",
+            {"range": chart_range(days), "interval": "1d"},
+            allow_status=frozenset({404}),  # Yahoo's "No data found" for unknown symbols
+        )
+        chart = _object(_object(body, "body").get("chart"), "chart")
+        if chart.get("error"):
+            raise UnknownSymbolError(f"{self.name}: {symbol}: {chart['error']}")
+        results = chart.get("result")
+        if not isinstance(results, list) or not results:
+            raise UnknownSymbolError(f"{self.name}: {symbol}: no chart data")
+        result = _object(results[0], "chart result")
+        try:
+            return self._history_points(result, days)
+        except InvalidDataError as exc:
+            raise InvalidDataError(f"{self.name}: {symbol}: {exc}") from None
+
+    def _history_points(self, result: Mapping[str, Any], days: int) -> list[HistoryPoint]:
+        """Pair timestamps with closes, skipping Yahoo's null (non-trading) rows."""
+        stamps = result.get("timestamp")
+        quotes = _object(result.get("indicators"), "indicators").get("quote")
+        if not isinstance(stamps, list) or not isinstance(quotes, list) or not quotes:
+            raise InvalidDataError("missing timestamps or quotes")
+        series = _object(quotes[0], "quote")
+        closes = series.get("close")
+        volumes = series.get("volume") or [None] * len(stamps)
+        if not isinstance(closes, list) or len(closes) != len(stamps) or len(volumes) != len(stamps):
+            raise InvalidDataError("timestamp and close series differ in length")
+        points = []
+        for stamp, close, volume in zip(stamps, closes, volumes, strict=True):
+            if close is None:
+                continue
+            when = parse_unix_time(stamp)
+            check_not_future(when, self.max_clock_skew)
+            price = to_positive(close, "close")
+            assert price is not None
+            points.append(HistoryPoint(when, price, to_volume(volume), self.name))
+        return points[-days:] if days > 0 else []
