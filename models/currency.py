@@ -107,9 +107,7 @@ def _usable(fx: FxRate | None) -> Decimal | None:
     return fx.rate
 
 
-def major_rate(
-    from_major: str, to_major: str, fx_rates: Mapping[str, FxRate]
-) -> Decimal | None:
+def major_rate(from_major: str, to_major: str, fx_rates: Mapping[str, FxRate]) -> Decimal | None:
     """Rate to multiply a from_major amount by to get to_major, or None if unknown."""
     if from_major == to_major:
         return Decimal(1)
@@ -123,9 +121,7 @@ def major_rate(
     return None
 
 
-def conversion_factor(
-    from_currency: str, to_currency: str, fx_rates: Mapping[str, FxRate]
-) -> Decimal | None:
+def conversion_factor(from_currency: str, to_currency: str, fx_rates: Mapping[str, FxRate]) -> Decimal | None:
     """Factor converting from_currency amounts into to_currency; None if unknown."""
     from_major, from_div = normalize_currency(from_currency)
     to_major, to_div = normalize_currency(to_currency)

@@ -242,9 +242,7 @@ class PortfolioValuation:
     to_message = as_dict
 
 
-def _is_significant(
-    value: Decimal, last: Decimal | None, daily_pct: Decimal | None, threshold: Decimal
-) -> bool:
+def _is_significant(value: Decimal, last: Decimal | None, daily_pct: Decimal | None, threshold: Decimal) -> bool:
     """Whether the move warrants a position update (strictly above threshold)."""
     if last is None:
         return daily_pct is not None and abs(daily_pct) > threshold
@@ -322,10 +320,7 @@ def value_portfolio(
 ) -> PortfolioValuation:
     """Value every position and aggregate them in the portfolio's base currency."""
     base = portfolio.base_currency
-    positions = [
-        value_position(p, fx_rates, base, now, threshold_percent)
-        for p in portfolio.positions
-    ]
+    positions = [value_position(p, fx_rates, base, now, threshold_percent) for p in portfolio.positions]
     zero = round_money(Decimal(0), base)
     total = stale = cost = live = prev = moved = zero
     stale_count = live_count = daily_count = 0
