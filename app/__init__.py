@@ -12,6 +12,7 @@ from app.extensions import db, login_manager, migrate, sock
 from app.logging_setup import configure_logging
 from models import User
 from models.bus import init_bus
+from models.feed_status import init_feed_status
 
 
 def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Flask:
@@ -27,6 +28,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
     login_manager.init_app(app)
     sock.init_app(app)
     init_bus(app)
+    init_feed_status(app)
 
     from app import auth, api, web, ws  # noqa: PLC0415 - blueprints import the extensions above
 

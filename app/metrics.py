@@ -1,0 +1,30 @@
+"""Prometheus metrics of this process (the relay and the API update them; /metrics serves them)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+registry = CollectorRegistry(auto_describe=True)
+
+connections = Gauge("pricewire_ws_connections", "Open WebSocket connections in this process", registry=registry)
+subscriptions = Gauge(
+    "pricewire_ws_subscriptions", "Channel subscriptions held by this process's sockets", ["kind"], registry=registry
+)
+messages_sent = Counter("pricewire_ws_messages_sent_total", "Messages written to sockets", ["type"], registry=registry)
+messages_dropped = Counter(
+    "pricewire_ws_messages_dropped_total", "Updates conflated or dropped for slow clients", ["reason"],
+    registry=registry,
+)
+relay_lag = Gauge("pricewire_relay_lag_seconds", "Age of the last relayed message when it arrived", registry=registry)
+publish_to_send = Histogram(
+    "pricewire_publish_to_send_seconds", "Time from a worker's publish to the socket write",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=registry,
+)
+client_errors = Counter("pricewire_ws_client_errors_total", "Error replies by code", ["code"], registry=registry)
+feed_cycle_duration = Gauge(
+    "pricewire_feed_cycle_duration_seconds", "Duration of the last price-feed cycle", registry=registry
+)
+provider_errors = Gauge(
+    "pricewire_provider_errors", "Failures recorded per market-data source", ["source"], registry=registry
+)

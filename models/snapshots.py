@@ -1,0 +1,43 @@
+"""The data of `asset_update` messages, built one way for the feed and for snapshots on subscribe."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+
+from models.base import db
+from models.market import Asset, Quote
+from models.messages import asset_channel, iso
+
+
+def asset_update_data(symbol: str, quote: Quote) -> dict[str, Any]:
+    """The reference's asset_update fields plus source, seq, as_of and channel."""
+    return {
+        "symbol": symbol,
+        "price": quote.price,
+        "previous_close": quote.previous_close,
+        "change": quote.change,
+        "change_percent": quote.change_percent,
+        "volume": quote.volume,
+        "high": quote.high,
+        "low": quote.low,
+        "market_cap": quote.market_cap,
+        "last_updated": iso(quote.last_updated),
+        "as_of": iso(quote.last_updated),
+        "source": quote.source,
+        "seq": quote.seq,
+        "channel": asset_channel(symbol),
+    }
+
+
+def quote_snapshots(symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The latest stored quote of each symbol that has one, in one query."""
+    wanted = list(dict.fromkeys(symbols))
+    if not wanted:
+        return {}
+    rows = db.session.execute(
+        select(Asset.symbol, Quote).join(Quote, Quote.asset_id == Asset.id).where(Asset.symbol.in_(wanted))
+    ).all()
+    return {symbol: asset_update_data(symbol, quote) for symbol, quote in rows}

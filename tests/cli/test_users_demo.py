@@ -1,0 +1,48 @@
+"""`flask users create`, `flask tokens create`, `flask demo seed`."""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from cli import register_cli
+from models import ApiToken, Portfolio, Position, User, db
+
+
+def runner(app: Flask):  # type: ignore[no-untyped-def]
+    register_cli(app)
+    return app.test_cli_runner()
+
+
+def test_users_create_and_duplicate(app: Flask) -> None:
+    cli = runner(app)
+    result = cli.invoke(args=["users", "create", "carol", "--password", "pw1"])
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(select(User).where(User.username == "carol"))
+    assert user is not None and user.check_password("pw1")
+    again = cli.invoke(args=["users", "create", "carol", "--password", "pw2"])
+    assert again.exit_code == 1 and "already exists" in again.output
+
+
+def test_tokens_create_prints_token_alone_on_last_line(app: Flask) -> None:
+    cli = runner(app)
+    cli.invoke(args=["users", "create", "dave", "--password", "pw"])
+    result = cli.invoke(args=["tokens", "create", "dave"])
+    assert result.exit_code == 0
+    token = result.output.strip().splitlines()[-1]
+    assert token.startswith("pw_") and " " not in token
+    assert db.session.scalar(select(ApiToken).where(ApiToken.token_hash == ApiToken.hash_token(token)))
+    assert cli.invoke(args=["tokens", "create", "nobody"]).exit_code == 1
+
+
+def test_demo_seed_is_idempotent(app: Flask) -> None:
+    cli = runner(app)
+    for _ in range(2):
+        assert cli.invoke(args=["demo", "seed"]).exit_code == 0
+    assert db.session.scalar(select(func.count(User.id))) == 1
+    portfolio = db.session.scalar(select(Portfolio))
+    assert portfolio is not None and portfolio.name == "Growth Portfolio"
+    symbols = sorted(position.asset.symbol for position in db.session.scalars(select(Position)))
+    assert symbols == ["AAPL", "AMZN", "GOOGL", "MSFT", "TSLA"]
+    demo = db.session.scalar(select(User))
+    assert demo is not None and demo.check_password("demo")

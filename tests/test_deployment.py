@@ -1,0 +1,51 @@
+"""docker-compose.yml, Procfile and Dockerfile refer to modules and commands that exist."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPECTED_SERVICES = {"postgres", "redis", "web", "worker", "beat", "flower"}
+
+
+def referenced_modules(command: str) -> set[str]:
+    """Python modules a command line names (wsgi:app, -A celery_worker.celery, --app wsgi)."""
+    modules = set(re.findall(r"\b([a-z_]+):app\b", command))
+    modules |= {match.split(".")[0] for match in re.findall(r"-A\s+([\w.]+)", command)}
+    modules |= set(re.findall(r"--app\s+(\w+)", command))
+    return modules
+
+
+def assert_modules_exist(command: str) -> None:
+    for module in referenced_modules(command):
+        assert importlib.util.find_spec(module) is not None, f"{command!r} names missing module {module}"
+
+
+def test_compose_services_and_commands() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert EXPECTED_SERVICES <= set(services)
+    for name in ("postgres", "redis", "web"):
+        assert "healthcheck" in services[name], f"{name} has no health check"
+    for name, service in services.items():
+        command = service.get("command")
+        if command:
+            assert_modules_exist(" ".join(command) if isinstance(command, list) else command)
+    assert "gevent" in " ".join(services["web"]["command"])
+
+
+def test_procfile_commands() -> None:
+    lines = [line for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()]
+    assert {line.split(":", 1)[0] for line in lines} == {"web", "worker", "beat", "flower"}
+    for line in lines:
+        assert_modules_exist(line.split(":", 1)[1])
+        assert "--preload" not in line
+
+
+def test_dockerfile_runs_gunicorn_gevent() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert "requirements.txt" in text and '"gevent"' in text and "wsgi:app" in text
