@@ -7,8 +7,8 @@ if __name__ == "__main__":  # Patch before anything imports socket or threading.
 
     monkey.patch_all()
 
-from app import create_app  # noqa: E402
-from cli import register_cli  # noqa: E402
+from app import create_app
+from cli import register_cli
 
 app = create_app()
 register_cli(app)
@@ -16,7 +16,7 @@ register_cli(app)
 
 def serve() -> None:
     """Embedded mode: one gevent server process, the in-process bus and feed."""
-    from gevent.pywsgi import WSGIServer  # noqa: PLC0415
+    from gevent.pywsgi import WSGIServer
 
     port = app.config["PORT"]
     host = "127.0.0.1"

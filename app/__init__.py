@@ -30,7 +30,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
     init_bus(app)
     init_feed_status(app)
 
-    from app import auth, api, web, ws  # noqa: PLC0415 - blueprints import the extensions above
+    from app import api, auth, web, ws
 
     for blueprint in (auth.blueprint, api.blueprint, web.blueprint, ws.blueprint):
         app.register_blueprint(blueprint)

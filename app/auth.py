@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
@@ -34,7 +35,7 @@ def unauthorized() -> Any:
 
 def _credentials() -> tuple[str, str]:
     source = request.get_json(silent=True) if request.is_json else request.form
-    if not isinstance(source, dict) and not hasattr(source, "get"):
+    if source is None or not hasattr(source, "get"):
         return "", ""
     username, password = source.get("username"), source.get("password")
     return (username if isinstance(username, str) else "", password if isinstance(password, str) else "")
@@ -65,10 +66,9 @@ def logout() -> Response | Any:
     if current_user.is_authenticated:
         user_id = current_user.id
         logout_user()
-        try:
+        # Sockets re-check the session on their next subscribe; logout itself must not fail.
+        with contextlib.suppress(BusError):
             get_bus().publish(user_channel(user_id), dumps({"type": CONTROL_LOGOUT, "data": {}}))
-        except BusError:
-            pass  # Sockets re-check the session on their next subscribe; logout itself must not fail.
     if wants_json():
         return jsonify(status="logged out")
     return redirect(url_for("auth.login"))

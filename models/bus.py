@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from abc import ABC, abstractmethod
@@ -59,7 +60,7 @@ class Bus(ABC):
         """True when the backend answers."""
         return True
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook; the in-process bus holds nothing
         """Release backend resources."""
 
 
@@ -141,10 +142,8 @@ class RedisListener(Listener):
         return BusMessage(channel[len(self._prefix):], data)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(redis.RedisError, OSError):
             self._pubsub.close()
-        except redis.RedisError:
-            pass
 
     @staticmethod
     def _call(method, *args, **kwargs):  # type: ignore[no-untyped-def]

@@ -24,7 +24,7 @@ class Asset(db.Model):  # type: ignore[name-defined,misc]
     market_cap: Mapped[Decimal | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    quote: Mapped["Quote | None"] = relationship(back_populates="asset", uselist=False)
+    quote: Mapped[Quote | None] = relationship(back_populates="asset", uselist=False)
 
 
 class Quote(db.Model):  # type: ignore[name-defined,misc]

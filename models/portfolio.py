@@ -26,7 +26,7 @@ class Portfolio(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     owner: Mapped[User] = relationship(back_populates="portfolios")
-    positions: Mapped[list["Position"]] = relationship(
+    positions: Mapped[list[Position]] = relationship(
         back_populates="portfolio", cascade="all, delete-orphan"
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String
@@ -12,6 +13,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models.base import db, utcnow
+
+if TYPE_CHECKING:
+    from models.portfolio import Portfolio
 
 
 class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
@@ -24,7 +28,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    portfolios: Mapped[list["Portfolio"]] = relationship(back_populates="owner")  # noqa: F821
+    portfolios: Mapped[list[Portfolio]] = relationship(back_populates="owner")
 
     def set_password(self, password: str) -> None:
         """Store a salted hash, never the password."""
@@ -58,7 +62,7 @@ class ApiToken(db.Model):  # type: ignore[name-defined,misc]
         return hashlib.sha256(token.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, user: User, name: str = "") -> tuple["ApiToken", str]:
+    def issue(cls, user: User, name: str = "") -> tuple[ApiToken, str]:
         """A new token row and the plain token, shown once."""
         plain = "pw_" + secrets.token_urlsafe(32)
         return cls(user=user, token_hash=cls.hash_token(plain), name=name), plain

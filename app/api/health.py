@@ -25,6 +25,6 @@ def _database_ok() -> bool:
     try:
         db.session.execute(text("SELECT 1"))
         return True
-    except Exception:  # noqa: BLE001 - any failure means "not reachable" here
+    except Exception:
         db.session.rollback()
         return False

@@ -69,7 +69,7 @@ def test_start_up_error_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-c", "from app import create_app; create_app()"],
         env={"REALTIME_BATCH_SIZE": "abc", "PRICEWIRE_INSTANCE_PATH": str(tmp_path), "PATH": "/usr/bin"},
-        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
+        capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[2],
     )
     assert result.returncode == 1
     assert "REALTIME_BATCH_SIZE='abc' is invalid" in result.stderr
