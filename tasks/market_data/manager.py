@@ -94,14 +94,16 @@ class DataSourceManager:
 
     def get_asset_data(self, symbols: Iterable[str], force: bool = False) -> dict[str, QuoteResult]:
         """Quote each symbol (keys are normalized, upper-case), from cache unless ``force``."""
-        results: dict[str, QuoteResult] = {}
+        invalid: dict[str, QuoteResult] = {}
+        order: dict[str, None] = {}  # result keys in input order, without duplicates
         wanted: list[str] = []
         for raw in symbols:
             symbol = normalize_symbol(raw)
             if symbol is None:
-                results[str(raw)] = QuoteResult.failure(str(raw), "none", f"invalid symbol {raw!r}")
-            elif symbol not in wanted:
+                invalid[str(raw)] = QuoteResult.failure(str(raw), "none", f"invalid symbol {raw!r}")
+            elif symbol not in order:
                 wanted.append(symbol)
+            order[symbol or str(raw)] = None
         cached = self.cache.get_many(wanted) if self.cache is not None and not force else {}
         pending = [symbol for symbol in wanted if symbol not in cached]
         reasons: dict[str, list[str]] = {symbol: [] for symbol in pending}
@@ -123,9 +125,8 @@ class DataSourceManager:
         for symbol in pending:
             reason = "; ".join(reasons[symbol]) or "no market data source configured"
             fresh[symbol] = QuoteResult.failure(symbol, "none", reason)
-        merged = {**cached, **fresh}
-        results.update({symbol: merged[symbol] for symbol in wanted})
-        return results
+        merged = {**invalid, **cached, **fresh}
+        return {key: merged[key] for key in order}
 
     def _call(self, entry: _Entry, request: Callable[[], _T]) -> tuple[_T | None, str, str | None]:
         """Run one request against a source, keeping its health; return (answer, outcome, reason)."""

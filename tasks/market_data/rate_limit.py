@@ -79,25 +79,34 @@ class RedisRateLimiter:
         prefix: str = DEFAULT_RATE_LIMIT_PREFIX,
         window_seconds: float = 60.0,
         fallback: RateLimiter | None = None,
+        recheck_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.prefix = prefix
         self.window_seconds = window_seconds
         self._script = client.register_script(_SLIDING_WINDOW_LUA)
-        # If Redis is unreachable, keep each process within the limit rather than stop fetching.
+        # If Redis is unreachable, keep each process within the limit rather than stop fetching,
+        # and do not pay the client's connect retries on every request: retry Redis later.
         self._fallback = fallback or InProcessRateLimiter(window_seconds)
-        self._warned = False
+        self.recheck_seconds = recheck_seconds
+        self._clock = clock
+        self._down_until: float | None = None
 
     def acquire(self, source: str, limit: int) -> bool:
         """Take one request from the shared window; 0 = unlimited."""
         if limit <= 0:
             return True
+        if self._down_until is not None and self._clock() < self._down_until:
+            return self._fallback.acquire(source, limit)
         window_us = int(self.window_seconds * 1_000_000)
         try:
             granted = self._script(keys=[self.prefix + source], args=[limit, window_us, uuid.uuid4().hex])
         except redis.RedisError as exc:
-            if not self._warned:
+            if self._down_until is None:
                 logger.warning("rate limiter: Redis unavailable (%s); limiting per process", exc)
-                self._warned = True
+            self._down_until = self._clock() + self.recheck_seconds
             return self._fallback.acquire(source, limit)
-        self._warned = False
+        if self._down_until is not None:
+            logger.warning("rate limiter: Redis is back; limits are shared again")
+            self._down_until = None
         return bool(granted)

@@ -19,24 +19,23 @@ from .validation import build_quote, check_not_future, parse_unix_time, to_posit
 
 __all__ = ["YahooFinanceSource"]
 
-# Chart ranges, smallest first, with the calendar days each covers.
+# Chart ranges, smallest first, with the trading days each holds.
 _RANGES: tuple[tuple[str, int], ...] = (
     ("5d", 5),
-    ("1mo", 31),
-    ("3mo", 92),
-    ("6mo", 183),
-    ("1y", 366),
-    ("2y", 731),
-    ("5y", 1827),
-    ("10y", 3653),
+    ("1mo", 21),
+    ("3mo", 63),
+    ("6mo", 126),
+    ("1y", 252),
+    ("2y", 504),
+    ("5y", 1260),
+    ("10y", 2520),
     ("max", 1_000_000),
 )
 
 
 def chart_range(days: int) -> str:
-    """Smallest chart range holding ``days`` trading days (about 7/5 as many calendar days)."""
-    needed = days * 7 // 5 + 3
-    return next(name for name, span in _RANGES if span >= needed)
+    """Smallest chart range holding ``days`` trading days."""
+    return next(name for name, span in _RANGES if span >= days)
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:
