@@ -185,7 +185,8 @@ class DataSourceManager:
                     served[symbol] = result
                     good += 1
                 else:
-                    self._note([symbol], reasons, result.error if result else f"{source.name}: no result")
+                    reason = result.error if result is not None else None
+                    self._note([symbol], reasons, reason or f"{source.name}: no result")
             self._count(entry, successes=good, failures=len(chunk) - good)
         return served, trouble
 

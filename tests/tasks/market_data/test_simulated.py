@@ -51,7 +51,7 @@ def test_prices_move_and_quotes_are_consistent() -> None:
         assert quote.success and quote.source == "simulated" and quote.currency == "USD"
         assert quote.price is not None and quote.price > 0
         assert quote.high is not None and quote.low is not None and quote.low <= quote.price <= quote.high
-        assert quote.change == quote.price - quote.previous_close
+        assert quote.previous_close is not None and quote.change == quote.price - quote.previous_close
         assert quote.market_cap is not None and quote.market_cap > 0
     volumes = [q.volume or 0 for q in quotes]
     assert volumes == sorted(volumes)  # cumulative for the day

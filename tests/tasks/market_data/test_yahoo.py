@@ -125,7 +125,12 @@ def test_timeout_is_transient_and_retried(stub: StubServer) -> None:
 def test_connection_refused_is_transient_and_each_attempt_spends_rate_limit() -> None:
     source = YahooFinanceSource(base_url=f"http://127.0.0.1:{closed_port()}", retries=2, backoff=0)
     attempts: list[int] = []
-    source.bind_permit(lambda: attempts.append(1) is None)
+
+    def permit() -> bool:
+        attempts.append(1)
+        return True
+
+    source.bind_permit(permit)
     with pytest.raises(TransientSourceError, match="connection error"):
         source.fetch_quotes(["AAPL"])
     assert len(attempts) == 3
