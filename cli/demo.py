@@ -8,7 +8,8 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from models import Asset, Portfolio, Position, User, db
+from models import Portfolio, Position, User, db
+from models.market import get_or_create_asset
 
 demo_cli = AppGroup("demo", help="Demo data.")
 
@@ -23,16 +24,6 @@ DEMO_POSITIONS = (
     ("AMZN", "Amazon.com, Inc.", "25", "3250.00"),
     ("TSLA", "Tesla, Inc.", "15", "3000.00"),
 )
-
-
-def get_or_create_asset(symbol: str, name: str = "", currency: str = "USD") -> Asset:
-    """The asset with `symbol`, created when missing."""
-    asset = db.session.scalar(select(Asset).where(Asset.symbol == symbol))
-    if asset is None:
-        asset = Asset(symbol=symbol, name=name or symbol, currency=currency)
-        db.session.add(asset)
-        db.session.flush()
-    return asset
 
 
 def seed_demo() -> User:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import PERCENT, db, utcnow
@@ -81,3 +82,20 @@ class WatchlistItem(db.Model):  # type: ignore[name-defined,misc]
 
 
 Index("ix_quotes_source_updated", Quote.source, Quote.last_updated)
+
+
+def get_or_create_asset(symbol: str, name: str = "", currency: str = "USD") -> Asset:
+    """The asset with `symbol`, created (and flushed) when missing; safe against a concurrent insert."""
+    asset = db.session.scalar(select(Asset).where(Asset.symbol == symbol))
+    if asset is not None:
+        return asset
+    try:
+        # A savepoint, so losing the race to another writer does not undo the caller's work.
+        with db.session.begin_nested():
+            asset = Asset(symbol=symbol, name=name or symbol, currency=currency)
+            db.session.add(asset)
+    except IntegrityError:
+        asset = db.session.scalar(select(Asset).where(Asset.symbol == symbol))
+        if asset is None:
+            raise
+    return asset

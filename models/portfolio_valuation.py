@@ -1,0 +1,303 @@
+"""Portfolios loaded from the database and valued with models.valuation (no publishing).
+
+Query budget, independent of the number of portfolios and positions:
+- portfolio_ids_holding(): 1 query (also finds portfolios an FX symbol converts);
+- load_portfolios(): 1 query for portfolios+positions+assets+quotes, 1 for the last
+  snapshot of each portfolio, at most 1 for the FX quotes they need.
+Portfolio ids go into one IN list: fine up to tens of thousands per call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app, has_app_context
+from sqlalchemy import and_, or_, select
+
+from models.base import db, utcnow
+from models.currency import MINOR_UNIT_CURRENCIES, fx_symbol, fx_symbols_needed, normalize_currency
+from models.market import Asset, Quote
+from models.messages import iso, portfolio_channel
+from models.portfolio import Portfolio, PortfolioValue, Position
+from models.valuation import (
+    DEFAULT_THRESHOLD_PERCENT,
+    FxRate,
+    PortfolioInput,
+    PortfolioValuation,
+    PositionInput,
+    value_portfolio,
+)
+
+THRESHOLD_SETTING = "PORTFOLIO_SIGNIFICANT_CHANGE_PERCENT"
+_FX_SYMBOL = re.compile(r"^([A-Z]{3})([A-Z]{3})=X$")
+
+
+@dataclass(frozen=True)
+class LastSnapshot:
+    """The most recent stored PortfolioValue of a portfolio."""
+
+    timestamp: datetime
+    total_value: Decimal
+    daily_change: Decimal
+    stale_value: Decimal
+
+
+@dataclass(frozen=True)
+class LoadedPortfolio:
+    """A portfolio's valuation input plus what the tracker needs around it."""
+
+    inputs: PortfolioInput
+    user_id: int
+    seq: int
+    last_snapshot: LastSnapshot | None
+
+
+@dataclass(frozen=True)
+class LoadedBatch:
+    """Portfolios and every FX quote needed to value them."""
+
+    portfolios: dict[int, LoadedPortfolio]
+    fx_rates: dict[str, FxRate]
+
+
+def significant_change_threshold() -> Decimal:
+    """PORTFOLIO_SIGNIFICANT_CHANGE_PERCENT of the current app (default 1)."""
+    raw = current_app.config.get(THRESHOLD_SETTING) if has_app_context() else None
+    return DEFAULT_THRESHOLD_PERCENT if raw is None else Decimal(str(raw))
+
+
+def _currency_codes(major: str) -> set[str]:
+    """Every stored currency code that normalises to `major` ('GBP' -> GBP, GBp, GBX, GBx)."""
+    return {major} | {code for code, (to, _) in MINOR_UNIT_CURRENCIES.items() if to == major}
+
+
+def _fx_pair(symbol: str) -> tuple[str, str] | None:
+    """('EUR', 'USD') for 'EURUSD=X', None for anything else."""
+    match = _FX_SYMBOL.match(symbol)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def _with_inverses(symbols: Iterable[str]) -> set[str]:
+    """FX symbols plus their inverse quotes (conversion accepts either)."""
+    result = set()
+    for symbol in symbols:
+        result.add(symbol)
+        pair = _fx_pair(symbol)
+        if pair:
+            result.add(fx_symbol(pair[1], pair[0]))
+    return result
+
+
+def portfolio_ids_holding(symbols: Iterable[str], lock: bool = False) -> list[int]:
+    """Ids of portfolios holding any of `symbols` or converting through one, in one query.
+
+    lock=True takes the portfolio rows FOR UPDATE in id order (PostgreSQL), so concurrent
+    revaluations of one portfolio serialise without deadlocking.
+    """
+    wanted = sorted(set(symbols))
+    if not wanted:
+        return []
+    conditions = [Asset.symbol.in_(wanted)]
+    for pair in filter(None, map(_fx_pair, wanted)):
+        # Either direction: a missing direct quote makes conversion use the inverse one.
+        for held, base in (pair, pair[::-1]):
+            conditions.append(
+                and_(Asset.currency.in_(sorted(_currency_codes(held))),
+                     Portfolio.base_currency.in_(sorted(_currency_codes(base))))
+            )
+    holders = (
+        select(Position.portfolio_id)
+        .join(Asset, Asset.id == Position.asset_id)
+        .join(Portfolio, Portfolio.id == Position.portfolio_id)
+        .where(or_(*conditions))
+    )
+    query = select(Portfolio.id).where(Portfolio.id.in_(holders)).order_by(Portfolio.id)
+    if lock:
+        query = query.with_for_update()
+    return list(db.session.scalars(query))
+
+
+def _load_rows(portfolio_ids: list[int]) -> tuple[dict[int, PortfolioInput], dict[int, tuple[int, int]]]:
+    """One query: inputs by id, and (user_id, seq) by id."""
+    rows = db.session.execute(
+        select(
+            Portfolio.id, Portfolio.name, Portfolio.base_currency, Portfolio.user_id, Portfolio.seq,
+            Position.id.label("position_id"), Position.quantity, Position.cost_basis,
+            Position.last_published_value, Asset.symbol, Asset.currency,
+            Quote.price, Quote.previous_close, Quote.last_updated,
+        )
+        .select_from(Portfolio)
+        .outerjoin(Position, Position.portfolio_id == Portfolio.id)
+        .outerjoin(Asset, Asset.id == Position.asset_id)
+        .outerjoin(Quote, Quote.asset_id == Asset.id)
+        .where(Portfolio.id.in_(portfolio_ids))
+        .order_by(Portfolio.id, Asset.symbol, Position.id)
+    ).all()
+    heads: dict[int, Any] = {}
+    positions: dict[int, list[PositionInput]] = {}
+    for row in rows:
+        heads.setdefault(row.id, row)
+        items = positions.setdefault(row.id, [])
+        if row.position_id is not None:
+            items.append(PositionInput(
+                position_id=row.position_id, symbol=row.symbol, quantity=row.quantity,
+                cost_basis=row.cost_basis, currency=row.currency, price=row.price,
+                previous_close=row.previous_close,
+                price_as_of=row.last_updated, last_published_value=row.last_published_value,
+            ))
+    inputs = {
+        pid: PortfolioInput(pid, head.name, head.base_currency, tuple(positions[pid])) for pid, head in heads.items()
+    }
+    return inputs, {pid: (head.user_id, head.seq or 0) for pid, head in heads.items()}
+
+
+def load_portfolio_inputs(portfolio_ids: Iterable[int]) -> dict[int, PortfolioInput]:
+    """PortfolioInput of each existing portfolio, in one query (positions, assets, quotes)."""
+    ids = sorted(set(portfolio_ids))
+    return _load_rows(ids)[0] if ids else {}
+
+
+def load_fx_rates(inputs: Iterable[PortfolioInput]) -> dict[str, FxRate]:
+    """The stored FX quotes these portfolios need (direct and inverse), in at most one query."""
+    needed: set[str] = set()
+    for item in inputs:
+        needed |= fx_symbols_needed((p.currency for p in item.positions), item.base_currency)
+    if not needed:
+        return {}
+    rows = db.session.execute(
+        select(Asset.symbol, Quote.price, Quote.last_updated)
+        .join(Quote, Quote.asset_id == Asset.id)
+        .where(Asset.symbol.in_(sorted(_with_inverses(needed))))
+    ).all()
+    return {row.symbol: FxRate(row.price, row.last_updated) for row in rows}
+
+
+def last_snapshots(portfolio_ids: Iterable[int]) -> dict[int, LastSnapshot]:
+    """The newest PortfolioValue of each portfolio, in one query (index-backed per portfolio)."""
+    ids = sorted(set(portfolio_ids))
+    if not ids:
+        return {}
+    latest = (
+        select(PortfolioValue.id)
+        .where(PortfolioValue.portfolio_id == Portfolio.id)
+        .order_by(PortfolioValue.timestamp.desc(), PortfolioValue.id.desc())
+        .limit(1)
+        .correlate(Portfolio)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        select(Portfolio.id, PortfolioValue.timestamp, PortfolioValue.total_value,
+               PortfolioValue.daily_change, PortfolioValue.stale_value)
+        .join(PortfolioValue, PortfolioValue.id == latest)
+        .where(Portfolio.id.in_(ids))
+    ).all()
+    return {row.id: LastSnapshot(row.timestamp, row.total_value, row.daily_change, row.stale_value) for row in rows}
+
+
+def load_portfolios(portfolio_ids: Iterable[int]) -> LoadedBatch:
+    """Everything needed to value and publish these portfolios, in at most three queries."""
+    ids = sorted(set(portfolio_ids))
+    if not ids:
+        return LoadedBatch({}, {})
+    inputs, heads = _load_rows(ids)
+    snapshots = last_snapshots(inputs)
+    portfolios = {
+        pid: LoadedPortfolio(item, heads[pid][0], heads[pid][1], snapshots.get(pid)) for pid, item in inputs.items()
+    }
+    return LoadedBatch(portfolios, load_fx_rates(inputs.values()))
+
+
+def with_prices(batch: LoadedBatch, prices: Mapping[str, Decimal], now: datetime) -> LoadedBatch:
+    """The batch with these prices (as of `now`) replacing stored quotes, FX symbols included."""
+    fx = dict(batch.fx_rates)
+    fx.update({symbol: FxRate(price, now) for symbol, price in prices.items() if _fx_pair(symbol)})
+
+    def patch(p: PositionInput) -> PositionInput:
+        return replace(p, price=prices[p.symbol], price_as_of=now) if p.symbol in prices else p
+
+    portfolios = {
+        pid: replace(item, inputs=replace(item.inputs, positions=tuple(map(patch, item.inputs.positions))))
+        for pid, item in batch.portfolios.items()
+    }
+    return LoadedBatch(portfolios, fx)
+
+
+def value_batch(batch: LoadedBatch, now: datetime, threshold: Decimal | None = None) -> dict[int, PortfolioValuation]:
+    """Value every loaded portfolio; value_changed compares with its last snapshot."""
+    limit = significant_change_threshold() if threshold is None else threshold
+    return {
+        pid: value_portfolio(item.inputs, batch.fx_rates, now,
+                             None if item.last_snapshot is None else item.last_snapshot.total_value, limit)
+        for pid, item in batch.portfolios.items()
+    }
+
+
+def value_portfolios(portfolio_ids: Iterable[int], now: datetime | None = None) -> dict[int, PortfolioValuation]:
+    """The current valuation of each existing portfolio, in at most three queries."""
+    return value_batch(load_portfolios(portfolio_ids), now or utcnow())
+
+
+def _touched_by(position: dict[str, Any], base: str, symbols: set[str]) -> bool:
+    """Whether a change of `symbols` (prices or FX) moves this position."""
+    return position["symbol"] in symbols or bool(
+        _with_inverses(fx_symbols_needed([position["currency"]], base)) & symbols
+    )
+
+
+def update_data(valuation: PortfolioValuation, seq: int, now: datetime,
+                updated_symbols: Iterable[str] | None = None) -> dict[str, Any]:
+    """portfolio_update data: reference fields, valuation fields, seq, as_of, channel.
+
+    positions_updated lists the positions `updated_symbols` moved (all when None).
+    """
+    data = valuation.as_dict()
+    positions = data["positions"]
+    if updated_symbols is not None:
+        changed = set(updated_symbols)
+        positions = [p for p in positions if _touched_by(p, normalize_currency(valuation.base_currency)[0], changed)]
+    data.update(
+        positions_updated=positions,
+        seq=seq,
+        as_of=None if valuation.as_of is None else iso(valuation.as_of),
+        valued_at=iso(now),
+        channel=portfolio_channel(valuation.portfolio_id),
+    )
+    return data
+
+
+def portfolio_update_data(portfolio_id: int, now: datetime | None = None) -> dict[str, Any] | None:
+    """The portfolio_update data of one portfolio's current valuation; None if it does not exist.
+
+    No ownership check: callers do that (owned_portfolio).
+    """
+    moment = now or utcnow()
+    batch = load_portfolios([portfolio_id])
+    item = batch.portfolios.get(portfolio_id)
+    if item is None:
+        return None
+    return update_data(value_batch(batch, moment)[portfolio_id], item.seq, moment)
+
+
+def owned_portfolio(user_id: int, portfolio_id: int) -> Portfolio | None:
+    """The portfolio if `user_id` owns it, else None (missing and foreign look the same)."""
+    return db.session.scalar(select(Portfolio).where(Portfolio.id == portfolio_id, Portfolio.user_id == user_id))
+
+
+def fx_symbols_for_tracked_portfolios() -> set[str]:
+    """FX symbols (direct quotes) the feed must track to value every portfolio, in one query."""
+    pairs = db.session.execute(
+        select(Asset.currency, Portfolio.base_currency)
+        .distinct()
+        .select_from(Position)
+        .join(Asset, Asset.id == Position.asset_id)
+        .join(Portfolio, Portfolio.id == Position.portfolio_id)
+    ).all()
+    needed: set[str] = set()
+    for currency, base in pairs:
+        needed |= fx_symbols_needed([currency], base)
+    return needed
