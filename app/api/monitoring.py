@@ -1,0 +1,162 @@
+"""Readiness in the reference's shape (/health) and Prometheus metrics (/metrics); no auth: protect at the proxy."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Response, current_app
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from app import metrics
+from app.api import blueprint
+from app.api.health import _database_ok
+from app.extensions import db
+from models.bus import get_bus
+from models.feed_status import get_feed_status
+from models.market import Quote
+from models.messages import dumps, iso
+
+logger = logging.getLogger("pricewire.realtime")
+
+CONNECTION_FIELDS = ("total_connections", "authenticated_users", "asset_subscriptions", "portfolio_subscriptions")
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    """JSON with exact Decimals and ISO datetimes (models.messages.dumps); never cached."""
+    response = current_app.response_class(dumps(payload), status=status, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def connection_manager() -> Any:
+    """The WebSocket connection manager (imported late: app.realtime composes on top of the API)."""
+    from app.realtime import ConnectionManager
+
+    return ConnectionManager()
+
+
+def feed_status() -> dict[str, Any]:
+    """The feed's service status; running=False with an error when its store does not answer."""
+    interval = current_app.config["REALTIME_UPDATE_INTERVAL"]
+    try:
+        return get_feed_status().service_status(interval)
+    except Exception as exc:  # a dead Redis must degrade the answer, not fail it
+        logger.warning("feed status unavailable", extra={"error": str(exc)})
+        return {"running": False, "update_interval": interval, "error": f"feed status unavailable: {exc}"}
+
+
+def connection_stats() -> dict[str, Any]:
+    """Cluster-wide connection and subscription counts; None counts with an error when unavailable."""
+    try:
+        manager = connection_manager()
+        return {
+            "total_connections": manager.get_connection_count(),
+            "authenticated_users": manager.get_authenticated_user_count(),
+            "asset_subscriptions": manager.get_total_asset_subscriptions(),
+            "portfolio_subscriptions": manager.get_total_portfolio_subscriptions(),
+        }
+    except Exception as exc:  # counts are informative; their absence must not fail a probe
+        logger.warning("connection stats unavailable", extra={"error": str(exc)})
+        return {**dict.fromkeys(CONNECTION_FIELDS), "error": f"connection stats unavailable: {exc}"}
+
+
+def newest_quote_time() -> datetime | None:
+    """When the most recently updated quote was stored (None without quotes or database)."""
+    try:
+        return db.session.scalar(select(Quote.last_updated).order_by(Quote.last_updated.desc()).limit(1))
+    except SQLAlchemyError:
+        db.session.rollback()
+        return None
+
+
+def data_freshness(now: datetime | None = None) -> dict[str, Any] | None:
+    """The reference's data_freshness: last_update, seconds_since_update, is_stale; None without data."""
+    newest = newest_quote_time()
+    if newest is None:
+        return None
+    limit = current_app.config["DATA_STALE_AFTER_SECONDS"]
+    age = ((now or datetime.now(UTC)) - newest).total_seconds()
+    return {
+        "last_update": iso(newest),
+        "seconds_since_update": max(int(age), 0),
+        "stale_after_seconds": limit,
+        "is_stale": age > limit,
+    }
+
+
+@blueprint.get("/health")
+def health() -> Response:
+    """Readiness: healthy when the feed runs, database and bus answer and prices are fresh; else 503."""
+    feed = feed_status()
+    freshness = data_freshness()
+    checks = {
+        "database": _database_ok(),
+        "bus": get_bus().ping(),
+        "price_feed": bool(feed.get("running")),
+        "data_fresh": freshness is not None and not freshness["is_stale"],
+    }
+    healthy = all(checks.values())
+    body = {
+        "status": "healthy" if healthy else "degraded",
+        "timestamp": iso(datetime.now(UTC)),
+        "checks": checks,
+        "services": {
+            "price_feed": feed,
+            "websocket_connections": connection_stats(),
+            "data_freshness": freshness,
+        },
+    }
+    return json_response(body, 200 if healthy else 503)
+
+
+def _scrape_time_registry(feed: dict[str, Any], stats: dict[str, Any]) -> CollectorRegistry:
+    """Gauges computed per scrape: cluster totals and feed state, kept out of the per-process registry."""
+    registry = CollectorRegistry(auto_describe=True)
+    cluster = {
+        "total_connections": ("pricewire_cluster_ws_connections", "Open WebSocket connections, all processes"),
+        "authenticated_users": ("pricewire_cluster_authenticated_users", "Users with an open socket, all processes"),
+        "asset_subscriptions": ("pricewire_cluster_asset_subscriptions", "Asset subscriptions, all processes"),
+        "portfolio_subscriptions": (
+            "pricewire_cluster_portfolio_subscriptions", "Portfolio subscriptions, all processes",
+        ),
+    }
+    for field, (name, help_text) in cluster.items():
+        if isinstance(stats.get(field), int | float):
+            Gauge(name, help_text, registry=registry).set(stats[field])
+    Gauge("pricewire_feed_running", "1 when the price feed's heartbeat is recent", registry=registry).set(
+        1 if feed.get("running") else 0
+    )
+    if isinstance(feed.get("assets_tracked"), int | float):
+        Gauge("pricewire_feed_assets_tracked", "Assets the feed updates", registry=registry).set(
+            feed["assets_tracked"]
+        )
+    freshness = data_freshness()
+    if freshness is not None:
+        Gauge("pricewire_data_age_seconds", "Age of the newest stored quote", registry=registry).set(
+            freshness["seconds_since_update"]
+        )
+    return registry
+
+
+def _update_feed_gauges(feed: dict[str, Any]) -> None:
+    """Copy the feed's last cycle duration and per-source failures into this process's gauges."""
+    duration = feed.get("last_cycle_duration")
+    if isinstance(duration, int | float):
+        metrics.feed_cycle_duration.set(duration)
+    failures = feed.get("failures_by_source")
+    for source, count in (failures if isinstance(failures, dict) else {}).items():
+        if isinstance(count, int | float):
+            metrics.provider_errors.labels(source=str(source)).set(count)
+
+
+@blueprint.get("/metrics")
+def prometheus_metrics() -> Response:
+    """Prometheus text: this process's registry plus gauges computed now (cluster totals, feed state)."""
+    feed = feed_status()
+    _update_feed_gauges(feed)
+    body = generate_latest(metrics.registry) + generate_latest(_scrape_time_registry(feed, connection_stats()))
+    return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)

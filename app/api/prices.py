@@ -1,0 +1,129 @@
+"""Forced price refresh (handed to the feed) and price history for charts."""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Response, current_app, request
+from flask_login import current_user, login_required
+from sqlalchemy import func, or_, select
+
+from app.api import blueprint
+from app.api.monitoring import json_response
+from app.extensions import db
+from models.market import Asset, PriceHistory
+from models.messages import MAX_SYMBOLS_PER_MESSAGE, ProtocolError, normalise_symbol
+
+logger = logging.getLogger("pricewire.realtime")
+
+REFRESH_EXTENSION = "pricewire.refresh"
+MAX_REFRESH_SYMBOLS = MAX_SYMBOLS_PER_MESSAGE
+DEFAULT_HISTORY_DAYS = 7
+MAX_HISTORY_DAYS = 365
+# A sparkline needs no more; longer ranges are thinned evenly in SQL, keeping the newest point.
+MAX_HISTORY_POINTS = 2000
+
+
+class BadRequest(ValueError):
+    """A request we refuse with 400 (or `status`) and this message."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def refresh_symbols(payload: Any) -> list[str]:
+    """The validated, de-duplicated symbols of a refresh body {"symbols": [...]}."""
+    if not isinstance(payload, dict) or "symbols" not in payload:
+        raise BadRequest('expected a JSON object {"symbols": [...]}')
+    raw = payload["symbols"]
+    if not isinstance(raw, list) or not raw:
+        raise BadRequest("symbols must be a non-empty list")
+    if len(raw) > MAX_REFRESH_SYMBOLS:
+        raise BadRequest(f"at most {MAX_REFRESH_SYMBOLS} symbols per request")
+    try:
+        return list(dict.fromkeys(normalise_symbol(item) for item in raw))
+    except ProtocolError as exc:
+        raise BadRequest(exc.message) from None
+
+
+@blueprint.post("/api/prices/refresh")
+@login_required
+def refresh_prices() -> Response:
+    """Ask the price feed to update these symbols now; 202 with what the feed answered."""
+    if not request.is_json:
+        return json_response({"error": 'expected Content-Type: application/json and {"symbols": [...]}'}, 415)
+    try:
+        symbols = refresh_symbols(request.get_json(silent=True))
+    except BadRequest as exc:
+        return json_response({"error": exc.message}, exc.status)
+    refresh = current_app.extensions.get(REFRESH_EXTENSION)
+    if refresh is None:
+        return json_response({"error": "price feed not attached"}, 503)
+    try:
+        result = refresh(symbols)
+    except Exception:  # e.g. the broker is down; the client may retry later
+        logger.exception("price refresh failed", extra={"symbols": symbols, "user_id": current_user.id})
+        return json_response({"error": "price refresh could not be scheduled"}, 503)
+    logger.info("price refresh requested", extra={"symbols": symbols, "user_id": current_user.id})
+    return json_response(result, 202)
+
+
+def history_days(raw: str | None) -> int:
+    """The `days` query parameter: a whole number 1..365, default 7."""
+    if raw is None:
+        return DEFAULT_HISTORY_DAYS
+    text = raw.strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_HISTORY_DAYS:
+        raise BadRequest(f"days must be a whole number from 1 to {MAX_HISTORY_DAYS}")
+    return int(text)
+
+
+def history_points(asset_id: int, since: datetime) -> tuple[list[dict[str, Any]], bool]:
+    """Points from `since`, oldest first, thinned to MAX_HISTORY_POINTS; and whether thinning happened."""
+    in_range = (PriceHistory.asset_id == asset_id, PriceHistory.timestamp >= since)
+    total = db.session.scalar(select(func.count()).select_from(PriceHistory).where(*in_range)) or 0
+    step = max(math.ceil(total / MAX_HISTORY_POINTS), 1)
+    numbered = (
+        select(
+            PriceHistory.timestamp, PriceHistory.price, PriceHistory.volume, PriceHistory.source,
+            func.row_number().over(order_by=PriceHistory.timestamp).label("n"),
+        )
+        .where(*in_range)
+        .subquery()
+    )
+    query = select(numbered.c.timestamp, numbered.c.price, numbered.c.volume, numbered.c.source)
+    if step > 1:
+        query = query.where(or_((numbered.c.n - 1) % step == 0, numbered.c.n == total))
+    rows = db.session.execute(query.order_by(numbered.c.timestamp)).all()
+    points = [{"timestamp": row.timestamp, "price": row.price, "volume": row.volume, "source": row.source}
+              for row in rows]
+    return points, step > 1
+
+
+@blueprint.get("/api/prices/<symbol>/history")
+@login_required
+def price_history(symbol: str) -> Response:
+    """Stored prices of one asset over the last `days` days, oldest first."""
+    try:
+        normalised = normalise_symbol(symbol)
+        days = history_days(request.args.get("days"))
+    except ProtocolError as exc:
+        return json_response({"error": exc.message}, 400)
+    except BadRequest as exc:
+        return json_response({"error": exc.message}, exc.status)
+    asset_id = db.session.scalar(select(Asset.id).where(Asset.symbol == normalised))
+    if asset_id is None:
+        return json_response({"error": f"unknown symbol: {normalised}"}, 404)
+    points, downsampled = history_points(asset_id, datetime.now(UTC) - timedelta(days=days))
+    return json_response({
+        "symbol": normalised,
+        "days": days,
+        "count": len(points),
+        "downsampled": downsampled,
+        "history": points,
+    })

@@ -1,0 +1,77 @@
+"""Shared helpers of the REST and monitoring tests: users, quotes, a stand-in connection manager."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from app.api import monitoring
+from models import Asset, Quote, User, db
+
+
+def login(client: FlaskClient, name: str = "alice", password: str = "s3cret") -> User:
+    """Create user `name` and log `client` in as it."""
+    user = User(username=name)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    response = client.post("/auth/login", json={"username": name, "password": password})
+    assert response.status_code == 200
+    return user
+
+
+def store_quote(symbol: str = "AAPL", age_seconds: float = 0, price: str = "189.25") -> Quote:
+    """An asset with a quote last updated `age_seconds` ago."""
+    asset = db.session.query(Asset).filter_by(symbol=symbol).one_or_none() or Asset(symbol=symbol, name=symbol)
+    db.session.add(asset)
+    db.session.flush()
+    quote = Quote(asset_id=asset.id, price=Decimal(price), source="simulated",
+                  last_updated=datetime.now(UTC) - timedelta(seconds=age_seconds))
+    db.session.add(quote)
+    db.session.commit()
+    return quote
+
+
+class FakeConnectionManager:
+    """Answers the ConnectionManager calls the API makes, from fixed numbers."""
+
+    def __init__(self, connections: dict[int, list[dict[str, Any]]] | None = None, fail: bool = False) -> None:
+        self.connections = connections or {}
+        self.fail = fail
+        self.asked_for: list[Any] = []
+
+    def _check(self) -> None:
+        if self.fail:
+            raise ConnectionError("redis down")
+
+    def get_connection_count(self) -> int:
+        self._check()
+        return sum(len(items) for items in self.connections.values())
+
+    def get_authenticated_user_count(self) -> int:
+        self._check()
+        return sum(1 for items in self.connections.values() if items)
+
+    def get_total_asset_subscriptions(self) -> int:
+        self._check()
+        return sum(len(item.get("asset_subscriptions", [])) for items in self.connections.values() for item in items)
+
+    def get_total_portfolio_subscriptions(self) -> int:
+        self._check()
+        return sum(len(item.get("portfolio_subscriptions", [])) for items in self.connections.values()
+                   for item in items)
+
+    def get_user_connections(self, user_or_id: Any) -> list[dict[str, Any]]:
+        self._check()
+        self.asked_for.append(user_or_id)
+        return self.connections.get(user_or_id, [])
+
+
+def use_fake_manager(monkeypatch: pytest.MonkeyPatch, manager: FakeConnectionManager) -> FakeConnectionManager:
+    """Make the API see `manager` instead of the real connection manager."""
+    monkeypatch.setattr(monitoring, "connection_manager", lambda: manager)
+    return manager

@@ -1,0 +1,201 @@
+"""/health (readiness in the reference's shape) and /metrics (Prometheus text)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.api import monitoring
+from models import db
+from models.bus import get_bus
+from models.feed_status import FeedStatusStore, get_feed_status
+from tests.app.api_helpers import FakeConnectionManager, store_quote, use_fake_manager
+from tests.conftest import make_app
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a Prometheus exposition, keyed by name and sorted labels."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_fresh_app_is_degraded_with_reference_shape(client: FlaskClient) -> None:
+    response = client.get("/health")
+    assert response.status_code == 503
+    body = response.json
+    assert body["status"] == "degraded"
+    assert body["checks"] == {"database": True, "bus": True, "price_feed": False, "data_fresh": False}
+    assert set(body["services"]) == {"price_feed", "websocket_connections", "data_freshness"}
+    assert body["services"]["price_feed"]["running"] is False
+    assert body["services"]["price_feed"]["update_interval"] == 30
+    assert body["services"]["data_freshness"] is None
+    assert set(body["services"]["websocket_connections"]) >= set(monitoring.CONNECTION_FIELDS)
+    assert body["timestamp"].endswith("Z")
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_healthy_when_feed_runs_and_data_is_fresh(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_fake_manager(monkeypatch, FakeConnectionManager({7: [{"asset_subscriptions": ["AAPL", "MSFT"]}]}))
+    get_feed_status().heartbeat()
+    store_quote(age_seconds=5)
+    response = client.get("/health")
+    assert response.status_code == 200
+    body = response.json
+    assert body["status"] == "healthy"
+    assert all(body["checks"].values())
+    assert body["services"]["websocket_connections"] == {
+        "total_connections": 1, "authenticated_users": 1, "asset_subscriptions": 2, "portfolio_subscriptions": 0,
+    }
+    freshness = body["services"]["data_freshness"]
+    assert freshness["is_stale"] is False and freshness["stale_after_seconds"] == 300
+    assert 0 <= freshness["seconds_since_update"] < 300
+
+
+def test_old_quote_is_stale_and_degrades(client: FlaskClient) -> None:
+    get_feed_status().heartbeat()
+    store_quote(age_seconds=3600)
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json["checks"]["data_fresh"] is False
+    freshness = response.json["services"]["data_freshness"]
+    assert freshness["is_stale"] is True and freshness["seconds_since_update"] >= 3600
+
+
+def test_staleness_boundary_uses_the_configured_limit(app: Flask) -> None:
+    quote = store_quote()
+    newest = quote.last_updated
+    assert monitoring.data_freshness(now=newest + timedelta(seconds=300))["is_stale"] is False
+    assert monitoring.data_freshness(now=newest + timedelta(seconds=301))["is_stale"] is True
+    app.config["DATA_STALE_AFTER_SECONDS"] = 10
+    assert monitoring.data_freshness(now=newest + timedelta(seconds=11))["is_stale"] is True
+
+
+def test_newest_quote_decides_freshness(app: Flask) -> None:
+    store_quote("AAPL", age_seconds=7200)
+    fresh = store_quote("MSFT", age_seconds=0)
+    freshness = monitoring.data_freshness(now=fresh.last_updated + timedelta(seconds=1))
+    assert freshness["seconds_since_update"] == 1
+
+
+def test_unreachable_bus_or_feed_store_degrades_instead_of_failing(
+    client: FlaskClient, app: Flask, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    get_feed_status().heartbeat()
+    store_quote()
+    monkeypatch.setattr(get_bus(), "ping", lambda: False)
+    response = client.get("/health")
+    assert response.status_code == 503 and response.json["checks"]["bus"] is False
+
+    def broken(update_interval: int) -> dict[str, object]:
+        raise redis.ConnectionError("connection refused")
+
+    monkeypatch.setattr(get_feed_status(), "service_status", broken)
+    body = client.get("/health").json
+    assert body["checks"]["price_feed"] is False
+    assert "connection refused" in body["services"]["price_feed"]["error"]
+
+
+def test_connection_stats_failure_is_reported_not_fatal(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_fake_manager(monkeypatch, FakeConnectionManager(fail=True))
+    get_feed_status().heartbeat()
+    store_quote()
+    response = client.get("/health")
+    assert response.status_code == 200
+    stats = response.json["services"]["websocket_connections"]
+    assert stats["total_connections"] is None and "redis down" in stats["error"]
+
+
+def test_liveness_is_unchanged(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "checks": {"database": True, "bus": True}}
+
+
+def test_metrics_exposition(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_fake_manager(monkeypatch, FakeConnectionManager({1: [{}, {}], 2: [{"portfolio_subscriptions": [4]}]}))
+    get_feed_status().write(last_cycle_duration=1.25, failures_by_source={"finnhub": 3, "simulated": 0},
+                            assets_tracked=12)
+    get_feed_status().heartbeat()
+    store_quote(age_seconds=42)
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    values = samples(response.get_data(as_text=True))
+    assert values[("pricewire_feed_cycle_duration_seconds", ())] == 1.25
+    assert values[("pricewire_provider_errors", (("source", "finnhub"),))] == 3
+    assert values[("pricewire_provider_errors", (("source", "simulated"),))] == 0
+    assert values[("pricewire_cluster_ws_connections", ())] == 3
+    assert values[("pricewire_cluster_authenticated_users", ())] == 2
+    assert values[("pricewire_cluster_portfolio_subscriptions", ())] == 1
+    assert values[("pricewire_feed_running", ())] == 1
+    assert values[("pricewire_feed_assets_tracked", ())] == 12
+    assert values[("pricewire_data_age_seconds", ())] >= 42
+    # The per-process objects of app.metrics are all exposed.
+    for name in ("pricewire_ws_connections", "pricewire_relay_lag_seconds", "pricewire_publish_to_send_seconds_count"):
+        assert (name, ()) in values
+
+
+def test_metrics_without_connection_manager_still_answers(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_fake_manager(monkeypatch, FakeConnectionManager(fail=True))
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    values = samples(response.get_data(as_text=True))
+    assert ("pricewire_cluster_ws_connections", ()) not in values
+    assert values[("pricewire_feed_running", ())] == 0
+
+
+@pytest.fixture
+def redis_app(pg_committed_url: str, redis_server_url: str, redis_prefix: str) -> Iterator[Flask]:
+    """The production wiring: PostgreSQL, Redis bus and Redis feed status under a private prefix."""
+    application = make_app({"DATABASE_URL": pg_committed_url, "REDIS_URL": redis_server_url,
+                            "REDIS_KEY_PREFIX": redis_prefix})
+    with application.app_context():
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+    client = redis.Redis.from_url(redis_server_url)
+    keys = list(client.scan_iter(f"{redis_prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.mark.integration
+def test_health_and_metrics_against_redis_and_postgres(redis_app: Flask, redis_server_url: str,
+                                                       redis_prefix: str) -> None:
+    client = redis_app.test_client()
+    degraded = client.get("/health")
+    assert degraded.status_code == 503
+    assert degraded.json["checks"] == {"database": True, "bus": True, "price_feed": False, "data_fresh": False}
+
+    # The feed's heartbeat, written by another process through its own Redis client.
+    worker_store = FeedStatusStore(redis.Redis.from_url(redis_server_url), redis_prefix)
+    worker_store.write(last_cycle_duration=0.5, failures_by_source={"yahoo_finance": 2})
+    worker_store.heartbeat()
+    store_quote(age_seconds=1)
+    healthy = client.get("/health")
+    assert healthy.status_code == 200, healthy.json
+    assert healthy.json["status"] == "healthy"
+    assert healthy.json["services"]["price_feed"]["heartbeat_at"] is not None
+    last_update = datetime.fromisoformat(healthy.json["services"]["data_freshness"]["last_update"])
+    assert last_update.tzinfo is not None and last_update <= datetime.now(UTC)
+
+    values = samples(client.get("/metrics").get_data(as_text=True))
+    assert values[("pricewire_feed_running", ())] == 1
+    assert values[("pricewire_feed_cycle_duration_seconds", ())] == 0.5
+    assert values[("pricewire_provider_errors", (("source", "yahoo_finance"),))] == 2
+
+    # The heartbeat goes stale (written two intervals ago): degraded again.
+    interval = redis_app.config["REALTIME_UPDATE_INTERVAL"]
+    worker_store.write(heartbeat_at=datetime.now(UTC).timestamp() - 2 * interval - 1)
+    assert client.get("/health").status_code == 503
+    worker_store.client.close()
