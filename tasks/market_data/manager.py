@@ -217,7 +217,10 @@ class DataSourceManager:
             self.events.append(event)
         logger.warning("market data %s: primary %s (%s)", event.kind, event.primary, event.reason or "ok")
         if self.on_event is not None:
-            self.on_event(event)
+            try:
+                self.on_event(event)
+            except Exception:  # a listener's bug must not break quoting
+                logger.exception("market data event listener failed")
 
     def drain_events(self) -> list[FeedEvent]:
         """Return and clear the pending failover/recovery events."""
