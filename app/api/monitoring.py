@@ -6,8 +6,10 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, current_app
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from flask import Response, current_app, request
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -153,10 +155,25 @@ def _update_feed_gauges(feed: dict[str, Any]) -> None:
             metrics.provider_errors.labels(source=str(source)).set(count)
 
 
+class _Chained(Collector):
+    """Several registries exposed as one, so one encoder writes a single valid document."""
+
+    def __init__(self, *registries: CollectorRegistry) -> None:
+        self.registries = registries
+
+    def collect(self) -> Any:
+        """Every metric of every registry, in order."""
+        for registry in self.registries:
+            yield from registry.collect()
+
+
 @blueprint.get("/metrics")
 def prometheus_metrics() -> Response:
-    """Prometheus text: this process's registry plus gauges computed now (cluster totals, feed state)."""
+    """This process's registry plus gauges computed now (cluster totals, feed state), in the format asked for."""
     feed = feed_status()
     _update_feed_gauges(feed)
-    body = generate_latest(metrics.registry) + generate_latest(_scrape_time_registry(feed, connection_stats()))
-    return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)
+    combined = CollectorRegistry(auto_describe=False)
+    combined.register(_Chained(metrics.registry, _scrape_time_registry(feed, connection_stats())))
+    # Text 0.0.4 by default, OpenMetrics when the scraper asks for it (as prometheus_client's own server does).
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return Response(encode(combined), content_type=content_type)

@@ -128,7 +128,7 @@ def test_metrics_exposition(client: FlaskClient, monkeypatch: pytest.MonkeyPatch
     store_quote(age_seconds=42)
     response = client.get("/metrics")
     assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     values = samples(response.get_data(as_text=True))
     assert values[("pricewire_feed_cycle_duration_seconds", ())] == 1.25
     assert values[("pricewire_provider_errors", (("source", "finnhub"),))] == 3
@@ -142,6 +142,15 @@ def test_metrics_exposition(client: FlaskClient, monkeypatch: pytest.MonkeyPatch
     # The per-process objects of app.metrics are all exposed.
     for name in ("pricewire_ws_connections", "pricewire_relay_lag_seconds", "pricewire_publish_to_send_seconds_count"):
         assert (name, ()) in values
+
+
+def test_metrics_in_openmetrics_when_asked(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_fake_manager(monkeypatch, FakeConnectionManager({1: [{}]}))
+    response = client.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert response.headers["Content-Type"].startswith("application/openmetrics-text")
+    text = response.get_data(as_text=True)
+    assert text.endswith("# EOF\n") and text.count("# EOF") == 1
+    assert "pricewire_cluster_ws_connections 1.0" in text and "pricewire_ws_connections " in text
 
 
 def test_metrics_without_connection_manager_still_answers(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
