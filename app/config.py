@@ -37,6 +37,11 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
     "SIMULATED_SEED": (42, 0),
     "SIMULATED_LATENCY_MS": (0, 0),
     "MARKET_DATA_TIMEOUT": (10, 1),
+    "MARKET_DATA_RETRIES": (2, 0),
+    "MARKET_DATA_BREAKER_THRESHOLD": (5, 1),
+    "MARKET_DATA_BREAKER_RESET_SECONDS": (60, 1),
+    "MARKET_DATA_COOLDOWN_SECONDS": (60, 1),
+    "MARKET_DATA_MAX_CLOCK_SKEW": (300, 0),
 }
 
 STRING_SETTINGS: dict[str, str | None] = {
@@ -97,6 +102,8 @@ def parse_priorities(raw: str) -> dict[str, int]:
         source = source.strip()
         if source not in SOURCE_NAMES:
             raise ConfigError(name, raw, f"unknown source {source!r}; known: {', '.join(SOURCE_NAMES)}")
+        if source in priorities:
+            raise ConfigError(name, raw, f"{source} is listed twice")
         priorities[source] = parse_int(name, rank, 1) if sep else len(priorities) + 1
     if not priorities:
         raise ConfigError(name, raw, "name at least one source, e.g. simulated:1")

@@ -19,7 +19,7 @@ from .cache import InProcessQuoteCache, RedisQuoteCache
 from .finnhub import FinnhubSource
 from .manager import DataSourceManager
 from .rate_limit import InProcessRateLimiter, RedisRateLimiter
-from .registry import SOURCE_REGISTRY, build_data_source_manager, parse_priorities
+from .registry import SOURCE_REGISTRY, build_data_source_manager
 from .settings import MARKET_DATA_DEFAULTS
 from .simulated import SimulatedSource
 from .yahoo import YahooFinanceSource
@@ -49,5 +49,4 @@ __all__ = [
     "UnknownSymbolError",
     "YahooFinanceSource",
     "build_data_source_manager",
-    "parse_priorities",
 ]

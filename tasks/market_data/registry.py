@@ -1,9 +1,8 @@
-"""Source registry, priority parsing and the config-driven manager factory."""
+"""Source registry and the config-driven manager factory."""
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +18,7 @@ from .settings import setting, setting_float, setting_int
 from .simulated import SimulatedSource
 from .yahoo import YahooFinanceSource
 
-__all__ = ["SOURCE_REGISTRY", "build_data_source_manager", "parse_priorities"]
+__all__ = ["SOURCE_REGISTRY", "build_data_source_manager"]
 
 logger = logging.getLogger("pricewire.price_feed")
 
@@ -29,33 +28,6 @@ SOURCE_REGISTRY: dict[str, type[MarketDataSource]] = {
     FinnhubSource.name: FinnhubSource,
     SimulatedSource.name: SimulatedSource,
 }
-
-_ENTRY_RE = re.compile(r"\s*([a-z_]+)\s*(?::\s*(\d+)\s*)?")
-
-
-def parse_priorities(text: str) -> dict[str, int]:
-    """Parse ``"yahoo_finance:1,alpha_vantage:2"``; blank means ``{"simulated": 1}``."""
-    if not isinstance(text, str):
-        raise ValueError(f"MARKET_DATA_SOURCE_PRIORITIES must be text, got {type(text).__name__}")
-    if not text.strip():
-        return {"simulated": 1}
-    priorities: dict[str, int] = {}
-    for item in text.split(","):
-        match = _ENTRY_RE.fullmatch(item)
-        if match is None:
-            raise ValueError(
-                f"MARKET_DATA_SOURCE_PRIORITIES: bad entry {item.strip()!r}, expected name:priority "
-                f"such as yahoo_finance:1 (names: {', '.join(SOURCE_REGISTRY)})"
-            )
-        # A bare name ranks after those before it, as the app's config loader reads it.
-        name = match.group(1)
-        priority = int(match.group(2)) if match.group(2) is not None else len(priorities) + 1
-        _check_entry(name, priority)
-        if name in priorities:
-            raise ValueError(f"MARKET_DATA_SOURCE_PRIORITIES: {name} listed twice")
-        priorities[name] = priority
-    return priorities
-
 
 def _check_entry(name: Any, priority: Any) -> None:
     """Validate one name/priority pair."""
@@ -68,10 +40,8 @@ def _check_entry(name: Any, priority: Any) -> None:
 
 
 def _priorities(config: Mapping[str, Any]) -> dict[str, int]:
-    """Read priorities from config, as a dict or still as text."""
+    """Priorities as app/config.py parsed them from MARKET_DATA_SOURCE_PRIORITIES."""
     raw = setting(config, "MARKET_DATA_SOURCE_PRIORITIES")
-    if isinstance(raw, str):
-        return parse_priorities(raw)
     if not isinstance(raw, Mapping) or not raw:
         raise ValueError("MARKET_DATA_SOURCE_PRIORITIES must be a non-empty mapping of name to priority")
     for name, priority in raw.items():

@@ -48,8 +48,24 @@ def test_priorities_parse() -> None:
     assert parse_priorities("yahoo_finance:1, alpha_vantage:2,finnhub:3") == {
         "yahoo_finance": 1, "alpha_vantage": 2, "finnhub": 3,
     }
-    with pytest.raises(ConfigError):
-        parse_priorities("yahoo_finance:x")
+    assert parse_priorities("finnhub,yahoo_finance") == {"finnhub": 1, "yahoo_finance": 2}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("bloomberg:1", "unknown source 'bloomberg'"),
+        ("yahoo_finance:first", "whole number"),
+        ("yahoo_finance:0", "whole number"),
+        ("yahoo_finance:1,yahoo_finance:2", "listed twice"),
+        (":1", "unknown source ''"),
+        (" , ", "name at least one source"),
+    ],
+)
+def test_priorities_reject_bad_input(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match="MARKET_DATA_SOURCE_PRIORITIES") as caught:
+        parse_priorities(text)
+    assert message in str(caught.value.code)
 
 
 @pytest.mark.parametrize("given", ["postgres://u:p@h:5432/d", "postgresql://u:p@h:5432/d"])

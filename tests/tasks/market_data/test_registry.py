@@ -1,4 +1,4 @@
-"""parse_priorities, defaults and build_data_source_manager from a config mapping."""
+"""Defaults and build_data_source_manager from a config mapping."""
 
 from __future__ import annotations
 
@@ -20,38 +20,7 @@ from tasks.market_data import (
     SimulatedSource,
     YahooFinanceSource,
     build_data_source_manager,
-    parse_priorities,
 )
-
-
-def test_parse_priorities() -> None:
-    assert parse_priorities("yahoo_finance:1,alpha_vantage:2,finnhub:3") == {
-        "yahoo_finance": 1,
-        "alpha_vantage": 2,
-        "finnhub": 3,
-    }
-    assert parse_priorities(" simulated : 1 ") == {"simulated": 1}
-    assert parse_priorities("finnhub,yahoo_finance") == {"finnhub": 1, "yahoo_finance": 2}
-    assert parse_priorities("") == {"simulated": 1}
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("bloomberg:1", "unknown source 'bloomberg'"),
-        ("yahoo_finance:first", "bad entry 'yahoo_finance:first'"),
-        ("yahoo_finance:0", "priority of yahoo_finance must be an integer >= 1"),
-        ("yahoo_finance:-1", "bad entry"),
-        ("yahoo_finance:1,yahoo_finance:2", "yahoo_finance listed twice"),
-        ("yahoo_finance:1,,finnhub:2", "bad entry ''"),
-        (":1", "bad entry ':1'"),
-        ("yahoo_finance=1", "bad entry"),
-    ],
-)
-def test_parse_priorities_rejects_bad_input(text: str, message: str) -> None:
-    with pytest.raises(ValueError, match="MARKET_DATA_SOURCE_PRIORITIES") as caught:
-        parse_priorities(text)
-    assert message in str(caught.value)
 
 
 def test_registry_and_defaults() -> None:
@@ -101,15 +70,11 @@ def test_sources_follow_priorities_and_settings(caplog: pytest.LogCaptureFixture
     assert manager.cache is None  # REALTIME_CACHE_TIMEOUT=0 disables it
 
 
-def test_priorities_may_still_be_text() -> None:
-    manager = build_data_source_manager({"MARKET_DATA_SOURCE_PRIORITIES": "yahoo_finance:2,simulated:1"}, None)
-    assert [s.name for s in manager.sources] == ["simulated", "yahoo_finance"]
-
-
 @pytest.mark.parametrize(
     ("config", "message"),
     [
         ({"MARKET_DATA_SOURCE_PRIORITIES": {"nope": 1}}, "unknown source 'nope'"),
+        ({"MARKET_DATA_SOURCE_PRIORITIES": "simulated:1"}, "non-empty mapping"),
         ({"MARKET_DATA_SOURCE_PRIORITIES": {"simulated": "1"}}, "priority of simulated"),
         (
             {"MARKET_DATA_SOURCE_PRIORITIES": {"yahoo_finance": 1}, "MARKET_DATA_TIMEOUT": "soon"},
