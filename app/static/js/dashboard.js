@@ -1,0 +1,358 @@
+/**
+ * The live dashboard: REST for the initial state and watchlist edits, one PricewireSocket for
+ * portfolio and price updates. The page (templates/dashboard.html) provides the skeleton.
+ */
+
+import { PricewireSocket, normalizeSymbol, toNumber } from './pricewire-client.js';
+import {
+  direction, formatAge, formatMoney, formatPercent, formatPrice, formatSignedMoney, historyPoints, listOf, quoteOf,
+  sourceLabel,
+} from './dashboard-format.js';
+import {
+  drawSparkline, flash, paintAge, paintQuote, positionRow, updatePositionRow, watchlistItem,
+} from './dashboard-dom.js';
+
+const $ = (id) => document.getElementById(id);
+const root = $('dashboard');
+const SYMBOL_RE = /^[A-Z0-9][A-Z0-9.\-=^]{0,19}$/;
+const MAX_POINTS = 600;
+const config = {
+  portfolioId: toNumber(root.dataset.portfolioId),
+  currency: root.dataset.currency || 'USD',
+  staleAfterMs: (toNumber(root.dataset.staleAfter) ?? 300) * 1000,
+  historyDays: toNumber(root.dataset.historyDays) ?? 7,
+};
+const assetNames = JSON.parse($('asset-names')?.textContent || '{}');
+const state = {
+  quotes: new Map(), // symbol -> {price, change_percent, source, asOf, stale, ...}
+  positions: new Set(), // symbols held in the shown portfolio
+  watchlist: [], // symbols in display order
+  history: new Map(), // symbol -> [{t, price}]
+  historyLoaded: new Set(),
+  chartSymbol: null,
+  sessionEnded: false,
+  connectedOnce: false,
+};
+
+class ApiError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+/** fetch() a same-origin JSON endpoint; a 401 ends the session on the page. */
+async function api(path, { method = 'GET', body } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const response = await fetch(path, {
+    method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let payload = null;
+  try { payload = await response.json(); } catch { /* empty or non-JSON body */ }
+  if (response.status === 401) endSession();
+  if (!response.ok) {
+    const error = payload?.error;
+    const message = typeof error === 'string' ? error : error?.message ?? payload?.message ?? `HTTP ${response.status}`;
+    throw new ApiError(response.status, message);
+  }
+  return payload;
+}
+
+// ---- quotes, history, chart ----
+
+const definedOnly = (obj) => Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== null && v !== undefined));
+
+/** Merge a quote unless it is older than the one shown; repaint and flash where it moved. */
+function mergeQuote(symbol, incoming) {
+  const prev = state.quotes.get(symbol);
+  if (prev?.asOf != null && incoming.asOf != null && incoming.asOf < prev.asOf) return;
+  const next = { ...prev, ...definedOnly(incoming) };
+  if (incoming.asOf != null) next.stale = incoming.stale; // a newer as-of replaces an old stale flag
+  state.quotes.set(symbol, next);
+  const moved = prev?.price != null && next.price != null && next.price !== prev.price
+    ? (next.price > prev.price ? 'up' : 'down') : null;
+  paintQuote(symbol, next, { now: Date.now(), staleAfterMs: config.staleAfterMs, moved });
+  if (next.price != null) appendPoint(symbol, { t: next.asOf ?? Date.now(), price: next.price });
+  renderMarketStatus();
+}
+
+function appendPoint(symbol, point) {
+  const points = state.history.get(symbol) ?? [];
+  const last = points.at(-1);
+  if (last && point.t <= last.t) return;
+  points.push(point);
+  if (points.length > MAX_POINTS) points.splice(0, points.length - MAX_POINTS);
+  state.history.set(symbol, points);
+  redrawCharts(symbol);
+}
+
+function redrawCharts(symbol) {
+  const points = state.history.get(symbol) ?? [];
+  const spark = document.querySelector(`#watchlist [data-symbol="${CSS.escape(symbol)}"] svg.spark`);
+  if (spark) drawSparkline(spark, points);
+  if (symbol === state.chartSymbol) renderChart();
+}
+
+async function loadHistory(symbol) {
+  if (state.historyLoaded.has(symbol)) return;
+  state.historyLoaded.add(symbol);
+  try {
+    const body = await api(`/api/prices/${encodeURIComponent(symbol)}/history?days=${config.historyDays}`);
+    const past = historyPoints(listOf(body, ['history', 'prices', 'items', 'data']));
+    const live = state.history.get(symbol) ?? [];
+    const cut = past.at(-1)?.t ?? -Infinity;
+    state.history.set(symbol, [...past, ...live.filter((p) => p.t > cut)].slice(-MAX_POINTS));
+    redrawCharts(symbol);
+  } catch (error) {
+    state.historyLoaded.delete(symbol); // try again on the next reconnect
+    console.warn('[dashboard] history of', symbol, error.message);
+  }
+}
+
+function selectChart(symbol) {
+  state.chartSymbol = symbol;
+  for (const el of document.querySelectorAll('[data-select]')) el.setAttribute('aria-pressed', String(el.dataset.select === symbol));
+  loadHistory(symbol);
+  renderChart();
+}
+
+function renderChart() {
+  const symbol = state.chartSymbol;
+  const points = state.history.get(symbol) ?? [];
+  $('chart-symbol').textContent = symbol ?? '—';
+  drawSparkline($('chart'), points);
+  const prices = points.map((p) => p.price);
+  $('chart-range').textContent = prices.length > 1
+    ? `Low ${formatPrice(Math.min(...prices))} · High ${formatPrice(Math.max(...prices))} · ${prices.length} points`
+    : 'Waiting for prices…';
+  const quote = state.quotes.get(symbol);
+  $('chart-price').textContent = formatPrice(quote?.price);
+  const first = prices[0];
+  const change = prices.length > 1 ? ((prices.at(-1) - first) / first) * 100 : null;
+  $('chart-change').textContent = change === null ? '' : formatPercent(change);
+  $('chart-change').dataset.direction = direction(change);
+}
+
+// ---- portfolio ----
+
+function renderSummary(data) {
+  const currency = data.base_currency ?? data.currency ?? config.currency;
+  const total = $('total-value');
+  const before = toNumber(total.dataset.raw);
+  const value = toNumber(data.total_value);
+  if (value !== null) {
+    total.textContent = formatMoney(value, currency);
+    if (before !== null && value !== before) flash(total, value > before ? 'up' : 'down');
+    total.dataset.raw = String(value);
+  }
+  const change = $('daily-change');
+  change.textContent = formatSignedMoney(data.daily_change, currency);
+  change.dataset.direction = direction(data.daily_change);
+  const pct = $('daily-change-percent');
+  pct.textContent = formatPercent(data.daily_change_percent);
+  pct.dataset.direction = direction(data.daily_change_percent);
+  $('daily-change-card').dataset.direction = direction(data.daily_change);
+}
+
+function renderPositions(positions, currency) {
+  const body = $('positions-body');
+  const seen = new Set();
+  for (const position of positions) {
+    const symbol = normalizeSymbol(position.symbol ?? position.asset?.symbol);
+    if (!symbol) continue;
+    seen.add(symbol);
+    let row = body.querySelector(`tr[data-symbol="${CSS.escape(symbol)}"]`);
+    if (!row) row = positionRow(symbol, position.name ?? assetNames[symbol] ?? '');
+    body.append(row); // keeps the server's order
+    updatePositionRow(row, position, currency);
+    // Positions carry a price but no as-of: it only fills in until the asset's own update arrives.
+    if (state.quotes.get(symbol)?.price == null) mergeQuote(symbol, quoteOf(position));
+  }
+  for (const row of [...body.querySelectorAll('tr[data-symbol]')]) if (!seen.has(row.dataset.symbol)) row.remove();
+  state.positions = seen;
+  $('positions-empty').hidden = seen.size > 0;
+  $('position-count').textContent = String(seen.size);
+  socket.subscribeToAsset([...seen]);
+  if (!state.chartSymbol && seen.size) selectChart([...seen][0]);
+}
+
+function applyPortfolio(data) {
+  const id = toNumber(data.portfolio_id ?? data.id);
+  if (config.portfolioId === null || (id !== null && id !== config.portfolioId)) return;
+  renderSummary(data);
+  if (Array.isArray(data.positions)) renderPositions(data.positions, data.base_currency ?? config.currency);
+}
+
+function applyPosition(data) {
+  const symbol = normalizeSymbol(data.symbol);
+  const row = $('positions-body').querySelector(`tr[data-symbol="${CSS.escape(symbol)}"]`);
+  if (!row || toNumber(data.portfolio_id) !== config.portfolioId) return;
+  updatePositionRow(row, data, config.currency);
+}
+
+// ---- watchlist ----
+
+function addWatchItem(item) {
+  const list = $('watchlist');
+  if (!list.querySelector(`[data-symbol="${CSS.escape(item.symbol)}"]`)) {
+    list.append(watchlistItem(item.symbol, item.name));
+    state.watchlist.push(item.symbol);
+  }
+  mergeQuote(item.symbol, item);
+  paintQuote(item.symbol, state.quotes.get(item.symbol) ?? {}, { now: Date.now(), staleAfterMs: config.staleAfterMs });
+  redrawCharts(item.symbol);
+  loadHistory(item.symbol);
+  socket.subscribeToAsset(item.symbol);
+  $('watchlist-empty').hidden = true;
+}
+
+function removeWatchItem(symbol) {
+  $('watchlist').querySelector(`[data-symbol="${CSS.escape(symbol)}"]`)?.remove();
+  state.watchlist = state.watchlist.filter((s) => s !== symbol);
+  if (!state.positions.has(symbol)) socket.unsubscribeFromAsset(symbol);
+  $('watchlist-empty').hidden = state.watchlist.length > 0;
+}
+
+async function loadWatchlist() {
+  const items = listOf(await api('/api/watchlist'), ['items', 'watchlist', 'data']).map(quoteOf).filter((i) => i.symbol);
+  const wanted = new Set(items.map((i) => i.symbol));
+  for (const symbol of [...state.watchlist]) if (!wanted.has(symbol)) removeWatchItem(symbol);
+  for (const item of items) addWatchItem(item);
+  $('watchlist-empty').hidden = items.length > 0;
+}
+
+function say(message, kind = 'info') {
+  const el = $('watchlist-message');
+  el.textContent = message;
+  el.dataset.kind = kind;
+}
+
+async function onWatchSubmit(event) {
+  event.preventDefault();
+  const input = $('watch-symbol');
+  const symbol = normalizeSymbol(input.value);
+  if (!SYMBOL_RE.test(symbol)) return say('Enter a ticker such as NVDA or EURUSD=X.', 'error');
+  if (state.watchlist.includes(symbol)) return say(`${symbol} is already on the watchlist.`, 'error');
+  const button = $('watch-add');
+  button.disabled = true;
+  try {
+    const body = await api('/api/watchlist', { method: 'POST', body: { symbol } });
+    const item = quoteOf(body?.item ?? body?.watchlist_item ?? body ?? { symbol });
+    addWatchItem({ ...item, symbol: item.symbol || symbol });
+    input.value = '';
+    say(`Added ${symbol}.`);
+  } catch (error) {
+    say(`Could not add ${symbol}: ${error.message}`, 'error');
+  } finally {
+    button.disabled = false;
+    input.focus();
+  }
+}
+
+async function onWatchRemove(symbol, button) {
+  button.disabled = true;
+  try {
+    await api(`/api/watchlist/${encodeURIComponent(symbol)}`, { method: 'DELETE' });
+    const next = button.closest('li')?.nextElementSibling?.querySelector('.remove');
+    removeWatchItem(symbol);
+    (next ?? $('watch-symbol')).focus(); // keep keyboard users in the list
+    say(`Removed ${symbol}.`);
+  } catch (error) {
+    button.disabled = false;
+    say(`Could not remove ${symbol}: ${error.message}`, 'error');
+  }
+}
+
+// ---- connection, feed, session ----
+
+function renderConnection() {
+  const el = $('connection-status');
+  let status = socket.state;
+  let label = 'Connecting…';
+  if (state.sessionEnded) [status, label] = ['logged-out', 'Logged out'];
+  else if (status === 'open') label = 'Connected';
+  else if (status === 'reconnecting') label = `Reconnecting in ${Math.ceil((socket.reconnectInDelayMs ?? 0) / 1000)} s`;
+  else if (status === 'closed') label = 'Disconnected';
+  if (el.dataset.state !== status) $('connection-announce').textContent = label.replace(/ in \d+ s$/, '…');
+  el.dataset.state = status;
+  el.querySelector('.conn-text').textContent = label;
+  $('reconnect-now').hidden = state.sessionEnded || !['reconnecting', 'closed'].includes(status);
+}
+
+function renderMarketStatus() {
+  let latest = null;
+  const sources = new Set();
+  for (const quote of state.quotes.values()) {
+    if (quote.asOf != null && (latest === null || quote.asOf > latest)) latest = quote.asOf;
+    if (quote.source) sources.add(sourceLabel(quote.source));
+  }
+  $('last-tick').textContent = latest === null ? 'No prices yet' : `Last price ${formatAge(Date.now() - latest)}`;
+  $('sources').textContent = sources.size ? [...sources].join(', ') : '—';
+  const feed = socket.feedStatus;
+  const running = feed?.running ?? feed?.status === 'running';
+  $('feed-state').textContent = feed == null ? 'Live prices' : running ? 'Feed running' : 'Feed paused';
+  $('feed-state').dataset.state = feed == null || running ? 'ok' : 'warn';
+}
+
+function endSession() {
+  if (state.sessionEnded) return;
+  state.sessionEnded = true;
+  socket.disconnect(1000, 'session ended');
+  $('session-ended').hidden = false;
+  $('watch-symbol').disabled = true;
+  $('watch-add').disabled = true;
+  renderConnection();
+  $('session-ended').querySelector('a').focus();
+}
+
+function tick() {
+  const now = Date.now();
+  for (const el of document.querySelectorAll('[data-field="age"], [data-field="stale"]')) {
+    const quote = state.quotes.get(el.dataset.quote);
+    if (quote) paintAge(el, quote, now, config.staleAfterMs);
+  }
+  renderMarketStatus();
+}
+
+const socket = new PricewireSocket({
+  onStateChange: renderConnection,
+  onAuthRequired: endSession,
+  onError: (err) => { if (err.kind !== 'socket') console.warn('[pricewire]', err.kind, err.message); },
+});
+
+socket.onMessageType('connection', (data) => {
+  const limit = toNumber(data.limits?.stale_after_seconds ?? data.stale_after_seconds);
+  if (limit) config.staleAfterMs = limit * 1000;
+  if (state.connectedOnce) {
+    // Catch up on edits made elsewhere while we were away; subscriptions resume by themselves.
+    loadWatchlist().catch((error) => console.warn('[dashboard] watchlist', error.message));
+    for (const symbol of state.watchlist) loadHistory(symbol);
+  }
+  state.connectedOnce = true;
+});
+socket.onMessageType('asset_update', (data) => mergeQuote(normalizeSymbol(data.symbol), quoteOf(data)));
+socket.onMessageType('portfolio_update', applyPortfolio);
+socket.onMessageType('position_update', applyPosition);
+socket.onMessageType('feed_status', renderMarketStatus);
+
+$('watchlist-form').addEventListener('submit', onWatchSubmit);
+root.addEventListener('click', (event) => {
+  const remove = event.target.closest('[data-remove]');
+  if (remove) return onWatchRemove(remove.dataset.remove, remove);
+  const select = event.target.closest('[data-select]');
+  if (select) selectChart(select.dataset.select);
+});
+$('reconnect-now').addEventListener('click', () => socket.connect());
+$('logout-form')?.addEventListener('submit', () => { state.sessionEnded = true; socket.disconnect(1000, 'logout'); });
+$('portfolio-select')?.addEventListener('change', (event) => event.target.form.submit());
+addEventListener('online', () => { if (!state.sessionEnded) socket.connect(); });
+
+if (config.portfolioId !== null) {
+  socket.subscribeToPortfolio(config.portfolioId);
+  api(`/api/portfolios/${config.portfolioId}`)
+    .then((data) => applyPortfolio({ ...data, portfolio_id: config.portfolioId }))
+    .catch((error) => console.warn('[dashboard] portfolio', error.message));
+}
+loadWatchlist().catch((error) => say(`Could not load the watchlist: ${error.message}`, 'error'));
+socket.connect();
+renderConnection();
+setInterval(tick, 1000);
+setInterval(() => { if (socket.state === 'reconnecting') renderConnection(); }, 250);

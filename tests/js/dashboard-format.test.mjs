@@ -1,0 +1,95 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  direction, formatAge, formatMoney, formatPercent, formatPrice, formatSignedMoney, historyPoints, listOf, parseTime,
+  quoteOf, sourceLabel, sparklinePaths,
+} from '../../app/static/js/dashboard-format.js';
+
+test('money, prices and percentages format for display, with a dash when absent', () => {
+  assert.equal(formatMoney('12345.6'), '$12,345.60');
+  assert.equal(formatMoney(5, 'EUR'), '€5.00');
+  assert.equal(formatMoney(null), '—');
+  assert.equal(formatPrice('189.5'), '189.50');
+  assert.equal(formatPrice(0.91234), '0.9123');
+  assert.equal(formatPrice(undefined), '—');
+  assert.equal(formatPercent(1.234), '+1.23%');
+  assert.equal(formatPercent(-0.4), '−0.40%');
+  assert.equal(formatPercent(0), '0.00%');
+  assert.equal(formatSignedMoney('-12'), '−$12.00');
+  assert.equal(formatSignedMoney(3.5), '+$3.50');
+});
+
+test('direction reads the sign', () => {
+  assert.equal(direction('2'), 'up');
+  assert.equal(direction(-1), 'down');
+  assert.equal(direction(0), 'flat');
+  assert.equal(direction(null), 'flat');
+});
+
+test('ages are short and human', () => {
+  assert.equal(formatAge(500), 'just now');
+  assert.equal(formatAge(12_400), '12 s ago');
+  assert.equal(formatAge(4 * 60_000 + 5), '4 min ago');
+  assert.equal(formatAge(3 * 3_600_000), '3 h ago');
+  assert.equal(formatAge(2 * 86_400_000), '2 d ago');
+  assert.equal(formatAge(-3000), 'just now');
+  assert.equal(formatAge(null), 'no data');
+});
+
+test('timestamps parse from ISO strings and epoch numbers', () => {
+  assert.equal(parseTime('2024-01-02T03:04:05Z'), Date.UTC(2024, 0, 2, 3, 4, 5));
+  assert.equal(parseTime(1_700_000_000), 1_700_000_000_000);
+  assert.equal(parseTime(1_700_000_000_000), 1_700_000_000_000);
+  assert.equal(parseTime('nonsense'), null);
+  assert.equal(parseTime(null), null);
+});
+
+test('sources get readable names', () => {
+  assert.equal(sourceLabel('yahoo_finance'), 'Yahoo Finance');
+  assert.equal(sourceLabel('simulated'), 'Simulated');
+  assert.equal(sourceLabel('my_feed'), 'my feed');
+  assert.equal(sourceLabel(null), 'unknown source');
+});
+
+test('listOf finds the list inside REST answers', () => {
+  assert.deepEqual(listOf([1, 2]), [1, 2]);
+  assert.deepEqual(listOf({ items: [3] }), [3]);
+  assert.deepEqual(listOf({ history: [4] }, ['history']), [4]);
+  assert.deepEqual(listOf({ nothing: 1 }), []);
+  assert.deepEqual(listOf(null), []);
+});
+
+test('quoteOf flattens watchlist items, asset updates and positions', () => {
+  const item = quoteOf({ symbol: 'aapl', name: 'Apple', quote: { price: '190.1', change_percent: -1.5, source: 'simulated', as_of: '2024-01-01T00:00:00Z', seq: 4 } });
+  assert.deepEqual(item, {
+    symbol: 'AAPL', name: 'Apple', price: 190.1, change: null, change_percent: -1.5, source: 'simulated',
+    asOf: Date.UTC(2024, 0, 1), stale: false, seq: 4,
+  });
+  const empty = quoteOf({ symbol: 'NVDA', name: 'NVDA', quote: null });
+  assert.equal(empty.price, null);
+  assert.equal(empty.asOf, null);
+  const position = quoteOf({ symbol: 'MSFT', current_price: 400, stale: true });
+  assert.equal(position.price, 400);
+  assert.equal(position.stale, true);
+});
+
+test('historyPoints keeps valid rows, sorted by time', () => {
+  const points = historyPoints([
+    { timestamp: '2024-01-02T00:00:00Z', price: '2' },
+    { timestamp: '2024-01-01T00:00:00Z', price: 1 },
+    { timestamp: 'bad', price: 3 },
+    { timestamp: '2024-01-03T00:00:00Z', price: null },
+  ]);
+  assert.deepEqual(points, [{ t: Date.UTC(2024, 0, 1), price: 1 }, { t: Date.UTC(2024, 0, 2), price: 2 }]);
+});
+
+test('sparklinePaths spans the box and reports the trend', () => {
+  assert.equal(sparklinePaths([{ price: 1 }], 100, 20), null);
+  const up = sparklinePaths([{ price: 1 }, { price: 3 }, { price: 2 }], 100, 20, 0);
+  assert.equal(up.line, 'M0.0,20.0L50.0,0.0L100.0,10.0');
+  assert.equal(up.area, 'M0.0,20.0L50.0,0.0L100.0,10.0L100.0,20L0.0,20Z');
+  assert.equal(up.trend, 'up');
+  assert.equal(sparklinePaths([{ price: 2 }, { price: 1 }], 10, 10).trend, 'down');
+  const flat = sparklinePaths([{ price: 5 }, { price: 5 }], 10, 10, 0);
+  assert.equal(flat.line, 'M0.0,5.0L10.0,5.0');
+});
