@@ -189,3 +189,19 @@ def test_query_count_does_not_grow_with_positions(app: Flask, portfolios: int, p
     # find holders, portfolios+positions+quotes, last snapshots, FX quotes: four, at any size
     assert 1 <= len(statements) <= 4, statements
     assert len(ids) == portfolios
+
+
+def test_get_or_create_asset_survives_losing_the_insert_race(any_app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    user = add_user()  # the caller's own pending work must survive the lost race
+    db.session.add(Asset(symbol="AMD", name="from another writer"))
+    db.session.commit()
+    real_scalar = db.session.scalar
+    answers = iter([None])  # the first lookup misses, as if the other writer committed just after it
+    monkeypatch.setattr(db.session, "scalar", lambda *a, **k: next(answers, None) or real_scalar(*a, **k))
+    pending = Portfolio(owner=user, name="pending", base_currency="USD")
+    db.session.add(pending)
+    asset = get_or_create_asset("AMD", "AMD Inc.")
+    monkeypatch.undo()
+    assert asset.name == "from another writer"
+    db.session.commit()
+    assert db.session.scalar(select(Portfolio.name).where(Portfolio.id == pending.id)) == "pending"

@@ -1,0 +1,115 @@
+"""The owner's portfolios: list with valuation summaries, full current valuation, snapshot history."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Response, request
+from flask_login import current_user, login_required
+from sqlalchemy import func, or_, select
+
+from app.api import blueprint
+from app.api.monitoring import json_response
+from app.extensions import db
+from models.base import utcnow
+from models.messages import iso
+from models.portfolio import Portfolio, PortfolioValue
+from models.portfolio_valuation import owned_portfolio, portfolio_update_data, value_portfolios
+
+DEFAULT_HISTORY_DAYS = 30
+MAX_HISTORY_DAYS = 365
+# Enough for a chart; longer ranges are thinned evenly in SQL.
+MAX_HISTORY_POINTS = 2000
+NOT_FOUND = {"error": "portfolio not found"}
+SUMMARY_FIELDS = (
+    "portfolio_id", "name", "base_currency", "total_value", "daily_change", "daily_change_percent",
+    "total_return", "total_return_percent", "stale_value", "stale_share_percent", "stale_positions",
+)
+
+
+@blueprint.get("/api/portfolios")
+@login_required
+def list_portfolios() -> Response:
+    """The user's portfolios, each with its current valuation summary."""
+    portfolios = db.session.execute(
+        select(Portfolio.id, Portfolio.seq, Portfolio.created_at)
+        .where(Portfolio.user_id == current_user.id)
+        .order_by(Portfolio.id)
+    ).all()
+    valuations = value_portfolios(row.id for row in portfolios)
+    items = []
+    for row in portfolios:
+        valuation = valuations[row.id].as_dict()
+        summary = {name: valuation[name] for name in SUMMARY_FIELDS}
+        summary.update(
+            positions=len(valuation["positions"]),
+            seq=row.seq,
+            as_of=None if valuations[row.id].as_of is None else iso(valuations[row.id].as_of),
+            created_at=iso(row.created_at),
+        )
+        items.append(summary)
+    return json_response({"portfolios": items})
+
+
+@blueprint.get("/api/portfolios/<int:portfolio_id>")
+@login_required
+def get_portfolio(portfolio_id: int) -> Response:
+    """The full current valuation (the portfolio_update data) of one owned portfolio."""
+    if owned_portfolio(current_user.id, portfolio_id) is None:
+        return json_response(NOT_FOUND, 404)
+    data = portfolio_update_data(portfolio_id)
+    return json_response(data) if data is not None else json_response(NOT_FOUND, 404)
+
+
+def _days(raw: str | None) -> int | None:
+    """The `days` argument as 1..MAX_HISTORY_DAYS, or None when invalid."""
+    if raw is None:
+        return DEFAULT_HISTORY_DAYS
+    text = raw.strip()
+    if not text.isdigit() or len(text) > 4:
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_HISTORY_DAYS else None
+
+
+@blueprint.get("/api/portfolios/<int:portfolio_id>/history")
+@login_required
+def portfolio_history(portfolio_id: int) -> Response:
+    """Stored valuation snapshots of the last `days` days, oldest first."""
+    if owned_portfolio(current_user.id, portfolio_id) is None:
+        return json_response(NOT_FOUND, 404)
+    days = _days(request.args.get("days"))
+    if days is None:
+        return json_response({"error": f"days must be a whole number from 1 to {MAX_HISTORY_DAYS}"}, 400)
+    since = utcnow() - timedelta(days=days)
+    snapshots, thinned = history_snapshots(portfolio_id, since)
+    return json_response({"portfolio_id": portfolio_id, "days": days, "since": iso(since),
+                          "thinned": thinned, "snapshots": snapshots})
+
+
+def history_snapshots(portfolio_id: int, since: datetime) -> tuple[list[dict[str, Any]], bool]:
+    """Snapshots from `since`, oldest first, thinned evenly to MAX_HISTORY_POINTS (newest kept)."""
+    in_range = (PortfolioValue.portfolio_id == portfolio_id, PortfolioValue.timestamp >= since)
+    total = db.session.scalar(select(func.count()).select_from(PortfolioValue).where(*in_range)) or 0
+    step = max(math.ceil(total / MAX_HISTORY_POINTS), 1)
+    numbered = (
+        select(
+            PortfolioValue.timestamp, PortfolioValue.total_value, PortfolioValue.daily_change,
+            PortfolioValue.stale_value,
+            func.row_number().over(order_by=(PortfolioValue.timestamp, PortfolioValue.id)).label("n"),
+        )
+        .where(*in_range)
+        .subquery()
+    )
+    query = select(numbered.c.timestamp, numbered.c.total_value, numbered.c.daily_change, numbered.c.stale_value)
+    if step > 1:
+        query = query.where(or_((numbered.c.n - 1) % step == 0, numbered.c.n == total))
+    rows = db.session.execute(query.order_by(numbered.c.n)).all()
+    points = [
+        {"timestamp": iso(row.timestamp), "total_value": row.total_value,
+         "daily_change": row.daily_change, "stale_value": row.stale_value}
+        for row in rows
+    ]
+    return points, step > 1
