@@ -11,10 +11,14 @@ test('money, prices and percentages format for display, with a dash when absent'
   assert.equal(formatMoney(null), '—');
   assert.equal(formatPrice('189.5'), '189.50');
   assert.equal(formatPrice(0.91234), '0.9123');
+  assert.equal(formatPrice(1.08431), '1.0843');
+  assert.equal(formatPrice(12.3), '12.30');
   assert.equal(formatPrice(undefined), '—');
   assert.equal(formatPercent(1.234), '+1.23%');
   assert.equal(formatPercent(-0.4), '−0.40%');
   assert.equal(formatPercent(0), '0.00%');
+  assert.equal(formatPercent(-0.001), '0.00%');
+  assert.equal(formatSignedMoney(-0.001), '$0.00');
   assert.equal(formatSignedMoney('-12'), '−$12.00');
   assert.equal(formatSignedMoney(3.5), '+$3.50');
 });

@@ -107,7 +107,8 @@ export function positionRow(symbol, name) {
   return h('tr', { 'data-symbol': symbol, 'data-testid': 'position-row' },
     h('th', { scope: 'row' }, symbolButton(symbol, name), h('div', { class: 'meta' }, q.age, ' ', q.stale)),
     h('td', { class: 'num' }, q.price, h('div', { class: 'sub' }, q.change)),
-    h('td', { class: 'num' }, h('span', { 'data-cell': 'value' }, '—'), h('div', { class: 'sub', 'data-cell': 'quantity' })),
+    h('td', { class: 'num' }, h('span', { 'data-cell': 'value' }, '—'),
+      h('div', { class: 'sub' }, h('span', { 'data-cell': 'quantity' }), h('span', { class: 'weight-inline', 'data-cell': 'weight-inline' }))),
     h('td', { class: 'num col-day' }, h('span', { 'data-cell': 'daily_change' }, '—'),
       h('div', { class: 'sub', 'data-cell': 'daily_change_percent' })),
     h('td', { class: 'num col-weight' }, h('span', { 'data-cell': 'weight', 'data-testid': 'position-weight' }, '—'),
@@ -137,6 +138,7 @@ export function updatePositionRow(row, position, currency) {
   const weight = position.weight == null ? NaN : Number(position.weight); // percent of the total
   const pct = Number.isFinite(weight) ? weight : null;
   cell('weight').textContent = pct === null ? '—' : `${pct.toFixed(1)}%`;
+  cell('weight-inline').textContent = pct === null ? '' : ` · ${pct.toFixed(1)}%`; // phones show weight here
   cell('weight-bar').style.width = pct === null ? '0' : `${Math.min(100, pct)}%`;
 }
 

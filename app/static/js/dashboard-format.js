@@ -23,11 +23,11 @@ export function formatMoney(value, currency = 'USD') {
   return moneyFormats.get(currency).format(n);
 }
 
-/** A price with 2 decimals, or 4 below 1 (FX, penny stocks); '—' when absent. */
+/** A price with 2 decimals, or 4 below 10 (FX rates, penny stocks); '—' when absent. */
 export function formatPrice(value) {
   const n = toNumber(value);
   if (n === null) return '—';
-  const digits = Math.abs(n) < 1 ? 4 : 2;
+  const digits = Math.abs(n) < 10 ? 4 : 2;
   return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
@@ -35,15 +35,16 @@ export function formatPrice(value) {
 export function formatPercent(value, { signed = true } = {}) {
   const n = toNumber(value);
   if (n === null) return '—';
-  const sign = n > 0 && signed ? '+' : n < 0 ? '−' : '';
-  return `${sign}${Math.abs(n).toFixed(2)}%`;
+  const text = Math.abs(n).toFixed(2);
+  const sign = text === '0.00' ? '' : n > 0 && signed ? '+' : n < 0 ? '−' : ''; // no "−0.00%"
+  return `${sign}${text}%`;
 }
 
 /** `+$1,234.50` / `−$12.00`; '—' when absent. */
 export function formatSignedMoney(value, currency = 'USD') {
   const n = toNumber(value);
   if (n === null) return '—';
-  const sign = n > 0 ? '+' : n < 0 ? '−' : '';
+  const sign = Math.abs(n) < 0.005 ? '' : n > 0 ? '+' : '−';
   return sign + formatMoney(Math.abs(n), currency);
 }
 
