@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 
 from models.base import db, utcnow
 from models.currency import MINOR_UNIT_CURRENCIES, fx_symbol, fx_symbols_needed, normalize_currency
@@ -102,7 +102,7 @@ def portfolio_ids_holding(symbols: Iterable[str], lock: bool = False) -> list[in
     wanted = sorted(set(symbols))
     if not wanted:
         return []
-    conditions = [Asset.symbol.in_(wanted)]
+    conditions: list[ColumnElement[bool]] = [Asset.symbol.in_(wanted)]
     for pair in filter(None, map(_fx_pair, wanted)):
         # Either direction: a missing direct quote makes conversion use the inverse one.
         for held, base in (pair, pair[::-1]):

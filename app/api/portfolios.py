@@ -41,12 +41,13 @@ def list_portfolios() -> Response:
     valuations = value_portfolios(row.id for row in portfolios)
     items = []
     for row in portfolios:
-        valuation = valuations[row.id].as_dict()
+        valued = valuations[row.id]
+        valuation = valued.as_dict()
         summary = {name: valuation[name] for name in SUMMARY_FIELDS}
         summary.update(
             positions=len(valuation["positions"]),
             seq=row.seq,
-            as_of=None if valuations[row.id].as_of is None else iso(valuations[row.id].as_of),
+            as_of=None if valued.as_of is None else iso(valued.as_of),
             created_at=iso(row.created_at),
         )
         items.append(summary)

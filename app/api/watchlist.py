@@ -83,10 +83,12 @@ def remove_from_watchlist(symbol: str) -> Response:
     except ProtocolError as exc:
         return json_response({"error": exc.message}, 400)
     asset_id = select(Asset.id).where(Asset.symbol == normalised).scalar_subquery()
-    result = db.session.execute(
-        delete(WatchlistItem).where(WatchlistItem.user_id == current_user.id, WatchlistItem.asset_id == asset_id)
-    )
+    removed = db.session.execute(
+        delete(WatchlistItem)
+        .where(WatchlistItem.user_id == current_user.id, WatchlistItem.asset_id == asset_id)
+        .returning(WatchlistItem.id)
+    ).all()
     db.session.commit()
-    if not result.rowcount:
+    if not removed:
         return json_response({"error": "symbol not in watchlist"}, 404)
     return Response(status=204)
