@@ -286,10 +286,16 @@ function renderMarketStatus() {
   }
   $('last-tick').textContent = latest === null ? 'No prices yet' : `Last price ${formatAge(Date.now() - latest)}`;
   $('sources').textContent = sources.size ? [...sources].join(', ') : '—';
+  // feed_status: failover/recovered/stale/ok from the feed, degraded/recovered from the server's bus relay.
   const feed = socket.feedStatus;
-  const running = feed?.running ?? feed?.status === 'running';
-  $('feed-state').textContent = feed == null ? 'Live prices' : running ? 'Feed running' : 'Feed paused';
-  $('feed-state').dataset.state = feed == null || running ? 'ok' : 'warn';
+  const el = $('feed-state');
+  let label = 'Live prices';
+  if (feed?.status === 'failover') label = `Fallback: ${sourceLabel(feed.source)}`;
+  else if (feed?.status === 'stale') label = 'Prices delayed';
+  else if (feed?.status === 'degraded') label = 'Updates interrupted';
+  el.textContent = label;
+  el.dataset.state = label === 'Live prices' ? 'ok' : 'warn';
+  el.title = feed?.message ?? '';
 }
 
 function endSession() {
