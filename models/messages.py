@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 # Client -> server message types.
 PING = "ping"
@@ -35,6 +37,7 @@ CONTROL_HEARTBEAT = "_heartbeat"
 # Close codes and error codes (docs/protocol.md says which are final).
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
+CLOSE_INTERNAL_ERROR = 1011
 BAD_REQUEST = 4400
 UNAUTHORIZED = 4401
 FORBIDDEN = 4403
@@ -44,6 +47,24 @@ TOO_LARGE = 4413
 TOO_MANY = 4429
 SLOW_CONSUMER = 4503
 FINAL_CLOSE_CODES = frozenset({UNAUTHORIZED, FORBIDDEN, TOO_LARGE})
+# What each code means; an `error` with the same code precedes every close with a 44xx/45xx code.
+CLOSE_REASONS = {
+    BAD_REQUEST: "bad request",
+    UNAUTHORIZED: "authentication required",
+    FORBIDDEN: "forbidden",
+    NOT_FOUND: "not found",
+    IDLE_TIMEOUT: "idle timeout",
+    TOO_LARGE: "message too large",
+    TOO_MANY: "too many requests",
+    SLOW_CONSUMER: "slow consumer",
+}
+
+# feed_status values the relay itself emits (the feed adds its own, e.g. "stale", "failover").
+FEED_DEGRADED = "degraded"
+FEED_RECOVERED = "recovered"
+
+# Workers publish a heartbeat on HEARTBEAT_CHANNEL this often (publish_heartbeat).
+HEARTBEAT_PERIOD_SECONDS = 5
 
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.\-=^]{0,19}$")
 MAX_SYMBOLS_PER_MESSAGE = 50
@@ -79,6 +100,12 @@ def user_channel(user_id: int) -> str:
 
 FEED_CHANNEL = "feed"
 HEARTBEAT_CHANNEL = "heartbeat"
+USER_CHANNEL_PREFIX = "user:"
+
+
+def should_reconnect(code: int) -> bool:
+    """False for the final close codes (4401, 4403, 4413): reconnecting cannot help."""
+    return code not in FINAL_CLOSE_CODES
 
 
 def normalise_symbol(raw: object) -> str:
@@ -111,12 +138,14 @@ class ClientMessage:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _positive_number(data: dict[str, Any], name: str, upper: float | None = None) -> Any:
+def _positive_number(data: dict[str, Any], name: str, upper: float | None = None, strict: bool = False) -> Any:
     value = data.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise ProtocolError(BAD_REQUEST, f"{name} must be a non-negative number")
+    if strict and value == 0:
+        raise ProtocolError(BAD_REQUEST, f"{name} must be greater than 0")
     if upper is not None and value > upper:
         raise ProtocolError(BAD_REQUEST, f"{name} must be at most {upper:g}")
     return value
@@ -147,11 +176,16 @@ def _portfolio_id(data: dict[str, Any]) -> int:
     return value
 
 
+def _reject_constant(name: str) -> Any:
+    # json.loads accepts NaN and Infinity, which are not JSON and would poison comparisons.
+    raise ValueError(f"not JSON: {name}")
+
+
 def parse_client_message(text: str | bytes) -> ClientMessage:
     """Decode and validate one client frame, or raise ProtocolError."""
     try:
-        payload = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+        payload = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ProtocolError(BAD_REQUEST, "malformed JSON") from None
     if not isinstance(payload, dict):
         raise ProtocolError(BAD_REQUEST, "a message must be a JSON object")
@@ -172,17 +206,20 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
         raise ProtocolError(BAD_REQUEST, "last_seq must be a non-negative integer")
     if kind in (SUBSCRIBE_ASSET, UNSUBSCRIBE_ASSET):
         min_change = _positive_number(data, "min_change_percent", 100.0)
+        symbols = _symbols(data)
+        if last_seq is not None and len(symbols) > 1:
+            raise ProtocolError(BAD_REQUEST, "last_seq needs a single symbol (seq is per channel)")
         return ClientMessage(
             type=kind,
-            symbols=_symbols(data),
-            max_hz=_positive_number(data, "max_hz", MAX_HZ_LIMIT),
+            symbols=symbols,
+            max_hz=_positive_number(data, "max_hz", MAX_HZ_LIMIT, strict=True),
             min_change_percent=None if min_change is None else Decimal(str(min_change)),
             last_seq=last_seq,
         )
     return ClientMessage(
         type=kind,
         portfolio_id=_portfolio_id(data),
-        max_hz=_positive_number(data, "max_hz", MAX_HZ_LIMIT),
+        max_hz=_positive_number(data, "max_hz", MAX_HZ_LIMIT, strict=True),
         last_seq=last_seq,
     )
 
@@ -230,3 +267,52 @@ def error_data(code: int, message: str, retry_after: int | None = None) -> dict[
     if retry_after is not None:
         data["retry_after"] = retry_after
     return data
+
+
+class BusPayload(NamedTuple):
+    """A message as publishers put it on the bus: {"type", "data", "published_at"}."""
+
+    type: str
+    data: dict[str, Any]
+    published_at: float | None
+
+
+def bus_message(kind: str, data: dict[str, Any], published_at: float | None = None) -> str:
+    """The bus text of one update; `published_at` (epoch seconds) feeds the publish-to-send metric."""
+    return dumps({"type": kind, "data": data, "published_at": time.time() if published_at is None else published_at})
+
+
+def parse_bus_message(text: str | bytes) -> BusPayload:
+    """Decode a bus message, or ValueError when it is not {"type": str, "data": object, ...}."""
+    payload = json.loads(text, parse_constant=_reject_constant)
+    if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+        raise ValueError("bus message without a type")
+    data = payload.get("data")
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ValueError("bus message data must be an object")
+    published = payload.get("published_at")
+    valid_time = isinstance(published, (int, float)) and not isinstance(published, bool) and math.isfinite(published)
+    return BusPayload(payload["type"], data, float(published) if valid_time else None)
+
+
+class Publisher(Protocol):
+    """Anything with the bus's publish method (models.bus.Bus)."""
+
+    def publish(self, channel: str, data: str) -> int:
+        """Send `data` on `channel`."""
+
+
+def heartbeat_message(source: str) -> str:
+    """The text of one worker heartbeat."""
+    return bus_message(CONTROL_HEARTBEAT, {"source": source, "period": HEARTBEAT_PERIOD_SECONDS})
+
+
+def publish_heartbeat(bus: Publisher, source: str = "worker") -> int:
+    """Say on HEARTBEAT_CHANNEL that `source` is alive; call it every HEARTBEAT_PERIOD_SECONDS."""
+    return bus.publish(HEARTBEAT_CHANNEL, heartbeat_message(source))
+
+
+def client_envelope(kind: str, data: dict[str, Any], connection_id: str | None = None) -> str:
+    """One server->client frame, serialised: envelope + dumps."""
+    return dumps(envelope(kind, data, connection_id))

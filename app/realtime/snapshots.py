@@ -1,0 +1,48 @@
+"""Latest stored state for subscribe and after a bus outage, read in short database sessions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from app.extensions import db
+from models.messages import asset_channel, portfolio_channel
+from models.snapshots import quote_snapshots
+
+logger = logging.getLogger("pricewire.realtime")
+
+
+def asset_snapshots(symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """channel -> asset_update data of each symbol with a stored quote (one query)."""
+    try:
+        return {asset_channel(symbol): data for symbol, data in quote_snapshots(symbols).items()}
+    finally:
+        # A socket lives for hours: never keep a pooled connection between two reads.
+        db.session.remove()
+
+
+def portfolio_snapshot(portfolio_id: int) -> dict[str, Any] | None:
+    """The portfolio_update data of one portfolio (no ownership check: callers do that)."""
+    try:
+        from models.portfolio_valuation import portfolio_update_data
+    except ImportError:  # pragma: no cover - the valuation module ships separately
+        logger.warning("portfolio snapshots unavailable: models.portfolio_valuation missing")
+        return None
+    try:
+        return portfolio_update_data(portfolio_id)
+    finally:
+        db.session.remove()
+
+
+def channel_snapshots(channels: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """channel -> snapshot data for asset and portfolio channels (missing ones left out)."""
+    wanted = list(channels)
+    symbols = [channel.split(":", 1)[1] for channel in wanted if channel.startswith("asset:")]
+    result = asset_snapshots(symbols) if symbols else {}
+    for channel in wanted:
+        if channel.startswith("portfolio:"):
+            data = portfolio_snapshot(int(channel.split(":", 1)[1]))
+            if data is not None:
+                result[portfolio_channel(int(channel.split(":", 1)[1]))] = data
+    return result

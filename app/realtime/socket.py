@@ -1,0 +1,131 @@
+"""simple-websocket's Server made safe for a writer greenlet: whole-frame writes, 4413 instead of 1009."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from simple_websocket import Server
+from wsproto.events import CloseConnection, TextMessage
+from wsproto.frame_protocol import CloseReason
+
+from models.messages import TOO_LARGE
+
+LINGER_SECONDS = 2.0  # how long a closing socket keeps reading so the peer gets our close frame, not a RST
+LINGER_BYTES = 1 << 20
+
+_live_threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+def live_socket_threads() -> int:
+    """Reader greenlets of simple-websocket still running in this process."""
+    return sum(1 for thread in list(_live_threads) if thread.is_alive())
+
+
+class _TrackedThread(threading.Thread):
+    """The reader thread (a greenlet under gevent), counted so tests can see none leaks."""
+
+    def start(self) -> None:
+        _live_threads.add(self)
+        super().start()
+
+
+class LockedSocket:
+    """Every write is one whole sendall under a lock: the writer, pongs and close frames never interleave."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def send(self, data: bytes) -> int:
+        """Write all of `data` (simple-websocket calls send and ignores partial writes)."""
+        with self._lock:
+            self._sock.sendall(data)
+        return len(data)
+
+    def close(self) -> None:
+        """Half-close, read what the peer still sends for a moment, then close (avoids a RST eating our frames)."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._sock.shutdown(socket.SHUT_WR)
+            self._sock.settimeout(LINGER_SECONDS)
+            deadline = time.monotonic() + LINGER_SECONDS
+            drained = 0
+            while drained < LINGER_BYTES and time.monotonic() < deadline:
+                chunk = self._sock.recv(65536)
+                if not chunk:
+                    break
+                drained += len(chunk)
+        except OSError:
+            pass
+        finally:
+            self._sock.close()
+
+    def abort(self) -> None:
+        """Drop the TCP connection now (a peer that stopped reading cannot take a close frame)."""
+        self.closed = True
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class _OversizeGuard:
+    """Wraps the wsproto connection: simple-websocket's 1009 close becomes our error message + 4413."""
+
+    def __init__(self, connection: Any, error_text: Callable[[], str], on_oversize: Callable[[], None]) -> None:
+        self._connection = connection
+        self._error_text = error_text
+        self._on_oversize = on_oversize
+
+    def send(self, event: Any) -> bytes:
+        if isinstance(event, CloseConnection) and event.code == CloseReason.MESSAGE_TOO_BIG:
+            self._on_oversize()
+            data = self._connection.send(TextMessage(data=self._error_text()))
+            return data + self._connection.send(CloseConnection(code=TOO_LARGE, reason="message too large"))
+        return self._connection.send(event)  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+
+class RealtimeSocket(Server):
+    """The server side of one WebSocket.
+
+    - permessage-deflate only when `compression` (it costs ~90 KiB and a compression per message per socket);
+    - frames over `max_message_size` are cut off while arriving and answered with `oversize_error` + 4413.
+    """
+
+    def __init__(self, environ: dict[str, Any], *, oversize_error: Callable[[], str], compression: bool = False,
+                 ping_interval: float | None = None, max_message_size: int | None = None) -> None:
+        self.oversized = False
+        self._oversize_error = oversize_error
+        if not compression:
+            # Without the client's offer in the handshake, wsproto negotiates no extension.
+            environ = {key: value for key, value in environ.items() if key != "HTTP_SEC_WEBSOCKET_EXTENSIONS"}
+        super().__init__(environ, ping_interval=ping_interval, max_message_size=max_message_size,
+                         thread_class=_TrackedThread)
+
+    def handshake(self) -> None:
+        self.sock = LockedSocket(self.sock)
+        self.ws = _OversizeGuard(self.ws, self._oversize_error, self._mark_oversized)
+        super().handshake()
+
+    def _mark_oversized(self) -> None:
+        self.oversized = True
+
+    def abort(self) -> None:
+        """Drop the connection without a close frame and wake a reader blocked in receive()."""
+        self.connected = False
+        self.sock.abort()
+        self.event.set()

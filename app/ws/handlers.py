@@ -1,0 +1,139 @@
+"""Client messages on an open socket: ping, subscribe/unsubscribe for assets and portfolios."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from app import metrics
+from app.realtime.auth import may_read_portfolio, still_authorised
+from app.realtime.connection import Connection
+from app.realtime.limits import Subscription
+from app.realtime.relay import Relay
+from app.realtime.snapshots import asset_snapshots, portfolio_snapshot
+from app.realtime.updates import Update, resumed_update, snapshot_update
+from models.messages import (
+    BAD_REQUEST,
+    FORBIDDEN,
+    PING,
+    PONG,
+    SUBSCRIBE_ASSET,
+    SUBSCRIBE_PORTFOLIO,
+    SUBSCRIBED,
+    UNAUTHORIZED,
+    UNSUBSCRIBE_ASSET,
+    UNSUBSCRIBED,
+    ClientMessage,
+    ProtocolError,
+    asset_channel,
+    parse_client_message,
+    portfolio_channel,
+)
+
+
+class MessageHandler:
+    """Acts on one connection's frames, in order (the read loop calls handle() for each)."""
+
+    def __init__(self, app: Flask, connection: Connection, relay: Relay) -> None:
+        self.app = app
+        self.connection = connection
+        self.relay = relay
+        self.max_subscriptions = int(app.config["WEBSOCKET_MAX_SUBSCRIPTIONS_PER_CONNECTION"])
+        self.pending_limit = max(16, int(app.config["WEBSOCKET_RESUME_BUFFER_SIZE"]))
+
+    def handle(self, frame: str | bytes) -> None:
+        """Validate and act; bad input gets an `error` and the socket stays open."""
+        try:
+            message = parse_client_message(frame)
+        except ProtocolError as exc:
+            self.connection.error(exc.code, exc.message)
+            return
+        if message.type == PING:
+            self.connection.reply(PONG, {})
+        elif message.type == SUBSCRIBE_ASSET:
+            self._subscribe(message, [(asset_channel(symbol), symbol) for symbol in message.symbols])
+        elif message.type == SUBSCRIBE_PORTFOLIO:
+            assert message.portfolio_id is not None
+            self._subscribe(message, [(portfolio_channel(message.portfolio_id), message.portfolio_id)])
+        elif message.type == UNSUBSCRIBE_ASSET:
+            self._unsubscribe([(asset_channel(symbol), symbol) for symbol in message.symbols])
+        else:
+            assert message.portfolio_id is not None
+            self._unsubscribe([(portfolio_channel(message.portfolio_id), message.portfolio_id)])
+
+    # ---- subscribe ------------------------------------------------------------------------------
+
+    def _allowed(self, message: ClientMessage, channels: list[tuple[str, Any]]) -> bool:
+        connection = self.connection
+        new = [channel for channel, _ in channels if channel not in connection.subscriptions]
+        if len(connection.subscriptions) + len(new) > self.max_subscriptions:
+            connection.error(BAD_REQUEST, f"subscription limit reached: at most {self.max_subscriptions} "
+                                          f"per connection (have {len(connection.subscriptions)})")
+            return False
+        if not still_authorised(connection.identity):
+            connection.close(UNAUTHORIZED, "credentials are no longer valid")
+            return False
+        if message.portfolio_id is not None and not may_read_portfolio(connection.identity, message.portfolio_id):
+            # The same words whether the portfolio is missing or someone else's.
+            connection.error(FORBIDDEN, f"portfolio {message.portfolio_id} is not available to you")
+            return False
+        return True
+
+    def _subscribe(self, message: ClientMessage, channels: list[tuple[str, Any]]) -> None:
+        connection = self.connection
+        if not self._allowed(message, channels):
+            return
+        kind = "asset" if message.type == SUBSCRIBE_ASSET else "portfolio"
+        created: dict[str, Subscription] = {}
+        generation = 0
+        for channel, target in channels:
+            subscription = Subscription(channel, kind, target, message.max_hz, message.min_change_percent,
+                                        pending_limit=self.pending_limit)
+            if connection.subscriptions.get(channel) is None:
+                metrics.subscriptions.labels(kind).inc()
+            connection.subscriptions[channel] = subscription
+            created[channel] = subscription
+            generation = max(generation, self.relay.subscribe(connection, channel))
+        # Listen first, read the state second: an update published in between is held, not lost.
+        self.relay.wait_applied(generation)
+        replayed: dict[str, list[Update]] = {}
+        if message.last_seq is not None:
+            for channel in created:
+                missed = self.relay.replay(channel, message.last_seq)
+                if missed is not None:
+                    replayed[channel] = [resumed_update(update, connection.id) for update in missed]
+        for channel, target in channels:
+            key = "symbol" if kind == "asset" else "portfolio_id"
+            connection.reply(SUBSCRIBED, {"channel": channel, key: target, "resumed": channel in replayed})
+        wanted = [channel for channel in created if channel not in replayed]
+        snapshots = self._snapshots(kind, wanted, message) if wanted else {}
+        for channel, subscription in created.items():
+            if connection.subscriptions.get(channel) is not subscription:
+                continue  # replaced or unsubscribed while we read
+            if channel in replayed:
+                initial = replayed[channel]
+            elif channel in snapshots:
+                initial = [snapshot_update(channel, snapshots[channel], connection.id)]
+            else:
+                initial = []
+            connection.start_subscription(subscription, initial)
+
+    def _snapshots(self, kind: str, channels: list[str], message: ClientMessage) -> dict[str, dict[str, Any]]:
+        if kind == "asset":
+            return asset_snapshots(channel.split(":", 1)[1] for channel in channels)
+        assert message.portfolio_id is not None
+        data = portfolio_snapshot(message.portfolio_id)
+        return {} if data is None else {channels[0]: data}
+
+    # ---- unsubscribe ----------------------------------------------------------------------------
+
+    def _unsubscribe(self, channels: list[tuple[str, Any]]) -> None:
+        connection = self.connection
+        for channel, target in channels:
+            subscription = connection.subscriptions.pop(channel, None)
+            if subscription is not None:
+                metrics.subscriptions.labels(subscription.kind).dec()
+                self.relay.unsubscribe(connection, channel)
+            key = "symbol" if channel.startswith("asset:") else "portfolio_id"
+            connection.reply(UNSUBSCRIBED, {"channel": channel, key: target})

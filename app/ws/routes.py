@@ -1,0 +1,223 @@
+"""/ws/realtime/: decide who it is before the handshake, accept, then read frames until the socket ends."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+import gevent
+from flask import Flask, Response, current_app, jsonify, request
+from simple_websocket import ConnectionClosed
+
+from app import metrics
+from app.extensions import db
+from app.realtime.auth import Rejection, authenticate
+from app.realtime.connection import Connection, Identity
+from app.realtime.limits import SlidingWindowLimiter
+from app.realtime.relay import Relay, get_relay
+from app.realtime.socket import LINGER_SECONDS, RealtimeSocket
+from app.realtime.stats import get_cluster
+from app.ws import blueprint
+from app.ws.handlers import MessageHandler
+from models.messages import (
+    CLOSE_INTERNAL_ERROR,
+    CONNECTION,
+    ERROR,
+    FEED_CHANNEL,
+    FEED_STATUS,
+    IDLE_TIMEOUT,
+    MAX_HZ_LIMIT,
+    MAX_SYMBOLS_PER_MESSAGE,
+    TOO_LARGE,
+    TOO_MANY,
+    client_envelope,
+    error_data,
+)
+
+logger = logging.getLogger("pricewire.realtime")
+
+PATH = "/ws/realtime/"
+CONNECTION_LIMIT_RETRY_AFTER = 30  # seconds: a slot frees when another socket of the user closes
+
+
+@blueprint.get(PATH)
+def upgrade_required() -> Any:
+    """Plain HTTP on the socket path: say what to do instead of a bare 400."""
+    response = jsonify(error="WebSocket upgrade required", path=PATH)
+    response.status_code = 426
+    response.headers["Upgrade"] = "websocket"
+    return response
+
+
+@blueprint.route(PATH, websocket=True)
+def realtime_socket() -> Response:
+    """The realtime WebSocket (see docs/protocol.md)."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    config = app.config
+    try:
+        # @login_required cannot guard a WebSocket route: the decision is taken here, before the handshake.
+        decision: Identity | Rejection = authenticate(request, config["WEBSOCKET_ALLOWED_ORIGINS"])
+    finally:
+        db.session.remove()  # the socket must not hold a pooled database connection for its life
+    connection_id = str(uuid.uuid4())
+    relay = get_relay(app)
+    slot_taken = False
+    if isinstance(decision, Identity):
+        slot_taken = _reserve_slot(app, relay, decision.user_id, connection_id)
+        if not slot_taken:
+            decision = Rejection(TOO_MANY, "too many connections for this user "
+                                           f"(at most {config['WEBSOCKET_MAX_CONNECTIONS_PER_USER']})",
+                                 CONNECTION_LIMIT_RETRY_AFTER)
+
+    def oversize_error() -> str:
+        metrics.client_errors.labels(str(TOO_LARGE)).inc()
+        return client_envelope(ERROR, error_data(TOO_LARGE, _size_message(config)), connection_id)
+
+    ws = RealtimeSocket(request.environ, oversize_error=oversize_error,
+                        compression=bool(config["WEBSOCKET_COMPRESSION"]),
+                        ping_interval=config["WEBSOCKET_HEARTBEAT_INTERVAL"],
+                        max_message_size=config["WEBSOCKET_MESSAGE_SIZE_LIMIT"])
+    try:
+        if isinstance(decision, Rejection):
+            _refuse(ws, decision, connection_id, float(config["WEBSOCKET_SEND_TIMEOUT"]))
+        else:
+            connection = Connection(decision, queue_size=config["WEBSOCKET_SEND_QUEUE_SIZE"],
+                                    send_timeout=float(config["WEBSOCKET_SEND_TIMEOUT"]),
+                                    remote_addr=request.remote_addr, connection_id=connection_id)
+            _serve(app, relay, connection, ws)
+    finally:
+        if slot_taken:
+            _release_slot(app, decision, connection_id)
+        _finish(ws)
+    return _socket_response(ws)
+
+
+def _size_message(config: Any) -> str:
+    return f"message too large: at most {config['WEBSOCKET_MESSAGE_SIZE_LIMIT']} bytes"
+
+
+def _reserve_slot(app: Flask, relay: Relay, user_id: int, connection_id: str) -> bool:
+    """One of the user's WEBSOCKET_MAX_CONNECTIONS_PER_USER slots: cluster-wide in Redis, else per process."""
+    limit = int(app.config["WEBSOCKET_MAX_CONNECTIONS_PER_USER"])
+    cluster = get_cluster(app)
+    if cluster is not None:
+        try:
+            return cluster.reserve_slot(user_id, connection_id, limit)
+        except Exception as exc:
+            logger.info("connection slot check fell back to local count", extra={"error": str(exc)})
+    return len(relay.by_user.get(user_id, ())) < limit
+
+
+def _release_slot(app: Flask, identity: Any, connection_id: str) -> None:
+    cluster = get_cluster(app)
+    if cluster is not None and isinstance(identity, Identity):
+        with contextlib.suppress(Exception):  # the slot expires on its own
+            cluster.release_slot(identity.user_id, connection_id)
+
+
+def _refuse(ws: RealtimeSocket, rejection: Rejection, connection_id: str, send_timeout: float) -> None:
+    """Accepted only to say why: `error` with the code (Chrome shows custom close codes as 1006), then close."""
+    metrics.client_errors.labels(str(rejection.code)).inc()
+    text = client_envelope(ERROR, error_data(rejection.code, rejection.message, rejection.retry_after), connection_id)
+    try:
+        with gevent.Timeout(send_timeout):
+            ws.send(text)
+            ws.close(rejection.code, rejection.message[:120])
+    except (gevent.Timeout, ConnectionClosed, OSError):
+        ws.abort()
+
+
+def _serve(app: Flask, relay: Relay, connection: Connection, ws: RealtimeSocket) -> None:
+    config = app.config
+    connection.start(ws)
+    relay.register(connection)
+    try:
+        connection.reply(CONNECTION, {
+            "status": "connected",
+            "connection_id": connection.id,
+            "authenticated": True,
+            "user_id": connection.user_id,
+            "auth": connection.identity.method,
+            "heartbeat_interval": config["WEBSOCKET_HEARTBEAT_INTERVAL"],
+            "limits": {
+                "max_subscriptions": config["WEBSOCKET_MAX_SUBSCRIPTIONS_PER_CONNECTION"],
+                "max_symbols_per_message": MAX_SYMBOLS_PER_MESSAGE,
+                "message_size_limit": config["WEBSOCKET_MESSAGE_SIZE_LIMIT"],
+                "rate_limit_messages_per_minute": config["WEBSOCKET_RATE_LIMIT_MESSAGES_PER_MINUTE"],
+                "timeout": config["WEBSOCKET_TIMEOUT"],
+                "max_connections_per_user": config["WEBSOCKET_MAX_CONNECTIONS_PER_USER"],
+                "max_hz": MAX_HZ_LIMIT,
+                "resume_buffer_size": config["WEBSOCKET_RESUME_BUFFER_SIZE"],
+            },
+        })
+        notice = relay.degraded_notice()
+        if notice is not None:
+            connection.push(notice, FEED_STATUS, FEED_CHANNEL, force=True)
+        _read_loop(app, relay, connection, ws)
+    finally:
+        relay.unregister(connection)
+        connection.stop()
+
+
+def _read_loop(app: Flask, relay: Relay, connection: Connection, ws: RealtimeSocket) -> None:
+    config = app.config
+    timeout = float(config["WEBSOCKET_TIMEOUT"])
+    size_limit = int(config["WEBSOCKET_MESSAGE_SIZE_LIMIT"])
+    limiter = SlidingWindowLimiter(int(config["WEBSOCKET_RATE_LIMIT_MESSAGES_PER_MINUTE"]))
+    handler = MessageHandler(app, connection, relay)
+    while not connection.closing:
+        idle_left = connection.last_client_message + timeout - time.monotonic()
+        if idle_left <= 0:
+            connection.close(IDLE_TIMEOUT, f"idle timeout: no message for {int(timeout)} s (send ping)")
+            break
+        try:
+            frame = ws.receive(timeout=idle_left)
+        except ConnectionClosed:
+            break
+        if frame is None:
+            if not ws.connected:
+                break
+            continue
+        now = time.monotonic()
+        connection.last_client_message = now
+        size = len(frame) if isinstance(frame, (bytes, bytearray)) else len(frame.encode("utf-8", "replace"))
+        if size > size_limit:
+            connection.close(TOO_LARGE, _size_message(config))
+            break
+        retry_after = limiter.hit(now)
+        if retry_after is not None:
+            connection.close(TOO_MANY, "rate limit exceeded: at most "
+                             f"{limiter.limit} messages per minute", retry_after)
+            break
+        try:
+            handler.handle(bytes(frame) if isinstance(frame, bytearray) else frame)
+        except Exception:
+            logger.exception("message handling failed", extra={"connection_id": connection.id})
+            connection.error(CLOSE_INTERNAL_ERROR, "internal error; please retry")
+
+
+def _finish(ws: RealtimeSocket) -> None:
+    """Give the reader a moment to take the peer's close frame, then make sure the socket is gone."""
+    thread = getattr(ws, "thread", None)
+    if thread is not None:
+        thread.join(timeout=LINGER_SECONDS + 1)
+        if thread.is_alive():
+            ws.abort()
+            thread.join(timeout=1)
+
+
+def _socket_response(ws: RealtimeSocket) -> Response:
+    """What the WSGI server gets back after the socket ended (flask-sock's trick per server mode)."""
+
+    class WebSocketResponse(Response):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            if ws.mode == "gunicorn":
+                raise StopIteration()
+            if ws.mode == "werkzeug":
+                return super().__call__(*args, **kwargs)
+            return []
+
+    return WebSocketResponse()
