@@ -1,0 +1,1 @@
+"""A minimal Django Channels relay configured as the reference configures it (run by daphne, bench venv)."""
