@@ -1,0 +1,257 @@
+"""The price feed as plain functions: pick symbols, split, fetch, store, publish. No Celery here.
+
+Every function runs inside a Flask app context (Celery's FlaskTask, the embedded loop or the CLI push one).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from models.base import db
+from models.bus import Bus, BusError, get_bus
+from models.feed_status import FeedStatusStore, get_feed_status
+from models.market import Asset, Quote
+from models.messages import (
+    ASSET_UPDATE,
+    asset_channel,
+    dumps,
+    is_valid_symbol,
+)
+from models.portfolio import Position
+from models.snapshots import asset_update_data
+from tasks.feed_events import (
+    HEARTBEAT_PERIOD,
+    announce_events,
+    check_stale,
+    publish_feed_status,
+    publish_heartbeat,
+    record_status,
+)
+from tasks.market_data import DataSourceManager, QuoteResult, build_data_source_manager
+from tasks.quote_store import ensure_assets, is_changed, store_history, store_quotes
+
+logger = logging.getLogger("pricewire.price_feed")
+
+__all__ = [  # the feed's plain-function API, including what lives in quote_store and feed_events
+    "HEARTBEAT_PERIOD", "BatchResult", "CyclePlan", "announce_events", "check_stale", "cycle_force",
+    "ensure_assets", "finish_batch", "get_manager", "is_changed", "is_transient", "log_cycle", "merge",
+    "pick_tracked_symbols", "plan_cycle", "process_batch", "publish_feed_status", "publish_heartbeat",
+    "publish_updates", "record_status", "retry_countdown", "revalue", "run_batch", "should_retry",
+    "split_batches", "store_history", "store_quotes",
+]
+
+MANAGER_KEY = "pricewire.market_data"
+# Reasons (docs/market-data.md, "Errors") a retry in a few seconds may cure: the source was unreachable
+# or failing. 4xx, throttling, open circuits and unknown symbols are left to the next cycle.
+TRANSIENT_MARKERS = ("timed out after", "connection error", "server error (HTTP 5")
+# Transient failures are retried this many times, after 1, 2, 4 s (full jitter, capped at half an interval).
+MAX_RETRIES = 3
+RETRY_BACKOFF_SECONDS = 1.0
+
+
+@dataclass
+class BatchResult:
+    """What one batch fetched, stored and published."""
+
+    symbols: list[str]
+    results: dict[str, QuoteResult]
+    failed: dict[str, str] = field(default_factory=dict)
+    transient: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    published: int = 0
+    dry_run: bool = False
+
+    @property
+    def successes(self) -> int:
+        """Symbols some source served."""
+        return len(self.results) - len(self.failed)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Per-symbol results as dicts (QuoteResult fields plus `changed`), as the reference yields them."""
+        changed = set(self.changed)
+        return [{**result.as_dict(), "changed": symbol in changed} for symbol, result in self.results.items()]
+
+
+@dataclass
+class CyclePlan:
+    """The symbols of one cycle, split into batches, with the id its batches report to."""
+
+    cycle_id: str
+    symbols: list[str]
+    batches: list[list[str]]
+
+
+def get_manager(app: Flask | None = None) -> DataSourceManager:
+    """This process's DataSourceManager, built on first use (after Celery forks, never before)."""
+    app = app or current_app
+    cached = app.extensions.get(MANAGER_KEY)
+    if cached is None or cached[0] != os.getpid():
+        cached = (os.getpid(), build_data_source_manager(app.config, get_feed_status(app).client))
+        app.extensions[MANAGER_KEY] = cached
+    return cached[1]  # type: ignore[no-any-return]
+
+
+def is_transient(reason: str | None) -> bool:
+    """True when some source failed in a way a prompt retry may cure."""
+    return bool(reason) and any(marker in part for part in str(reason).split("; ") for marker in TRANSIENT_MARKERS)
+
+
+def retry_countdown(retries: int, interval: float, rng: random.Random | None = None) -> float:
+    """Seconds before retry number `retries + 1`: exponential backoff with full jitter, at most interval/2."""
+    ceiling = min(max(1.0, interval / 2), RETRY_BACKOFF_SECONDS * 2**retries)
+    return (rng or random).uniform(0, ceiling)
+
+
+def cycle_force(config: Mapping[str, Any]) -> bool:
+    """Whether scheduled batches bypass the quote cache: yes unless it expires within one interval.
+
+    With the defaults (cache 300 s, interval 30 s) reading through the cache would serve the same quote for
+    ten cycles; the quotes fetched still fill the cache for other readers. A cache shorter than the
+    interval is read (it then only dedups fetches within a cycle, e.g. a redelivered batch).
+    """
+    return not 0 < int(config.get("REALTIME_CACHE_TIMEOUT") or 0) < int(config["REALTIME_UPDATE_INTERVAL"])
+
+
+def should_retry(batch: BatchResult, retries: int) -> list[str]:
+    """The symbols worth retrying now (transient failures only), or [] when the batch is final."""
+    return list(batch.transient) if batch.transient and retries < MAX_RETRIES else []
+
+
+def _portfolio_fx_symbols() -> set[str]:
+    """FX pairs the tracked portfolios need, once the portfolio tracker is there."""
+    try:
+        from tasks.portfolio_tracker import fx_symbols_for_tracked_portfolios
+    except ImportError:
+        return set()
+    return set(fx_symbols_for_tracked_portfolios())
+
+
+def pick_tracked_symbols(store: FeedStatusStore) -> list[str]:
+    """Held active assets, FX the portfolios need, requested symbols and recent failures, sorted."""
+    held = db.session.scalars(
+        select(Asset.symbol).distinct().join(Position, Position.asset_id == Asset.id)
+        .where(Asset.is_active.is_(True), Position.quantity > 0)
+    ).all()
+    wanted = set(held) | _portfolio_fx_symbols() | set(store.requested_symbols()) | set(store.retryable_failures())
+    return sorted(symbol for symbol in wanted if is_valid_symbol(symbol))
+
+
+def split_batches(symbols: Sequence[str], size: int) -> list[list[str]]:
+    """Consecutive batches of at most `size` symbols."""
+    size = max(1, int(size))
+    return [list(symbols[start:start + size]) for start in range(0, len(symbols), size)]
+
+
+def plan_cycle(store: FeedStatusStore, batch_size: int, interval: int) -> CyclePlan:
+    """Pick and split this cycle's symbols and open its latch in the status store."""
+    symbols = pick_tracked_symbols(store)
+    plan = CyclePlan(uuid.uuid4().hex[:12], symbols, split_batches(symbols, batch_size))
+    store.start_cycle(plan.cycle_id, len(plan.batches), len(symbols))
+    store.write(assets_tracked=len(symbols), update_interval=interval)
+    store.incr("cycles_started")
+    return plan
+
+
+def finish_batch(store: FeedStatusStore, cycle_id: str | None, batch_no: int | None, batch: BatchResult,
+                 final: bool = True) -> dict[str, Any] | None:
+    """Report a batch to its cycle; log the cycle's one line when this was its last batch."""
+    if cycle_id is None or batch_no is None:
+        return None
+    summary = store.finish_batch(cycle_id, batch_no, batch.successes, len(batch.failed), final)
+    if summary is not None:
+        log_cycle(summary)
+    return summary
+
+
+def log_cycle(summary: Mapping[str, Any]) -> None:
+    """The one structured line per cycle."""
+    logger.info("price feed cycle", extra={"event": "cycle", **summary})
+
+
+def publish_updates(bus: Bus, updates: Sequence[tuple[str, Quote]]) -> int:
+    """One asset_update per changed symbol, after commit; a bus failure is logged (clients resync by seq)."""
+    sent = 0
+    for symbol, quote in updates:
+        message = {"type": ASSET_UPDATE, "data": asset_update_data(symbol, quote), "published_at": time.time()}
+        try:
+            bus.publish(asset_channel(symbol), dumps(message))
+        except BusError as exc:
+            logger.warning("asset_update not published", extra={"symbol": symbol, "error": str(exc)})
+            continue
+        sent += 1
+    return sent
+
+
+def revalue(symbols: Sequence[str]) -> None:
+    """Hand changed symbols to portfolio valuation; its failure never undoes the stored quotes."""
+    if not symbols:
+        return
+    try:
+        from tasks.portfolio_tracker import revalue_for_symbols
+    except ImportError:
+        return
+    try:
+        revalue_for_symbols(list(symbols))
+    except Exception:
+        db.session.rollback()
+        logger.exception("portfolio revaluation failed", extra={"symbols": list(symbols)[:20]})
+
+
+def process_batch(symbols: Sequence[str], force: bool = False, dry_run: bool = False, *, publish: bool = True,
+                  manager: DataSourceManager | None = None) -> BatchResult:
+    """Fetch `symbols`; unless dry_run store the changed ones, then publish and revalue (when `publish`)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    manager = manager or get_manager(app)
+    results = manager.get_asset_data(symbols, force=force)
+    events = manager.drain_events()
+    failed = {symbol: result.error or "unknown error" for symbol, result in results.items() if not result.success}
+    batch = BatchResult(list(results), results, failed, [s for s, why in failed.items() if is_transient(why)],
+                        dry_run=dry_run)
+    if dry_run:
+        return batch
+    updates = store_quotes(results)
+    batch.changed = [symbol for symbol, _ in updates]
+    bus = get_bus(app) if publish else None
+    if bus is not None:
+        batch.published = publish_updates(bus, updates)
+        announce_events(bus, get_feed_status(app), events)
+        revalue(batch.changed)
+    try:
+        record_status(get_feed_status(app), manager, batch, bus)
+    except Exception:  # the quotes are committed; a status hiccup must not make the batch retry
+        logger.warning("feed status not recorded", exc_info=True)
+    return batch
+
+
+def merge(first: BatchResult, retried: BatchResult) -> BatchResult:
+    """A batch's results after retrying some of its symbols."""
+    results = {**first.results, **retried.results}
+    failed = {symbol: results[symbol].error or "unknown error" for symbol in results if not results[symbol].success}
+    return BatchResult(list(results), results, failed, list(retried.transient),
+                       first.changed + retried.changed, first.published + retried.published, first.dry_run)
+
+
+def run_batch(symbols: Sequence[str], *, force: bool = False, dry_run: bool = False, publish: bool = True,
+              retry: bool = True, cycle_id: str | None = None, batch_no: int | None = None,
+              sleep: Any = time.sleep, manager: DataSourceManager | None = None) -> BatchResult:
+    """process_batch with the retry policy applied in this process (embedded mode, CLI, facades)."""
+    interval = current_app.config["REALTIME_UPDATE_INTERVAL"]
+    batch = process_batch(symbols, force=force, dry_run=dry_run, publish=publish, manager=manager)
+    attempt = 0
+    while retry and (again := should_retry(batch, attempt)):
+        sleep(retry_countdown(attempt, interval))
+        attempt += 1
+        batch = merge(batch, process_batch(again, force=True, dry_run=dry_run, publish=publish, manager=manager))
+    if not dry_run:
+        finish_batch(get_feed_status(), cycle_id, batch_no, batch)
+    return batch
