@@ -9,9 +9,11 @@ if __name__ == "__main__":  # Patch before anything imports socket or threading.
 
 from app import create_app
 from cli import register_cli
+from tasks.wiring import attach_feed
 
 app = create_app()
 register_cli(app)
+attach_feed(app)
 
 
 def serve() -> None:
@@ -20,6 +22,10 @@ def serve() -> None:
 
     port = app.config["PORT"]
     host = "127.0.0.1"
+    if app.config["EMBEDDED"]:  # Celery mode: beat and the workers run the feed, never this process
+        from tasks.embedded import start_embedded_feed
+
+        start_embedded_feed(app)
     print(f"Pricewire serving on http://{host}:{port} (embedded={app.config['EMBEDDED']})", flush=True)
     WSGIServer((host, port), app, log=None).serve_forever()
 

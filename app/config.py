@@ -44,6 +44,7 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
     "MARKET_DATA_BREAKER_RESET_SECONDS": (60, 1),
     "MARKET_DATA_COOLDOWN_SECONDS": (60, 1),
     "MARKET_DATA_MAX_CLOCK_SKEW": (300, 0),
+    "CELERY_VISIBILITY_TIMEOUT": (0, 0),  # seconds; 0 = derived from the interval (tasks/celery_app.py)
 }
 
 STRING_SETTINGS: dict[str, str | None] = {

@@ -1,0 +1,125 @@
+"""Celery tasks of the price feed: thin shells over tasks.pipeline (symbols in, retries, logging).
+
+Reliability choices:
+- acks_late with prefetch 1 (tasks/celery_app.py): a batch is acknowledged only after it ran, so a worker
+  that vanishes mid-batch (killed, node lost) leaves the message unacknowledged and Redis hands it to
+  another worker after the visibility timeout. Batches are idempotent: quotes are upserted only when
+  changed, history rows are ON CONFLICT DO NOTHING on (asset, timestamp), and a delivery that already
+  completed is skipped by its task id (tasks.locks.CompletedTasks).
+- task_reject_on_worker_lost stays False: when only the pool child dies (OOM, segfault, hard time limit)
+  the parent acknowledges the batch as failed instead of requeueing it. Requeueing would replay a batch
+  that kills its child forever (with prefetch 1 it would block the queue); the next cycle fetches every
+  tracked symbol again anyway, so at most one interval is lost and nothing is stored twice.
+- Transient provider failures (timeouts, connection errors, 5xx in every source) retry only the failed
+  symbols with exponential backoff and full jitter, a few times, well inside one interval; 4xx, throttling,
+  open circuits and unknown symbols are recorded as failed and retried by the next cycle. Database
+  errors retry the whole batch (it is idempotent).
+- run_cycle holds a Redis lock that expires below one interval, so two cycles in one interval (two beats,
+  a backlog) run once; beat sends cycles with expires=interval, so a backlog is dropped, not replayed.
+- Batches are a group with results ignored: no chord, nobody waits on an AsyncResult.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from celery import Task, group, shared_task, signals
+from flask import Flask, current_app
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from models.bus import get_bus
+from models.feed_status import get_feed_status
+from tasks import pipeline
+from tasks.celery_app import batch_expiry
+from tasks.locks import CompletedTasks, ExpiringLock, beat_lease, cycle_lock
+from tasks.market_data import MarketDataError
+
+logger = logging.getLogger("pricewire.price_feed")
+
+RUN_CYCLE = "pricewire.feed.run_cycle"
+UPDATE_BATCH = "pricewire.feed.update_batch"
+@shared_task(name=RUN_CYCLE, bind=True, ignore_result=True)
+def run_cycle(self: Task) -> dict[str, Any]:
+    """Pick the tracked symbols and enqueue their batches, unless another cycle ran this interval."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    store = get_feed_status(app)
+    interval = app.config["REALTIME_UPDATE_INTERVAL"]
+    if not cycle_lock(store.client, store.prefix, interval).acquire():
+        store.incr("cycles_skipped")
+        logger.info("price feed cycle skipped: another cycle ran this interval")
+        return {"skipped": True}
+    plan = pipeline.plan_cycle(store, app.config["REALTIME_BATCH_SIZE"], interval)
+    pipeline.check_stale(store, get_bus(app), app.config["DATA_STALE_AFTER_SECONDS"], bool(plan.symbols))
+    if not plan.batches:
+        pipeline.log_cycle({"cycle_id": plan.cycle_id, "symbols": 0, "batches": 0, "successes": 0,
+                            "failures": 0, "duration": 0.0})
+        return {"cycle_id": plan.cycle_id, "symbols": 0, "batches": 0}
+    force = pipeline.cycle_force(app.config)
+    group(
+        update_batch.s(symbols=batch, force=force, cycle_id=plan.cycle_id, batch_no=number)
+        for number, batch in enumerate(plan.batches, start=1)
+    ).apply_async(expires=batch_expiry(app.config))
+    return {"cycle_id": plan.cycle_id, "symbols": len(plan.symbols), "batches": len(plan.batches)}
+
+
+@shared_task(name=UPDATE_BATCH, bind=True, ignore_result=True, acks_late=True,
+             autoretry_for=(OperationalError, InterfaceError), retry_backoff=True,
+             retry_backoff_max=30, retry_jitter=True, max_retries=pipeline.MAX_RETRIES)
+def update_batch(self: Task, symbols: list[str], force: bool = False, cycle_id: str | None = None,
+                 batch_no: int | None = None) -> dict[str, Any]:
+    """Fetch, store and publish one batch; retry transient provider failures of its symbols."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    store = get_feed_status(app)
+    interval = app.config["REALTIME_UPDATE_INTERVAL"]
+    completed = CompletedTasks(store.client, store.prefix, ttl=max(3600, 10 * interval))
+    if completed.seen(self.request.id):
+        logger.info("update_batch skipped: this delivery already completed", extra={"task_id": self.request.id})
+        return {"skipped": True}
+    logger.info("update_batch started", extra={"symbols": len(symbols), "cycle_id": cycle_id, "batch_no": batch_no,
+                                               "attempt": self.request.retries})
+    # Retries and redeliveries fetch fresh quotes: a cached one would hide the recovery we wait for.
+    batch = pipeline.process_batch(symbols, force=force or self.request.retries > 0)
+    retry = pipeline.should_retry(batch, self.request.retries)
+    pipeline.finish_batch(store, cycle_id, batch_no, batch, final=not retry)
+    if retry:
+        countdown = pipeline.retry_countdown(self.request.retries, interval)
+        logger.info("update_batch retrying transient failures",
+                    extra={"symbols": retry, "countdown": countdown, "attempt": self.request.retries + 1})
+        raise self.retry(kwargs={"symbols": retry, "force": True, "cycle_id": cycle_id, "batch_no": batch_no},
+                         countdown=countdown, max_retries=pipeline.MAX_RETRIES, exc=MarketDataError("; ".join(
+                             f"{s}: {batch.failed[s]}" for s in retry)))
+    completed.mark(self.request.id)
+    return {"symbols": len(batch.results), "successes": batch.successes, "failures": len(batch.failed),
+            "changed": len(batch.changed)}
+
+
+def _heartbeat_loop(app: Flask, lease: ExpiringLock, stop: threading.Event) -> None:
+    """Renew the beat lease, record the heartbeat and publish it, every few seconds."""
+    store = get_feed_status(app)
+    while not stop.is_set():
+        try:
+            if not lease.renew():
+                logger.error("beat lease held by another beat: two beats are running")
+            store.heartbeat()
+            pipeline.publish_heartbeat(get_bus(app), "beat")
+        except Exception:  # a Redis hiccup: keep beating
+            logger.warning("beat heartbeat failed", exc_info=True)
+        stop.wait(pipeline.HEARTBEAT_PERIOD)
+
+
+@signals.beat_init.connect
+def _start_beat_heartbeat(sender: Any = None, **_: Any) -> None:
+    """Beat starts: wait until it holds the lease (exactly one beat runs), then heartbeat in a thread."""
+    app: Flask | None = getattr(getattr(sender, "app", None), "flask_app", None)
+    if app is None:
+        return
+    store = get_feed_status(app)
+    lease = beat_lease(store.client, store.prefix, ttl=3 * pipeline.HEARTBEAT_PERIOD)
+    while not lease.acquire():
+        logger.warning("another beat is active; this beat waits as a standby")
+        time.sleep(pipeline.HEARTBEAT_PERIOD)
+    threading.Thread(target=_heartbeat_loop, args=(app, lease, threading.Event()), name="pricewire-heartbeat",
+                     daemon=True).start()
