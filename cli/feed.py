@@ -1,0 +1,188 @@
+"""`flask feed start|status` and `flask prices update`: the price feed from the command line.
+
+Exit codes: 0 done; 1 every symbol failed (or the feed's store/broker is unreachable); 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import click
+import redis
+from flask import current_app
+from flask.cli import AppGroup
+
+from models.feed_status import get_feed_status
+from models.messages import SYMBOL_PATTERN
+from tasks import pipeline
+from tasks.market_data import MarketDataError, build_data_source_manager
+from tasks.services import BatchPriceProcessor, PriceFeedService
+
+feed_cli = AppGroup("feed", help="The scheduled price feed.")
+prices_cli = AppGroup("prices", help="Price updates on demand.")
+
+_SEPARATORS = re.compile(r"[,\s]+")
+
+
+def parse_symbols(values: tuple[str, ...]) -> list[str]:
+    """`AAPL MSFT`, `AAPL,MSFT` or both -> ["AAPL", "MSFT"]; BadParameter (exit 2) for a malformed symbol."""
+    symbols: list[str] = []
+    for value in values:
+        for raw in filter(None, _SEPARATORS.split(value.strip())):
+            symbol = raw.upper()
+            if not SYMBOL_PATTERN.match(symbol):
+                raise click.BadParameter(f"not a valid symbol: {raw!r}", param_hint="--symbols")
+            symbols.append(symbol)
+    return list(dict.fromkeys(symbols))
+
+
+@contextlib.contextmanager
+def progress(length: int, label: str) -> Iterator[Any]:
+    """A progress bar on stderr when it is a terminal (stdout keeps the parseable lines)."""
+    if sys.stderr.isatty() and length:
+        with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+            yield bar
+    else:
+        yield None
+
+
+def _verbose(enabled: bool) -> None:
+    if enabled:
+        logging.getLogger("pricewire.price_feed").setLevel(logging.DEBUG)
+
+
+def _quote_line(row: dict[str, Any], dry_run: bool) -> str:
+    if not row["success"]:
+        return f"  {row['symbol']:<12} failed: {row['error']}"
+    change = row["change"]
+    percent = row["change_percent"]
+    moved = "" if change is None else f" {change:+} ({percent:+}%)" if percent is not None else f" {change:+}"
+    state = "dry run" if dry_run else "changed" if row["changed"] else "unchanged"
+    return f"  {row['symbol']:<12} {row['price']}{moved} [{row['source']}, {state}]"
+
+
+@prices_cli.command("update")
+@click.option("--symbols", "symbol_options", multiple=True, metavar="SYMBOL...",
+              help="Symbols to update: --symbols AAPL MSFT or --symbols AAPL,MSFT (default: every tracked symbol).")
+@click.argument("more_symbols", nargs=-1, metavar="")
+@click.option("--historical", is_flag=True, help="Also refresh daily history.")
+@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True, help="Days of history.")
+@click.option("--broadcast", is_flag=True, help="Publish the changes to WebSocket subscribers.")
+@click.option("--dry-run", is_flag=True, help="Fetch and print; store and publish nothing.")
+@click.option("--verbose", is_flag=True, help="Print every quote and debug logging.")
+def update_command(*, symbol_options: tuple[str, ...], more_symbols: tuple[str, ...], historical: bool, days: int,
+                   broadcast: bool, dry_run: bool, verbose: bool) -> None:
+    """Run one update now: `Batch n: k/m successful` per batch, then a summary."""
+    _verbose(verbose)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    symbols = parse_symbols(symbol_options + more_symbols)
+    if not symbols:
+        symbols = pipeline.pick_tracked_symbols(get_feed_status(app))
+        if not symbols:
+            click.echo("No tracked symbols to update (hold a position or pass --symbols).")
+            return
+    manager = pipeline.get_manager(app)
+    if dry_run:  # a manager without the quote cache: a dry run leaves no trace, not even cached quotes
+        manager = build_data_source_manager({**app.config, "REALTIME_CACHE_TIMEOUT": 0}, get_feed_status(app).client)
+    processor = BatchPriceProcessor(app.config["REALTIME_BATCH_SIZE"], app.config["REALTIME_MAX_WORKERS"], True,
+                                    app=app, dry_run=dry_run, publish=broadcast, force=True, manager=manager)
+    started = time.monotonic()
+    served = changed = 0
+    with progress(len(symbols), "Updating prices") as bar:
+        for number, rows in processor.process_in_batches(symbols):
+            ok = sum(1 for row in rows if row["success"])
+            served += ok
+            changed += sum(1 for row in rows if row.get("changed"))
+            click.echo(f"Batch {number}: {ok}/{len(rows)} successful")
+            if verbose:
+                for row in rows:
+                    click.echo(_quote_line(row, dry_run))
+            if bar is not None:
+                bar.update(len(rows))
+    elapsed = time.monotonic() - started
+    if dry_run:
+        click.echo(f"Dry run: fetched {served}/{len(symbols)} symbols in {elapsed:.1f}s; nothing stored or published.")
+    else:
+        published = " and published" if broadcast else ""
+        click.echo(f"Updated {served}/{len(symbols)} symbols in {elapsed:.1f}s: {changed} changed, stored{published}.")
+    for failure in processor.get_failed_updates():
+        click.echo(f"Failed: {failure['symbol']} ({failure['error']})", err=True)
+    if historical:
+        _update_history(manager, [s for s in symbols if s not in processor.failed], days, dry_run)
+    if symbols and served == 0:
+        sys.exit(1)
+
+
+def _update_history(manager: Any, symbols: list[str], days: int, dry_run: bool) -> None:
+    """Daily closes for `symbols` (stored unless dry run); reports rows added."""
+    added = fetched = 0
+    with progress(len(symbols), f"History ({days} days)") as bar:
+        for symbol in symbols:
+            try:
+                points = manager.get_history(symbol, days)
+            except MarketDataError as exc:
+                click.echo(f"History failed: {symbol} ({exc})", err=True)
+                continue
+            fetched += len(points)
+            if not dry_run:
+                added += pipeline.store_history(symbol, points)
+            if bar is not None:
+                bar.update(1)
+    verb = "would store" if dry_run else f"stored {added} new"
+    click.echo(f"History: fetched {fetched} daily closes for {len(symbols)} symbols, {verb}.")
+
+
+@feed_cli.command("start")
+@click.option("--interval", type=click.IntRange(min=1), help="Seconds between cycles (REALTIME_UPDATE_INTERVAL).")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Symbols per batch (REALTIME_BATCH_SIZE).")
+@click.option("--max-workers", type=click.IntRange(min=1), help="Parallel batches (REALTIME_MAX_WORKERS).")
+@click.option("--verbose", is_flag=True, help="Debug logging.")
+def start_command(interval: int | None, batch_size: int | None, max_workers: int | None, verbose: bool) -> None:
+    """Run the scheduled feed in the foreground: beat and a worker pool, or the embedded loop."""
+    _verbose(verbose)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    service = PriceFeedService(interval, batch_size, app=app)
+    workers = max_workers or app.config["REALTIME_MAX_WORKERS"]
+    mode = "embedded (in-process, no broker)" if app.config["EMBEDDED"] else "Celery beat + prefork workers"
+    if not app.config["EMBEDDED"]:
+        try:
+            redis.Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=3).ping()
+        except (redis.RedisError, OSError) as exc:
+            click.echo(f"Cannot reach Redis at REDIS_URL: {exc}", err=True)
+            sys.exit(1)
+    click.echo(f"Price feed: {mode}, every {service.update_interval}s, batches of {service.batch_size}, "
+               f"{workers} workers. Ctrl-C stops it.")
+    try:
+        service.start_price_feed(max_workers=workers, loglevel="DEBUG" if verbose else "INFO")
+    except KeyboardInterrupt:
+        click.echo("Price feed stopped.")
+
+
+@feed_cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status_command(as_json: bool) -> None:
+    """The feed's status: running, last update, cycle time, counters by source, failed symbols."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        status = PriceFeedService(app=app).get_service_status()
+    except (redis.RedisError, OSError) as exc:
+        click.echo(f"Feed status unavailable: {exc}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(status, indent=2, sort_keys=True, default=str))
+        return
+    if app.config["EMBEDDED"]:
+        click.echo("(embedded mode: the status lives in the serving process; see /api/realtime/status)")
+    width = max(len(name) for name in status)
+    for name, value in status.items():
+        shown = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else value
+        if isinstance(value, list):
+            shown = ", ".join(map(str, value)) or "-"
+        click.echo(f"{name:<{width}}  {'-' if shown in (None, '') else shown}")
