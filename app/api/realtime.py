@@ -55,7 +55,8 @@ def my_connections() -> Response:
 
 def _endpoint_registered() -> bool:
     try:
-        current_app.url_map.bind("localhost").match(WEBSOCKET_PATH, method="GET")
+        # The ws scheme matches only WebSocket rules, not the plain-HTTP "upgrade required" answer.
+        current_app.url_map.bind("localhost", url_scheme="ws").match(WEBSOCKET_PATH, method="GET")
     except HTTPException:
         return False
     return True

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from app.api import monitoring
 from models import Asset, Quote, User, db
+from models.feed_status import FeedStatusStore
 
 
 def login(client: FlaskClient, name: str = "alice", password: str = "s3cret") -> User:
@@ -75,3 +76,18 @@ def use_fake_manager(monkeypatch: pytest.MonkeyPatch, manager: FakeConnectionMan
     """Make the API see `manager` instead of the real connection manager."""
     monkeypatch.setattr(monitoring, "connection_manager", lambda: manager)
     return manager
+
+
+def record_feed_results(store: FeedStatusStore, failures_by_source: dict[str, int] | None = None,
+                        failed_symbols: dict[str, str] | None = None) -> None:
+    """Record per-source failure counts and failed symbols the way the feed does."""
+    # Until the feed's per-process counters land everywhere, fall back to the plain status fields.
+    if not hasattr(store, "record_source_stats"):
+        store.write(**({} if failures_by_source is None else {"failures_by_source": failures_by_source}),
+                    **({} if failed_symbols is None else {"failed_symbols": sorted(failed_symbols)}))
+        return
+    if failures_by_source is not None:
+        store.record_source_stats({name: {"successes": 0, "failures": count}
+                                   for name, count in failures_by_source.items()})
+    if failed_symbols is not None:
+        store.record_results([], failed_symbols)

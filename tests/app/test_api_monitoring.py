@@ -12,10 +12,11 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.api import monitoring
+from app.realtime.cluster import ClusterState
 from models import db
 from models.bus import get_bus
 from models.feed_status import FeedStatusStore, get_feed_status
-from tests.app.api_helpers import FakeConnectionManager, store_quote, use_fake_manager
+from tests.app.api_helpers import FakeConnectionManager, record_feed_results, store_quote, use_fake_manager
 from tests.conftest import make_app
 
 
@@ -122,8 +123,8 @@ def test_liveness_is_unchanged(client: FlaskClient) -> None:
 
 def test_metrics_exposition(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
     use_fake_manager(monkeypatch, FakeConnectionManager({1: [{}, {}], 2: [{"portfolio_subscriptions": [4]}]}))
-    get_feed_status().write(last_cycle_duration=1.25, failures_by_source={"finnhub": 3, "simulated": 0},
-                            assets_tracked=12)
+    get_feed_status().write(last_cycle_duration=1.25, assets_tracked=12)
+    record_feed_results(get_feed_status(), failures_by_source={"finnhub": 3, "simulated": 0})
     get_feed_status().heartbeat()
     store_quote(age_seconds=42)
     response = client.get("/metrics")
@@ -188,7 +189,8 @@ def test_health_and_metrics_against_redis_and_postgres(redis_app: Flask, redis_s
 
     # The feed's heartbeat, written by another process through its own Redis client.
     worker_store = FeedStatusStore(redis.Redis.from_url(redis_server_url), redis_prefix)
-    worker_store.write(last_cycle_duration=0.5, failures_by_source={"yahoo_finance": 2})
+    worker_store.write(last_cycle_duration=0.5)
+    record_feed_results(worker_store, failures_by_source={"yahoo_finance": 2})
     worker_store.heartbeat()
     store_quote(age_seconds=1)
     healthy = client.get("/health")
@@ -198,7 +200,22 @@ def test_health_and_metrics_against_redis_and_postgres(redis_app: Flask, redis_s
     last_update = datetime.fromisoformat(healthy.json["services"]["data_freshness"]["last_update"])
     assert last_update.tzinfo is not None and last_update <= datetime.now(UTC)
 
+    assert healthy.json["services"]["websocket_connections"] == {
+        "total_connections": 0, "authenticated_users": 0, "asset_subscriptions": 0, "portfolio_subscriptions": 0,
+    }
+
+    # Another web process publishes its stats heartbeat: one socket of user 7 on two channels.
+    cluster = ClusterState(redis_server_url, redis_prefix)
+    socket = {"connection_id": "c1", "user_id": 7, "subscriptions": ["asset:AAPL", "portfolio:3"]}
+    cluster.write_process("otherhost:123", {"instance": "otherhost:123", "connections": 1, "authenticated_users": 1,
+                                            "asset_subscriptions": 1, "portfolio_subscriptions": 1}, {7: [socket]})
+    assert client.get("/health").json["services"]["websocket_connections"] == {
+        "total_connections": 1, "authenticated_users": 1, "asset_subscriptions": 1, "portfolio_subscriptions": 1,
+    }
+    cluster.client.close()
+
     values = samples(client.get("/metrics").get_data(as_text=True))
+    assert values[("pricewire_cluster_ws_connections", ())] == 1
     assert values[("pricewire_feed_running", ())] == 1
     assert values[("pricewire_feed_cycle_duration_seconds", ())] == 0.5
     assert values[("pricewire_provider_errors", (("source", "yahoo_finance"),))] == 2

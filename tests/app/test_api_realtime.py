@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from app.api import realtime
 from models.bus import get_bus
 from models.feed_status import get_feed_status
-from tests.app.api_helpers import FakeConnectionManager, login, store_quote, use_fake_manager
+from tests.app.api_helpers import FakeConnectionManager, login, record_feed_results, store_quote, use_fake_manager
 
 CHECKS = {"user_authenticated", "websocket_endpoint_accessible", "redis_connection", "price_feed_running",
           "data_fresh"}
@@ -25,7 +25,8 @@ def test_login_required(client: FlaskClient, path: str) -> None:
 def test_status(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
     use_fake_manager(monkeypatch, FakeConnectionManager({3: [{"asset_subscriptions": ["AAPL"]}]}))
     login(client)
-    get_feed_status().write(assets_tracked=5, failed_symbols=["XYZ"])
+    get_feed_status().write(assets_tracked=5)
+    record_feed_results(get_feed_status(), failed_symbols={"XYZ": "no source has XYZ"})
     get_feed_status().heartbeat()
     store_quote(age_seconds=10)
     body = client.get("/api/realtime/status").json
@@ -48,6 +49,15 @@ def test_connections_lists_only_the_callers(client: FlaskClient, monkeypatch: py
     assert manager.asked_for == [user.id]
 
 
+def test_real_manager_without_sockets_reports_zeros(client: FlaskClient) -> None:
+    login(client)
+    status = client.get("/api/realtime/status").json
+    assert status["connections"] == {"total_connections": 0, "authenticated_users": 0, "asset_subscriptions": 0,
+                                     "portfolio_subscriptions": 0}
+    mine = client.get("/api/realtime/connections").json
+    assert mine["count"] == 0 and mine["connections"] == []
+
+
 def test_connections_unavailable_is_503(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
     use_fake_manager(monkeypatch, FakeConnectionManager(fail=True))
     login(client)
@@ -56,14 +66,7 @@ def test_connections_unavailable_is_503(client: FlaskClient, monkeypatch: pytest
     assert response.json == {"error": "connection information unavailable"}
 
 
-def ensure_ws_route(app: Flask) -> None:
-    """Register a stand-in /ws/realtime/ until the WebSocket blueprint provides it."""
-    if not any(rule.rule == realtime.WEBSOCKET_PATH for rule in app.url_map.iter_rules()):
-        app.add_url_rule(realtime.WEBSOCKET_PATH, "test_ws_stand_in", lambda: "")
-
-
 def test_debug_all_good(app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    ensure_ws_route(app)
     manager = use_fake_manager(monkeypatch, FakeConnectionManager())
     user = login(client)
     manager.connections = {user.id: [{"connection_id": "c1"}]}
@@ -73,10 +76,10 @@ def test_debug_all_good(app: Flask, client: FlaskClient, monkeypatch: pytest.Mon
     assert body["debug_info"] == dict.fromkeys(CHECKS, True)
     assert body["recommendations"] == []
     assert body["details"]["open_connections"] == 1 and body["details"]["bus"] == "in-process"
+    assert body["details"]["endpoint_registered"] is True  # the real /ws/realtime/ WebSocket rule
 
 
 def test_debug_logged_out_everything_failing(app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    ensure_ws_route(app)
     monkeypatch.setattr(get_bus(), "ping", lambda: False)
     response = client.get("/api/realtime/debug")
     assert response.status_code == 200
@@ -94,7 +97,6 @@ def test_debug_logged_out_everything_failing(app: Flask, client: FlaskClient, mo
 
 
 def test_debug_connection_limit_reached(app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    ensure_ws_route(app)
     manager = use_fake_manager(monkeypatch, FakeConnectionManager())
     user = login(client)
     manager.connections = {user.id: [{"connection_id": f"c{i}"} for i in range(5)]}
