@@ -26,7 +26,7 @@ class FakeRefresh:
         if self.fail:
             raise ConnectionError("broker unreachable")
         self.calls.append(symbols)
-        return {"status": "queued", "symbols": symbols, "task_id": "t-1"}
+        return {"mode": "celery", "symbols": symbols, "batches": 1, "task_ids": ["t-1"]}
 
 
 @pytest.fixture
@@ -47,7 +47,8 @@ def test_refresh_enqueues_normalised_symbols(client: FlaskClient, refresh: FakeR
     response = client.post("/api/prices/refresh", json={"symbols": [" aapl", "MSFT", "AAPL", "eurusd=x"]})
     assert response.status_code == 202
     assert refresh.calls == [["AAPL", "MSFT", "EURUSD=X"]]
-    assert response.json == {"status": "queued", "symbols": ["AAPL", "MSFT", "EURUSD=X"], "task_id": "t-1"}
+    assert response.json == {"mode": "celery", "symbols": ["AAPL", "MSFT", "EURUSD=X"], "batches": 1,
+                             "task_ids": ["t-1"]}
 
 
 @pytest.mark.parametrize(
