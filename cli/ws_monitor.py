@@ -33,8 +33,8 @@ def _epoch_to_iso(value: Any) -> Any:
 
 
 def _connection(item: dict[str, Any], usernames: dict[int, str]) -> dict[str, Any]:
-    return {**item, "username": usernames.get(item.get("user_id")), "connected_at": _epoch_to_iso(
-        item.get("connected_at"))}
+    username = usernames.get(item["user_id"]) if isinstance(item.get("user_id"), int) else None
+    return {**item, "username": username, "connected_at": _epoch_to_iso(item.get("connected_at"))}
 
 
 def _connected_user_ids() -> list[int]:
