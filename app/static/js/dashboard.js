@@ -5,17 +5,15 @@
 
 import { PricewireSocket, normalizeSymbol, toNumber } from './pricewire-client.js';
 import {
-  direction, formatAge, formatMoney, formatPercent, formatPrice, formatSignedMoney, historyPoints, listOf, quoteOf,
-  sourceLabel,
+  direction, formatAge, formatMoney, formatPercent, formatSignedMoney, listOf, quoteOf, sourceLabel,
 } from './dashboard-format.js';
-import {
-  drawSparkline, flash, paintAge, paintQuote, positionRow, updatePositionRow, watchlistItem,
-} from './dashboard-dom.js';
+import { flash, paintAge, paintQuote, positionRow, updatePositionRow, watchlistItem } from './dashboard-dom.js';
+import { QuoteBoard } from './dashboard-quotes.js';
 
 const $ = (id) => document.getElementById(id);
 const root = $('dashboard');
 const SYMBOL_RE = /^[A-Z0-9][A-Z0-9.\-=^]{0,19}$/;
-const MAX_POINTS = 600;
+const REFRESH_EVERY_MS = 5 * 60 * 1000; // below the feed's 10-minute window for requested symbols
 const config = {
   portfolioId: toNumber(root.dataset.portfolioId),
   currency: root.dataset.currency || 'USD',
@@ -24,12 +22,8 @@ const config = {
 };
 const assetNames = JSON.parse($('asset-names')?.textContent || '{}');
 const state = {
-  quotes: new Map(), // symbol -> {price, change_percent, source, asOf, stale, ...}
   positions: new Set(), // symbols held in the shown portfolio
   watchlist: [], // symbols in display order
-  history: new Map(), // symbol -> [{t, price}]
-  historyLoaded: new Set(),
-  chartSymbol: null,
   sessionEnded: false,
   connectedOnce: false,
 };
@@ -56,80 +50,7 @@ async function api(path, { method = 'GET', body } = {}) {
   return payload;
 }
 
-// ---- quotes, history, chart ----
-
-const definedOnly = (obj) => Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== null && v !== undefined));
-
-/** Merge a quote unless it is older than the one shown; repaint and flash where it moved. */
-function mergeQuote(symbol, incoming) {
-  const prev = state.quotes.get(symbol);
-  if (prev?.asOf != null && incoming.asOf != null && incoming.asOf < prev.asOf) return;
-  const next = { ...prev, ...definedOnly(incoming) };
-  if (incoming.asOf != null) next.stale = incoming.stale; // a newer as-of replaces an old stale flag
-  state.quotes.set(symbol, next);
-  const moved = prev?.price != null && next.price != null && next.price !== prev.price
-    ? (next.price > prev.price ? 'up' : 'down') : null;
-  paintQuote(symbol, next, { now: Date.now(), staleAfterMs: config.staleAfterMs, moved });
-  if (next.price != null) appendPoint(symbol, { t: next.asOf ?? Date.now(), price: next.price });
-  renderMarketStatus();
-}
-
-function appendPoint(symbol, point) {
-  const points = state.history.get(symbol) ?? [];
-  const last = points.at(-1);
-  if (last && point.t <= last.t) return;
-  points.push(point);
-  if (points.length > MAX_POINTS) points.splice(0, points.length - MAX_POINTS);
-  state.history.set(symbol, points);
-  redrawCharts(symbol);
-}
-
-function redrawCharts(symbol) {
-  const points = state.history.get(symbol) ?? [];
-  const spark = document.querySelector(`#watchlist [data-symbol="${CSS.escape(symbol)}"] svg.spark`);
-  if (spark) drawSparkline(spark, points);
-  if (symbol === state.chartSymbol) renderChart();
-}
-
-async function loadHistory(symbol) {
-  if (state.historyLoaded.has(symbol)) return;
-  state.historyLoaded.add(symbol);
-  try {
-    const body = await api(`/api/prices/${encodeURIComponent(symbol)}/history?days=${config.historyDays}`);
-    const past = historyPoints(listOf(body, ['history', 'prices', 'items', 'data']));
-    const live = state.history.get(symbol) ?? [];
-    const cut = past.at(-1)?.t ?? -Infinity;
-    state.history.set(symbol, [...past, ...live.filter((p) => p.t > cut)].slice(-MAX_POINTS));
-    redrawCharts(symbol);
-  } catch (error) {
-    state.historyLoaded.delete(symbol); // try again on the next reconnect
-    console.warn('[dashboard] history of', symbol, error.message);
-  }
-}
-
-function selectChart(symbol) {
-  state.chartSymbol = symbol;
-  for (const el of document.querySelectorAll('[data-select]')) el.setAttribute('aria-pressed', String(el.dataset.select === symbol));
-  loadHistory(symbol);
-  renderChart();
-}
-
-function renderChart() {
-  const symbol = state.chartSymbol;
-  const points = state.history.get(symbol) ?? [];
-  $('chart-symbol').textContent = symbol ?? '—';
-  drawSparkline($('chart'), points);
-  const prices = points.map((p) => p.price);
-  $('chart-range').textContent = prices.length > 1
-    ? `Low ${formatPrice(Math.min(...prices))} · High ${formatPrice(Math.max(...prices))} · ${prices.length} points`
-    : 'Waiting for prices…';
-  const quote = state.quotes.get(symbol);
-  $('chart-price').textContent = formatPrice(quote?.price);
-  const first = prices[0];
-  const change = prices.length > 1 ? ((prices.at(-1) - first) / first) * 100 : null;
-  $('chart-change').textContent = change === null ? '' : formatPercent(change);
-  $('chart-change').dataset.direction = direction(change);
-}
+const board = new QuoteBoard({ api, config, onChange: () => renderMarketStatus() });
 
 // ---- portfolio ----
 
@@ -164,14 +85,21 @@ function renderPositions(positions, currency) {
     body.append(row); // keeps the server's order
     updatePositionRow(row, position, currency);
     // Positions carry a price but no as-of: it only fills in until the asset's own update arrives.
-    if (state.quotes.get(symbol)?.price == null) mergeQuote(symbol, quoteOf(position));
+    if (board.get(symbol)?.price == null) board.merge(symbol, quoteOf(position));
   }
   for (const row of [...body.querySelectorAll('tr[data-symbol]')]) if (!seen.has(row.dataset.symbol)) row.remove();
   state.positions = seen;
   $('positions-empty').hidden = seen.size > 0;
   $('position-count').textContent = String(seen.size);
-  socket.subscribeToAsset([...seen]);
-  if (!state.chartSymbol && seen.size) selectChart([...seen][0]);
+  subscribeNew([...seen]);
+  if (!board.chartSymbol && seen.size) board.select([...seen][0]);
+}
+
+/** Subscribe only symbols not yet subscribed: every frame counts against the server's rate limit. */
+function subscribeNew(symbols) {
+  const have = new Set(socket.subscriptions);
+  const fresh = symbols.filter((symbol) => !have.has(`asset:${symbol}`));
+  if (fresh.length) socket.subscribeToAsset(fresh);
 }
 
 function applyPortfolio(data) {
@@ -196,11 +124,11 @@ function addWatchItem(item) {
     list.append(watchlistItem(item.symbol, item.name));
     state.watchlist.push(item.symbol);
   }
-  mergeQuote(item.symbol, item);
-  paintQuote(item.symbol, state.quotes.get(item.symbol) ?? {}, { now: Date.now(), staleAfterMs: config.staleAfterMs });
-  redrawCharts(item.symbol);
-  loadHistory(item.symbol);
-  socket.subscribeToAsset(item.symbol);
+  board.merge(item.symbol, item);
+  paintQuote(item.symbol, board.get(item.symbol) ?? {}, { now: Date.now(), staleAfterMs: config.staleAfterMs });
+  board.redraw(item.symbol);
+  board.loadHistory(item.symbol);
+  subscribeNew([item.symbol]);
   $('watchlist-empty').hidden = true;
 }
 
@@ -211,12 +139,27 @@ function removeWatchItem(symbol) {
   $('watchlist-empty').hidden = state.watchlist.length > 0;
 }
 
+/**
+ * Ask the feed for these symbols now. The feed tracks held assets by itself; a symbol only watched is
+ * tracked for ten minutes after such a request, so the page repeats it while open (REFRESH_EVERY_MS).
+ */
+async function requestPrices(symbols) {
+  const wanted = symbols.filter((symbol) => !state.positions.has(symbol)).slice(0, 50);
+  if (!wanted.length || state.sessionEnded) return;
+  try {
+    await api('/api/prices/refresh', { method: 'POST', body: { symbols: wanted } });
+  } catch (error) {
+    console.warn('[dashboard] price refresh', error.message);
+  }
+}
+
 async function loadWatchlist() {
   const items = listOf(await api('/api/watchlist'), ['items', 'watchlist', 'data']).map(quoteOf).filter((i) => i.symbol);
   const wanted = new Set(items.map((i) => i.symbol));
   for (const symbol of [...state.watchlist]) if (!wanted.has(symbol)) removeWatchItem(symbol);
   for (const item of items) addWatchItem(item);
   $('watchlist-empty').hidden = items.length > 0;
+  requestPrices(state.watchlist);
 }
 
 function say(message, kind = 'info') {
@@ -237,6 +180,7 @@ async function onWatchSubmit(event) {
     const body = await api('/api/watchlist', { method: 'POST', body: { symbol } });
     const item = quoteOf(body?.item ?? body?.watchlist_item ?? body ?? { symbol });
     addWatchItem({ ...item, symbol: item.symbol || symbol });
+    requestPrices([symbol]);
     input.value = '';
     say(`Added ${symbol}.`);
   } catch (error) {
@@ -280,7 +224,7 @@ function renderConnection() {
 function renderMarketStatus() {
   let latest = null;
   const sources = new Set();
-  for (const quote of state.quotes.values()) {
+  for (const quote of board.quotes.values()) {
     if (quote.asOf != null && (latest === null || quote.asOf > latest)) latest = quote.asOf;
     if (quote.source) sources.add(sourceLabel(quote.source));
   }
@@ -312,7 +256,7 @@ function endSession() {
 function tick() {
   const now = Date.now();
   for (const el of document.querySelectorAll('[data-field="age"], [data-field="stale"]')) {
-    const quote = state.quotes.get(el.dataset.quote);
+    const quote = board.get(el.dataset.quote);
     if (quote) paintAge(el, quote, now, config.staleAfterMs);
   }
   renderMarketStatus();
@@ -330,11 +274,11 @@ socket.onMessageType('connection', (data) => {
   if (state.connectedOnce) {
     // Catch up on edits made elsewhere while we were away; subscriptions resume by themselves.
     loadWatchlist().catch((error) => console.warn('[dashboard] watchlist', error.message));
-    for (const symbol of state.watchlist) loadHistory(symbol);
+    for (const symbol of state.watchlist) board.loadHistory(symbol);
   }
   state.connectedOnce = true;
 });
-socket.onMessageType('asset_update', (data) => mergeQuote(normalizeSymbol(data.symbol), quoteOf(data)));
+socket.onMessageType('asset_update', (data) => board.merge(normalizeSymbol(data.symbol), quoteOf(data)));
 socket.onMessageType('portfolio_update', applyPortfolio);
 socket.onMessageType('position_update', applyPosition);
 socket.onMessageType('feed_status', renderMarketStatus);
@@ -344,7 +288,7 @@ root.addEventListener('click', (event) => {
   const remove = event.target.closest('[data-remove]');
   if (remove) return onWatchRemove(remove.dataset.remove, remove);
   const select = event.target.closest('[data-select]');
-  if (select) selectChart(select.dataset.select);
+  if (select) board.select(select.dataset.select);
 });
 $('reconnect-now').addEventListener('click', () => socket.connect());
 $('logout-form')?.addEventListener('submit', () => { state.sessionEnded = true; socket.disconnect(1000, 'logout'); });
@@ -361,4 +305,5 @@ loadWatchlist().catch((error) => say(`Could not load the watchlist: ${error.mess
 socket.connect();
 renderConnection();
 setInterval(tick, 1000);
+setInterval(() => requestPrices(state.watchlist), REFRESH_EVERY_MS);
 setInterval(() => { if (socket.state === 'reconnecting') renderConnection(); }, 250);
