@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+import redis
+from flask import Flask
 from flask.testing import FlaskClient
 
 from app.api import monitoring
 from models import Asset, Quote, User, db
 from models.feed_status import FeedStatusStore
+from tests.conftest import make_app
 
 
 def login(client: FlaskClient, name: str = "alice", password: str = "s3cret") -> User:
@@ -81,13 +86,27 @@ def use_fake_manager(monkeypatch: pytest.MonkeyPatch, manager: FakeConnectionMan
 def record_feed_results(store: FeedStatusStore, failures_by_source: dict[str, int] | None = None,
                         failed_symbols: dict[str, str] | None = None) -> None:
     """Record per-source failure counts and failed symbols the way the feed does."""
-    # Until the feed's per-process counters land everywhere, fall back to the plain status fields.
-    if not hasattr(store, "record_source_stats"):
-        store.write(**({} if failures_by_source is None else {"failures_by_source": failures_by_source}),
-                    **({} if failed_symbols is None else {"failed_symbols": sorted(failed_symbols)}))
-        return
     if failures_by_source is not None:
         store.record_source_stats({name: {"successes": 0, "failures": count}
                                    for name, count in failures_by_source.items()})
     if failed_symbols is not None:
         store.record_results([], failed_symbols)
+
+
+@contextmanager
+def redis_backed_app(database_url: str, redis_url: str, prefix: str) -> Iterator[Flask]:
+    """The production wiring (Redis bus, feed status, cluster keys) in an app context; prefix keys deleted after."""
+    application = make_app({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix})
+    try:
+        with application.app_context():
+            if database_url.startswith("sqlite"):
+                db.create_all()
+            yield application
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+        client.close()

@@ -13,11 +13,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.api import monitoring
 from app.realtime.cluster import ClusterState
-from models import db
 from models.bus import get_bus
 from models.feed_status import FeedStatusStore, get_feed_status
-from tests.app.api_helpers import FakeConnectionManager, record_feed_results, store_quote, use_fake_manager
-from tests.conftest import make_app
+from tests.app.api_helpers import (
+    FakeConnectionManager,
+    record_feed_results,
+    redis_backed_app,
+    store_quote,
+    use_fake_manager,
+)
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -166,17 +170,8 @@ def test_metrics_without_connection_manager_still_answers(client: FlaskClient, m
 @pytest.fixture
 def redis_app(pg_committed_url: str, redis_server_url: str, redis_prefix: str) -> Iterator[Flask]:
     """The production wiring: PostgreSQL, Redis bus and Redis feed status under a private prefix."""
-    application = make_app({"DATABASE_URL": pg_committed_url, "REDIS_URL": redis_server_url,
-                            "REDIS_KEY_PREFIX": redis_prefix})
-    with application.app_context():
+    with redis_backed_app(pg_committed_url, redis_server_url, redis_prefix) as application:
         yield application
-        db.session.remove()
-        db.engine.dispose()
-    client = redis.Redis.from_url(redis_server_url)
-    keys = list(client.scan_iter(f"{redis_prefix}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 @pytest.mark.integration

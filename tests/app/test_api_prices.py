@@ -7,12 +7,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
 from app.api import prices
 from models import Asset, PriceHistory, db
-from tests.app.api_helpers import login
+from models.feed_status import get_feed_status
+from tests.app.api_helpers import login, redis_backed_app
 
 
 class FakeRefresh:
@@ -193,3 +195,24 @@ def test_history_thinning_on_postgresql(pg_app: Flask, monkeypatch: pytest.Monke
         float(Decimal("189.12345678") + index) for index in (0, 3, 6, 9)
     ]
     assert body["downsampled"] is True
+
+
+@pytest.mark.integration
+def test_refresh_through_the_real_celery_wiring(redis_server_url: str, redis_prefix: str) -> None:
+    from tasks.celery_app import DEFAULT_QUEUE
+    from tasks.wiring import attach_feed
+
+    with redis_backed_app("sqlite://", redis_server_url, redis_prefix) as application:
+        attach_feed(application)
+        client = application.test_client()
+        login(client)
+        response = client.post("/api/prices/refresh", json={"symbols": ["aapl", "MSFT"]})
+        assert response.status_code == 202, response.json
+        body = response.json
+        assert (body["mode"], body["symbols"], body["batches"], len(body["task_ids"])) == (
+            "celery", ["AAPL", "MSFT"], 1, 1)
+        # The batch waits in this deployment's queue for a worker; the feed now tracks both symbols.
+        broker = redis.Redis.from_url(redis_server_url)
+        assert broker.llen(f"{redis_prefix}:celery:{DEFAULT_QUEUE}") == 1
+        broker.close()
+        assert get_feed_status().requested_symbols() == ["AAPL", "MSFT"]

@@ -7,15 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from click.testing import Result
 from flask import Flask
 
 from app.realtime.cluster import ClusterState
 from cli import register_cli
 from models import User, db
-from tests.app.api_helpers import FakeConnectionManager, use_fake_manager
-from tests.conftest import make_app
+from tests.app.api_helpers import FakeConnectionManager, redis_backed_app, use_fake_manager
 
 
 def run(app: Flask, *args: str) -> Result:
@@ -72,17 +70,8 @@ def test_export_writes_json(app: Flask, tmp_path: Path) -> None:
 @pytest.fixture
 def redis_app(redis_server_url: str, redis_prefix: str) -> Iterator[Flask]:
     """SQLite for users, the real Redis for the cluster's connection state."""
-    application = make_app({"DATABASE_URL": "sqlite://", "REDIS_URL": redis_server_url,
-                            "REDIS_KEY_PREFIX": redis_prefix})
-    with application.app_context():
-        db.create_all()
+    with redis_backed_app("sqlite://", redis_server_url, redis_prefix) as application:
         yield application
-        db.session.remove()
-    client = redis.Redis.from_url(redis_server_url)
-    keys = list(client.scan_iter(f"{redis_prefix}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def publish_process(url: str, prefix: str, instance: str, sockets: dict[int, list[dict[str, object]]]) -> None:
