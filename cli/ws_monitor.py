@@ -11,7 +11,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from app.api.monitoring import connection_manager, connection_stats, data_freshness, feed_status
+from app.api.monitoring import connection_manager, connection_stats, data_freshness, epoch_to_iso, feed_status
 from models import User, db
 from models.messages import dumps, iso
 
@@ -25,16 +25,9 @@ STAT_LABELS = (
 )
 
 
-def _epoch_to_iso(value: Any) -> Any:
-    """Epoch seconds as ISO-8601 UTC; anything else unchanged."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return iso(datetime.fromtimestamp(value, UTC))
-    return value
-
-
 def _connection(item: dict[str, Any], usernames: dict[int, str]) -> dict[str, Any]:
     username = usernames.get(item["user_id"]) if isinstance(item.get("user_id"), int) else None
-    return {**item, "username": username, "connected_at": _epoch_to_iso(item.get("connected_at"))}
+    return {**item, "username": username, "connected_at": epoch_to_iso(item.get("connected_at"))}
 
 
 def _connected_user_ids() -> list[int]:
@@ -61,7 +54,7 @@ def collect(detailed: bool, user: User | None) -> dict[str, Any]:
         return report
     manager = connection_manager()
     if detailed:
-        report["processes"] = [{**item, "updated_at": _epoch_to_iso(item.get("updated_at"))}
+        report["processes"] = [{**item, "updated_at": epoch_to_iso(item.get("updated_at"))}
                                for item in manager.process_stats()]
     user_ids = [user.id] if user is not None else _connected_user_ids()
     usernames = dict(db.session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).tuples().all())

@@ -34,6 +34,13 @@ def json_response(payload: Any, status: int = 200) -> Response:
     return response
 
 
+def epoch_to_iso(value: Any) -> Any:
+    """Epoch seconds (as the connection manager reports times) as ISO-8601 UTC; anything else unchanged."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return iso(datetime.fromtimestamp(value, UTC))
+    return value
+
+
 def connection_manager() -> Any:
     """The WebSocket connection manager (imported late: app.realtime composes on top of the API)."""
     from app.realtime import ConnectionManager

@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 from werkzeug.exceptions import HTTPException
 
 from app.api import blueprint, monitoring
-from app.api.monitoring import connection_stats, data_freshness, feed_status, json_response
+from app.api.monitoring import connection_stats, data_freshness, epoch_to_iso, feed_status, json_response
 from models.bus import get_bus
 from models.messages import iso
 
@@ -33,7 +33,8 @@ def realtime_status() -> Response:
 
 
 def _user_connections(user_id: int) -> list[dict[str, Any]]:
-    return list(monitoring.connection_manager().get_user_connections(user_id))
+    items = monitoring.connection_manager().get_user_connections(user_id)
+    return [{**item, "connected_at": epoch_to_iso(item.get("connected_at"))} for item in items]
 
 
 @blueprint.get("/api/realtime/connections")

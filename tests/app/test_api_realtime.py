@@ -41,11 +41,15 @@ def test_status(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_connections_lists_only_the_callers(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
     manager = use_fake_manager(monkeypatch, FakeConnectionManager())
     user = login(client)
-    mine = [{"connection_id": "c1", "asset_subscriptions": ["AAPL"]}, {"connection_id": "c2"}]
+    mine = [{"connection_id": "c1", "asset_subscriptions": ["AAPL"], "connected_at": 1_700_000_000.5},
+            {"connection_id": "c2", "connected_at": None}]
     manager.connections = {user.id: mine, user.id + 1: [{"connection_id": "theirs"}]}
     response = client.get("/api/realtime/connections")
     assert response.status_code == 200
-    assert response.json == {"user_id": user.id, "count": 2, "max_connections": 5, "connections": mine}
+    assert response.json == {"user_id": user.id, "count": 2, "max_connections": 5, "connections": [
+        {"connection_id": "c1", "asset_subscriptions": ["AAPL"], "connected_at": "2023-11-14T22:13:20.500000Z"},
+        {"connection_id": "c2", "connected_at": None},
+    ]}
     assert manager.asked_for == [user.id]
 
 
