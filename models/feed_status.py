@@ -59,13 +59,14 @@ class FeedStatusStore:
         self._sources: dict[str, str] = {}
         self._cycles: dict[str, dict[str, Any]] = {}
         self._flags: dict[str, bool] = {}
+        self.local_locks: dict[str, tuple[str, float]] = {}  # tasks.locks keeps in-memory locks here
         self._lock = threading.Lock()
         self._finish_script = client.register_script(_FINISH_BATCH) if client is not None else None
 
     # -- plain fields ----------------------------------------------------------------------------
     def write(self, **fields: Any) -> None:
         """Merge these fields (JSON-encoded) into the status."""
-        encoded = {name: json.dumps(value, default=str) for name, value in fields.items()}
+        encoded: dict[Any, Any] = {name: json.dumps(value, default=str) for name, value in fields.items()}
         if self.client is None:
             self._local.update(encoded)
         else:
@@ -127,7 +128,8 @@ class FeedStatusStore:
                     self._failed.pop(symbol, None)
                 self._failed.update(_failure_entries(failed, previous, now))
             return
-        previous = dict(zip(failed, self.client.hmget(self.failed_key, list(failed)), strict=True)) if failed else {}
+        found: list[Any] = self.client.hmget(self.failed_key, list(failed)) if failed else []
+        previous = dict(zip(failed, found, strict=True))
         pipe = self.client.pipeline()
         if ok:
             pipe.hdel(self.failed_key, *ok)
@@ -182,7 +184,8 @@ class FeedStatusStore:
     # -- cycles --------------------------------------------------------------------------------------
     def start_cycle(self, cycle_id: str, batches: int, symbols: int) -> None:
         """Open the latch of a cycle of `batches` batches."""
-        fields = {"started_at": time.time(), "batches": batches, "symbols": symbols, "successes": 0, "failures": 0}
+        fields: dict[Any, Any] = {"started_at": time.time(), "batches": batches, "symbols": symbols,
+                                  "successes": 0, "failures": 0}
         if self.client is None:
             with self._lock:
                 self._cycles[cycle_id] = {**fields, "done": set()}
@@ -213,6 +216,7 @@ class FeedStatusStore:
                 done, fields = len(cycle["done"]), dict(cycle)
         else:
             key = f"{self.prefix}:feed:cycle:{cycle_id}"
+            assert self._finish_script is not None
             raw = self._finish_script(keys=[key, f"{key}:done"],
                                       args=[successes, failures, int(final), batch_no, CYCLE_TTL_SECONDS])
             if not raw:
@@ -235,8 +239,8 @@ class FeedStatusStore:
                 before = self._flags.get(name, False)
                 self._flags[name] = on
                 return before != on
-        before = self.client.set(f"{self.prefix}:feed:flag:{name}", "1" if on else "0", get=True)
-        return (before is not None and _text(before) == "1") != on
+        previous: Any = self.client.set(f"{self.prefix}:feed:flag:{name}", "1" if on else "0", get=True)
+        return (previous is not None and _text(previous) == "1") != on
 
     def flag(self, name: str) -> bool:
         """The current value of a flag."""
@@ -274,9 +278,9 @@ class FeedStatusStore:
         }
 
 
-def _failure_entries(failed: Mapping[str, str], previous: Mapping[str, Any], now: float) -> dict[str, str]:
+def _failure_entries(failed: Mapping[str, str], previous: Mapping[str, Any], now: float) -> dict[Any, Any]:
     """JSON failure records keeping the time of the first failure in a row."""
-    entries = {}
+    entries: dict[Any, Any] = {}
     for symbol, reason in failed.items():
         before = previous.get(symbol)
         since = json.loads(_text(before)).get("since", now) if before else now

@@ -34,6 +34,7 @@ class EmbeddedFeed:
         self.app = app
         self.stopping = Event()
         self.greenlets: list[gevent.Greenlet] = []
+        self.refreshes: list[gevent.Greenlet] = []  # forced refreshes in flight (finished ones are pruned)
 
     @property
     def interval(self) -> int:
@@ -45,7 +46,7 @@ class EmbeddedFeed:
         started = time.monotonic()
         with self.app.app_context():
             store = get_feed_status(self.app)
-            if not cycle_lock(None, store.prefix, self.interval).acquire():
+            if not cycle_lock(store, self.interval).acquire():
                 store.incr("cycles_skipped")
                 return {"skipped": True}
             plan = pipeline.plan_cycle(store, self.app.config["REALTIME_BATCH_SIZE"], self.interval)
@@ -77,8 +78,8 @@ class EmbeddedFeed:
         wanted = list(dict.fromkeys(symbols))
         get_feed_status(self.app).request_symbols(wanted)
         batches = pipeline.split_batches(wanted, self.app.config["REALTIME_BATCH_SIZE"])
-        for batch in batches:
-            gevent.spawn(self._batch, batch, None, None, True)
+        self.refreshes = [greenlet for greenlet in self.refreshes if not greenlet.dead]
+        self.refreshes += [gevent.spawn(self._batch, batch, None, None, True) for batch in batches]
         return {"mode": "embedded", "symbols": wanted, "batches": len(batches)}
 
     def _cycle_loop(self) -> None:

@@ -47,7 +47,7 @@ def run_cycle(self: Task) -> dict[str, Any]:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     store = get_feed_status(app)
     interval = app.config["REALTIME_UPDATE_INTERVAL"]
-    if not cycle_lock(store.client, store.prefix, interval).acquire():
+    if not cycle_lock(store, interval).acquire():
         store.incr("cycles_skipped")
         logger.info("price feed cycle skipped: another cycle ran this interval")
         return {"skipped": True}
@@ -117,7 +117,7 @@ def _start_beat_heartbeat(sender: Any = None, **_: Any) -> None:
     if app is None:
         return
     store = get_feed_status(app)
-    lease = beat_lease(store.client, store.prefix, ttl=3 * pipeline.HEARTBEAT_PERIOD)
+    lease = beat_lease(store, ttl=3 * pipeline.HEARTBEAT_PERIOD)
     while not lease.acquire():
         logger.warning("another beat is active; this beat waits as a standby")
         time.sleep(pipeline.HEARTBEAT_PERIOD)

@@ -11,22 +11,28 @@ import uuid
 
 import redis
 
+from models.feed_status import FeedStatusStore
+
 # Fraction of the interval the cycle lock lives: long enough that a duplicate cycle in the same
 # interval (a second beat, a backlog) finds it held, short enough that the next one finds it free.
 CYCLE_LOCK_FRACTION = 0.8
 
 
 class ExpiringLock:
-    """A non-blocking lock that frees itself after `ttl` seconds (Redis SET NX PX, or in memory)."""
+    """A non-blocking lock that frees itself after `ttl` seconds (Redis SET NX PX, or in memory).
 
-    _local: dict[str, tuple[str, float]] = {}
+    In memory, holders live in `registry` (key -> (token, expiry)): one per status store, i.e. per app.
+    """
+
     _local_guard = threading.Lock()
 
-    def __init__(self, client: redis.Redis | None, key: str, ttl: float) -> None:
+    def __init__(self, client: redis.Redis | None, key: str, ttl: float,
+                 registry: dict[str, tuple[str, float]] | None = None) -> None:
         self.client = client
         self.key = key
         self.ttl_ms = max(1, int(ttl * 1000))
         self.token = uuid.uuid4().hex
+        self._local: dict[str, tuple[str, float]] = {} if registry is None else registry
 
     def acquire(self) -> bool:
         """Take the lock if nobody holds it; True when taken."""
@@ -62,14 +68,15 @@ class ExpiringLock:
         self.client.eval(script, 1, self.key, self.token)
 
 
-def cycle_lock(client: redis.Redis | None, prefix: str, interval: float) -> ExpiringLock:
+def cycle_lock(store: FeedStatusStore, interval: float) -> ExpiringLock:
     """The lock a cycle takes and keeps until it expires (below one interval): at most one cycle per interval."""
-    return ExpiringLock(client, f"{prefix}:feed:cycle-lock", max(0.5, interval * CYCLE_LOCK_FRACTION))
+    ttl = max(0.5, interval * CYCLE_LOCK_FRACTION)
+    return ExpiringLock(store.client, f"{store.prefix}:feed:cycle-lock", ttl, store.local_locks)
 
 
-def beat_lease(client: redis.Redis | None, prefix: str, ttl: float) -> ExpiringLock:
+def beat_lease(store: FeedStatusStore, ttl: float) -> ExpiringLock:
     """The lease the active beat renews with its heartbeat; a second beat waits for it."""
-    return ExpiringLock(client, f"{prefix}:feed:beat-lease", ttl)
+    return ExpiringLock(store.client, f"{store.prefix}:feed:beat-lease", ttl, store.local_locks)
 
 
 class CompletedTasks:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from models.feed_status import FeedStatusStore
 from tasks.locks import CompletedTasks, ExpiringLock, beat_lease, cycle_lock
 
 
@@ -25,7 +26,8 @@ def client(request: pytest.FixtureRequest) -> Iterator[redis.Redis | None]:
 
 
 def test_one_cycle_per_interval(client: redis.Redis | None, redis_prefix: str) -> None:
-    first, second = cycle_lock(client, redis_prefix, 30), cycle_lock(client, redis_prefix, 30)
+    store = FeedStatusStore(client, redis_prefix)
+    first, second = cycle_lock(store, 30), cycle_lock(store, 30)
 
     assert first.acquire() and not second.acquire()
     first.release()
@@ -34,7 +36,7 @@ def test_one_cycle_per_interval(client: redis.Redis | None, redis_prefix: str) -
 
 def test_the_cycle_lock_expires_within_one_interval(redis_server_url: str, redis_prefix: str) -> None:
     connection = redis.Redis.from_url(redis_server_url)
-    lock = cycle_lock(connection, redis_prefix, 30)
+    lock = cycle_lock(FeedStatusStore(connection, redis_prefix), 30)
     try:
         assert lock.acquire()
         assert 0 < connection.pttl(lock.key) < 30_000
@@ -43,7 +45,8 @@ def test_the_cycle_lock_expires_within_one_interval(redis_server_url: str, redis
 
 
 def test_a_lease_is_renewed_only_by_its_holder(client: redis.Redis | None, redis_prefix: str) -> None:
-    active, standby = beat_lease(client, redis_prefix, 15), beat_lease(client, redis_prefix, 15)
+    store = FeedStatusStore(client, redis_prefix)
+    active, standby = beat_lease(store, 15), beat_lease(store, 15)
 
     assert active.acquire() and active.renew()
     assert not standby.acquire() and not standby.renew()
@@ -52,10 +55,18 @@ def test_a_lease_is_renewed_only_by_its_holder(client: redis.Redis | None, redis
 
 
 def test_release_never_frees_someone_elses_lock(client: redis.Redis | None, redis_prefix: str) -> None:
-    mine, theirs = ExpiringLock(client, f"{redis_prefix}:l", 10), ExpiringLock(client, f"{redis_prefix}:l", 10)
+    registry: dict[str, tuple[str, float]] = {}
+    mine = ExpiringLock(client, f"{redis_prefix}:l", 10, registry)
+    theirs = ExpiringLock(client, f"{redis_prefix}:l", 10, registry)
     assert mine.acquire()
     theirs.release()
     assert not theirs.acquire()
+
+
+def test_in_memory_locks_are_per_app() -> None:
+    one, other = FeedStatusStore(None, "pricewire"), FeedStatusStore(None, "pricewire")
+    assert cycle_lock(one, 30).acquire() and cycle_lock(other, 30).acquire()
+    assert not cycle_lock(one, 30).acquire()
 
 
 def test_completed_deliveries_are_remembered(client: redis.Redis | None, redis_prefix: str) -> None:
