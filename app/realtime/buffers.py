@@ -68,6 +68,14 @@ class ConflatingQueue:
         self._newest.clear()
         return count
 
+    def drop_keyed(self) -> int:
+        """Forget the conflatable entries (updates), keep replies; returns how many were dropped."""
+        kept = deque(entry for entry in self._items if entry.key is None)
+        dropped = len(self._items) - len(kept)
+        self._items = kept
+        self._newest.clear()
+        return dropped
+
     def __len__(self) -> int:
         return len(self._items)
 

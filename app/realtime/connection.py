@@ -102,7 +102,7 @@ class Connection:
         self.closing = True
         self.close_code = code
         self.close_message = message or CLOSE_REASONS.get(code, "")
-        self.queue.clear()
+        self.queue.drop_keyed()  # replies already queued still go out, in order
         self._due.clear()
         if code >= 4000:
             metrics.client_errors.labels(str(code)).inc()

@@ -17,7 +17,7 @@ from wsproto.frame_protocol import CloseReason
 from models.messages import TOO_LARGE
 
 LINGER_SECONDS = 2.0  # how long a closing socket keeps reading so the peer gets our close frame, not a RST
-LINGER_BYTES = 1 << 20
+LINGER_BYTES = 16 << 20  # read and discarded, never buffered
 
 _live_threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import gevent
@@ -12,7 +13,8 @@ import redis
 from flask import Flask
 
 from app.realtime.cluster import PROCESS_TTL_SECONDS, STATS_PERIOD_SECONDS, ClusterState
-from app.realtime.tasks import spawn
+from app.realtime.socket import live_socket_threads
+from app.realtime.tasks import live_tasks, spawn
 
 if TYPE_CHECKING:
     from app.realtime.relay import Relay
@@ -92,3 +94,28 @@ class StatsHeartbeat:
             return False
         self.writes += 1
         return True
+
+
+def relay_stats(relay: Relay) -> dict[str, Any]:
+    """One process's numbers: connections, users, subscriptions, bus state, traffic, live greenlets."""
+    connections = list(relay.connections.values())
+    channels = [channel for connection in connections for channel in connection.subscriptions]
+    heartbeat = relay.last_worker_heartbeat
+    return {
+        "instance": relay.instance,
+        "pid": relay.pid,
+        "connections": len(connections),
+        "authenticated_users": len(relay.by_user),
+        "asset_subscriptions": sum(1 for channel in channels if channel.startswith("asset:")),
+        "portfolio_subscriptions": sum(1 for channel in channels if channel.startswith("portfolio:")),
+        "channels": len(relay.listened),
+        "bus_state": relay.bus_state,
+        "bus_messages_received": relay.loop.received,
+        "bus_connects": relay.loop.connects,
+        "worker_heartbeat_age": None if heartbeat is None else round(time.time() - heartbeat, 3),
+        "messages_sent": sum(connection.sent for connection in connections),
+        "messages_dropped": sum(connection.dropped for connection in connections),
+        "greenlets": live_tasks(),
+        "socket_threads": live_socket_threads(),
+        "updated_at": time.time(),
+    }

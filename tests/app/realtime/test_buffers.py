@@ -55,6 +55,15 @@ def test_after_get_a_key_is_queued_fresh() -> None:
     assert queue.clear() == 1 and queue.get() is None
 
 
+def test_drop_keyed_keeps_replies_in_order() -> None:
+    queue = ConflatingQueue(5)
+    for item in (entry("a1", "a"), entry("pong1"), entry("b1", "b"), entry("pong2")):
+        queue.put(item)
+    assert queue.drop_keyed() == 2
+    assert queue.put(entry("a2", "a")) == QUEUED
+    assert drain(queue) == ["pong1", "pong2", "a2"]
+
+
 @given(st.lists(st.sampled_from("abc"), max_size=60), st.integers(1, 6))
 def test_conflation_keeps_order_bound_and_newest(puts: list[str], capacity: int) -> None:
     queue = ConflatingQueue(capacity)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import select
 
 from app.realtime.cluster import ClusterState
 from models import ApiToken, Asset, Portfolio, Position, Quote, User, db
@@ -74,6 +75,21 @@ def seed(pg_committed_url: str) -> Seed:
         db.session.remove()
         db.engine.dispose()
     return result
+
+
+@dataclass
+class Services:
+    """Where the servers under test keep their state."""
+
+    database_url: str
+    redis_url: str
+    prefix: str
+
+
+@pytest.fixture
+def services(pg_committed_url: str, redis_server_url: str, redis_prefix: str) -> Services:
+    """The database, Redis and key prefix the servers use."""
+    return Services(pg_committed_url, redis_server_url, redis_prefix)
 
 
 @pytest.fixture
@@ -163,7 +179,7 @@ def publish_portfolio(bus: RedisBus, portfolio_id: int, seq: int, value: str = "
 def subscribe_and_wait(client: WsClient, symbol: str, **options: Any) -> dict[str, Any]:
     """subscribe_asset and wait for its ack."""
     client.send("subscribe_asset", {"symbol": symbol, **options})
-    return client.expect_type("subscribed", channel=asset_channel(symbol))["data"]
+    return client.expect_type("subscribed", channel=asset_channel(symbol.upper()))["data"]
 
 
 def process_stats(cluster: ClusterState) -> list[dict[str, Any]]:
@@ -181,3 +197,15 @@ def wait_quiet(cluster: ClusterState, connections: int = 0, timeout: float = 20)
         return stats if stats and total == connections and (connections or threads == 0) else None
 
     return wait_for(settled, timeout=timeout, interval=0.1, message=f"{connections} connections in stats")
+
+
+def store_quote(database_url: str, symbol: str, seq: int, price: str) -> None:
+    """Move a stored quote on, as the feed does before it publishes."""
+    app = make_app({"DATABASE_URL": database_url})
+    with app.app_context():
+        quote = db.session.scalar(select(Quote).join(Asset).where(Asset.symbol == symbol))
+        assert quote is not None
+        quote.seq, quote.price = seq, Decimal(price)
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()

@@ -1,0 +1,145 @@
+"""Client messages on an open socket: errors that keep it open, closes for abuse, snapshots, updates."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from models.bus import RedisBus
+from tests.app.ws.client import WsClient
+from tests.app.ws.conftest import Seed, connected, publish_asset, publish_portfolio, subscribe_and_wait
+from tests.support.processes import WebServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def alice(web: WebServer, seed: Seed, clients: Callable[..., WsClient]) -> WsClient:
+    client = clients(web.ws_url, token=seed.alice_token)
+    connected(client)
+    return client
+
+
+def still_open(client: WsClient) -> None:
+    client.send("ping")
+    client.expect_type("pong")
+
+
+@pytest.mark.parametrize(("frame", "words"), [
+    ("{oops", "malformed JSON"),
+    ('"just a string"', "JSON object"),
+    ('{"type": "subscribe_everything", "data": {}}', "unknown message type"),
+    ('{"type": "subscribe_asset", "data": {}}', "missing field: symbol"),
+    ('{"type": "subscribe_portfolio", "data": {}}', "missing field: portfolio_id"),
+    ('{"type": "subscribe_asset", "data": {"symbol": "DROP TABLE;"}}', "invalid symbol"),
+    ('{"type": "subscribe_asset", "data": {"symbol": "AAPL", "max_hz": "fast"}}', "max_hz"),
+])
+def test_bad_input_gets_an_error_and_the_socket_stays(alice: WsClient, frame: str, words: str) -> None:
+    alice.send_raw(frame)
+    error = alice.expect_type("error")["data"]
+    assert error["code"] == 4400 and words in error["message"]
+    assert alice.messages[-1]["connection_id"] == alice.messages[0]["data"]["connection_id"]
+    still_open(alice)
+
+
+def test_too_many_subscriptions_is_an_error(servers: Callable[..., WebServer], seed: Seed,
+                                            clients: Callable[..., WsClient]) -> None:
+    server = servers(WEBSOCKET_MAX_SUBSCRIPTIONS_PER_CONNECTION=3)
+    client = clients(server.ws_url, token=seed.alice_token)
+    connected(client)
+    client.send("subscribe_asset", {"symbols": ["AAPL", "MSFT", "GOOG"]})
+    for symbol in ("AAPL", "MSFT", "GOOG"):
+        client.expect_type("subscribed", symbol=symbol)
+    client.send("subscribe_asset", {"symbol": "AAPL"})  # already held: not a new subscription
+    client.expect_type("subscribed", symbol="AAPL")
+    client.send("subscribe_asset", {"symbol": "TSLA"})
+    error = client.expect_type("error")["data"]
+    assert error["code"] == 4400 and "subscription limit" in error["message"]
+    client.send("unsubscribe_asset", {"symbol": "GOOG"})
+    client.expect_type("unsubscribed", symbol="GOOG")
+    subscribe_and_wait(client, "TSLA")
+
+
+def test_subscribe_sends_the_stored_snapshot_at_once(alice: WsClient) -> None:
+    ack = subscribe_and_wait(alice, "aapl")
+    assert ack == {"channel": "asset:AAPL", "symbol": "AAPL", "resumed": False}
+    snapshot = alice.expect_type("asset_update", symbol="AAPL")
+    data = snapshot["data"]
+    assert data["snapshot"] is True and data["seq"] == 5 and data["source"] == "simulated"
+    assert data["price"] == 150.25 and data["as_of"].endswith("Z") and data["channel"] == "asset:AAPL"
+    assert snapshot["connection_id"] == alice.messages[0]["data"]["connection_id"]
+
+
+def test_live_updates_flow_and_stop_after_unsubscribe(alice: WsClient, bus: RedisBus) -> None:
+    subscribe_and_wait(alice, "MSFT")
+    alice.expect_type("asset_update", snapshot=True)
+    publish_asset(bus, "MSFT", 6, "421.55")
+    update = alice.expect_type("asset_update", seq=6)
+    assert update["connection_id"] is None and "snapshot" not in update["data"]
+    assert update["data"]["price"] == 421.55 and "published_at" not in update["data"]
+    assert set(update) == {"type", "data", "timestamp", "connection_id"}
+    alice.send("unsubscribe_asset", {"symbol": "MSFT"})
+    alice.expect_type("unsubscribed", channel="asset:MSFT")
+    publish_asset(bus, "MSFT", 7)
+    alice.send("ping")
+    alice.expect_type("pong")
+    assert not any(m["type"] == "asset_update" and m["data"]["seq"] == 7 for m in alice.messages)
+
+
+def test_own_portfolio_snapshot_and_foreign_one_refused(alice: WsClient, seed: Seed, bus: RedisBus) -> None:
+    alice.send("subscribe_portfolio", {"portfolio_id": seed.alice_portfolio})
+    alice.expect_type("subscribed", portfolio_id=seed.alice_portfolio)
+    snapshot = alice.expect_type("portfolio_update", portfolio_id=seed.alice_portfolio)["data"]
+    assert snapshot["snapshot"] is True and "seq" in snapshot
+    publish_portfolio(bus, seed.alice_portfolio, snapshot["seq"] + 1)
+    alice.expect_type("portfolio_update", seq=snapshot["seq"] + 1)
+
+    messages = []
+    for portfolio_id in (seed.bob_portfolio, 999_999):
+        alice.send("subscribe_portfolio", {"portfolio_id": portfolio_id})
+        error = alice.expect_type("error")["data"]
+        assert error["code"] == 4403
+        messages.append(error["message"].replace(str(portfolio_id), "N"))
+    assert messages[0] == messages[1]  # no hint whether the portfolio exists
+    still_open(alice)
+
+
+def test_oversized_frame_closes_4413(alice: WsClient) -> None:
+    alice.send_raw(json.dumps({"type": "ping", "data": {"pad": "x" * 5000}}))
+    assert alice.wait_closed() == 4413
+    assert alice.errors()[-1]["code"] == 4413
+
+
+def test_huge_frame_is_cut_off_with_4413(alice: WsClient) -> None:
+    alice.send_raw("x" * 2_000_000)
+    assert alice.wait_closed() == 4413
+    assert alice.errors()[-1]["code"] == 4413
+
+
+def test_multibyte_frame_over_the_byte_limit_closes_4413(alice: WsClient) -> None:
+    alice.send_raw(json.dumps({"type": "ping", "data": {"pad": "€" * 400}}, ensure_ascii=False))  # 1200+ bytes
+    assert alice.wait_closed() == 4413
+
+
+def test_flood_closes_4429_with_retry_after(servers: Callable[..., WebServer], seed: Seed,
+                                            clients: Callable[..., WsClient]) -> None:
+    server = servers(WEBSOCKET_RATE_LIMIT_MESSAGES_PER_MINUTE=5)
+    client = clients(server.ws_url, token=seed.alice_token)
+    connected(client)
+    for _ in range(6):
+        client.send("ping")
+    assert client.wait_closed() == 4429
+    assert sum(1 for m in client.messages if m["type"] == "pong") == 5
+    error = client.errors()[-1]
+    assert error["code"] == 4429 and 1 <= error["retry_after"] <= 60
+
+
+def test_idle_client_closed_4408(servers: Callable[..., WebServer], seed: Seed,
+                                 clients: Callable[..., WsClient]) -> None:
+    server = servers(WEBSOCKET_TIMEOUT=2)
+    client = clients(server.ws_url, token=seed.alice_token)
+    connected(client)
+    assert client.wait_closed() == 4408
+    assert client.errors()[-1]["code"] == 4408

@@ -1,0 +1,162 @@
+"""The relay: resume by seq, several web processes, slow clients, and the ConnectionManager."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from app.realtime import ConnectionManager
+from app.realtime.cluster import ClusterState
+from models.bus import RedisBus
+from models.messages import ASSET_UPDATE, asset_channel, bus_message
+from tests.app.ws.client import WsClient
+from tests.app.ws.conftest import (
+    Seed,
+    Services,
+    asset_data,
+    connected,
+    publish_asset,
+    store_quote,
+    subscribe_and_wait,
+    wait_quiet,
+)
+from tests.conftest import make_app
+from tests.support.processes import WebServer
+from tests.support.services import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def seqs(client: WsClient, **flags: object) -> list[int]:
+    return [m["data"]["seq"] for m in client.messages if m["type"] == "asset_update"
+            and all(m["data"].get(k) == v for k, v in flags.items())]
+
+
+def test_resume_from_the_buffer(web: WebServer, seed: Seed, bus: RedisBus, clients: Callable[..., WsClient]) -> None:
+    first = clients(web.ws_url, token=seed.alice_token)
+    connected(first)
+    subscribe_and_wait(first, "AAPL")
+    for seq in (6, 7, 8):
+        publish_asset(bus, "AAPL", seq)
+    first.expect_type("asset_update", seq=8)
+    first.close()
+    for seq in (9, 10):  # missed while reconnecting; the relay keeps listening for a while
+        publish_asset(bus, "AAPL", seq)
+    second = clients(web.ws_url, token=seed.alice_token)
+    connected(second)
+
+    def resumed() -> bool:
+        # The relay may still be taking 9 and 10 off the bus: ask until the buffer covers them.
+        second.send("subscribe_asset", {"symbol": "AAPL", "last_seq": 8})
+        ack = second.expect_type("subscribed", channel="asset:AAPL")
+        return bool(ack["data"]["resumed"]) and bool(second.expect_type("asset_update", seq=10))
+
+    wait_for(resumed, timeout=10, interval=0.1, message="a resumed subscription")
+    replayed = [m["data"] for m in second.messages if m["type"] == "asset_update"][-2:]
+    assert [d["seq"] for d in replayed] == [9, 10] and all(d["resumed"] is True for d in replayed)
+    assert not any(d.get("snapshot") for d in replayed)
+
+
+def test_gap_older_than_the_buffer_gets_a_snapshot(servers: Callable[..., WebServer], seed: Seed, bus: RedisBus,
+                                                   clients: Callable[..., WsClient], pg_committed_url: str) -> None:
+    server = servers(WEBSOCKET_RESUME_BUFFER_SIZE=3)
+    watcher = clients(server.ws_url, token=seed.alice_token)
+    connected(watcher)
+    subscribe_and_wait(watcher, "AAPL")
+    for seq in range(6, 13):
+        publish_asset(bus, "AAPL", seq, f"{150 + seq}.00")
+    watcher.expect_type("asset_update", seq=12)
+    store_quote(pg_committed_url, "AAPL", 12, "162.00")
+    late = clients(server.ws_url, token=seed.alice_token)
+    connected(late)
+    ack = subscribe_and_wait(late, "AAPL", last_seq=6)  # 7..9 already left the 3-message buffer
+    assert ack["resumed"] is False
+    snapshot = late.expect_type("asset_update", symbol="AAPL")["data"]
+    assert snapshot["snapshot"] is True and snapshot["seq"] == 12 and snapshot["price"] == 162.0
+
+
+def test_every_web_process_delivers_to_its_own_clients(servers: Callable[..., WebServer], seed: Seed,
+                                                       bus: RedisBus, clients: Callable[..., WsClient],
+                                                       cluster: ClusterState) -> None:
+    first, second = servers(), servers()
+    on_first = clients(first.ws_url, token=seed.alice_token)
+    on_second = clients(second.ws_url, token=seed.bob_token)
+    pids = {connected(on_first)["connection_id"], connected(on_second)["connection_id"]}
+    assert len(pids) == 2
+    for client in (on_first, on_second):
+        subscribe_and_wait(client, "MSFT")
+    assert publish_asset(bus, "MSFT", 6, "425.00") == 2  # two listeners: one per process, not per client
+    for client in (on_first, on_second):
+        assert client.expect_type("asset_update", seq=6)["data"]["price"] == 425.0
+    stats = wait_quiet(cluster, connections=2)
+    assert len({item["pid"] for item in stats}) == 2
+
+
+def test_a_stalled_client_does_not_delay_others(servers: Callable[..., WebServer], seed: Seed, bus: RedisBus,
+                                                clients: Callable[..., WsClient], cluster: ClusterState) -> None:
+    server = servers(WEBSOCKET_SEND_QUEUE_SIZE=32, WEBSOCKET_SEND_TIMEOUT=2)
+    stalled = clients(server.ws_url, token=seed.bob_token, rcvbuf=4096)
+    connected(stalled)
+    subscribe_and_wait(stalled, "AAPL")  # ...and never reads again
+    reader = clients(server.ws_url, token=seed.alice_token)
+    connected(reader)
+    subscribe_and_wait(reader, "AAPL")
+    padding = "x" * 32_000
+    for seq in range(6, 206):
+        data = {**asset_data("AAPL", seq), "note": padding}
+        bus.publish(asset_channel("AAPL"), bus_message(ASSET_UPDATE, data, time.time()))
+        if seq % 10 == 0:
+            reader.expect_type("asset_update", seq=seq)  # keeps up while the other one is stuck
+    reader.expect_type("asset_update", seq=205)
+    assert seqs(reader, snapshot=None)[-200:] == list(range(6, 206))
+    # The stuck one is dropped (send deadline / queue full too long) and the process keeps one socket.
+    stats = wait_quiet(cluster, connections=1, timeout=30)
+    assert stats[0]["messages_dropped"] == 0  # the remaining reader lost nothing
+
+
+def test_connection_manager_counts_and_broadcasts(servers: Callable[..., WebServer], seed: Seed,
+                                                  clients: Callable[..., WsClient], services: Services) -> None:
+    first, second = servers(), servers()
+    a1 = clients(first.ws_url, token=seed.alice_token)
+    a2 = clients(second.ws_url, token=seed.alice_token)
+    b1 = clients(second.ws_url, token=seed.bob_token)
+    for client in (a1, a2, b1):
+        connected(client)
+    subscribe_and_wait(a1, "AAPL")
+    a2.send("subscribe_portfolio", {"portfolio_id": seed.alice_portfolio})
+    a2.expect_type("subscribed", portfolio_id=seed.alice_portfolio)
+    subscribe_and_wait(b1, "AAPL")
+
+    # A script or worker: an app context with the same Redis, no sockets of its own.
+    app = make_app({"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url,
+                    "REDIS_KEY_PREFIX": services.prefix})
+    with app.app_context():
+        manager = ConnectionManager()
+        wait_for(lambda: manager.get_connection_count() == 3 and manager.get_total_asset_subscriptions() == 2
+                 and manager.get_total_portfolio_subscriptions() == 1, timeout=10, message="cluster counts")
+        assert manager.get_authenticated_user_count() == 2
+        mine = manager.get_user_connections(seed.alice_id)
+        assert len(mine) == 2 and len({item["process"] for item in mine}) == 2
+        assert {tuple(item["subscriptions"]) for item in mine} == {("asset:AAPL",),
+                                                                   (f"portfolio:{seed.alice_portfolio}",)}
+        assert all({"connection_id", "connected_at", "remote_addr", "messages_sent", "messages_dropped"} <= set(item)
+                   for item in mine)
+        assert manager.local_stats()["connections"] == 0  # this process holds none
+
+        note = {"type": "notification", "data": {"message": "Portfolio updated successfully", "level": "info"}}
+        assert manager.broadcast_to_user(seed.alice_id, note) == 2
+        for client in (a1, a2):
+            assert client.expect_type("notification")["data"] == note["data"]
+        manager.broadcast_to_asset_subscribers("aapl", {"type": "asset_update",
+                                                        "data": {"symbol": "AAPL", "price": 150.5, "change": 2.5}})
+        for client in (a1, b1):
+            assert client.expect_type("asset_update", price=150.5)["data"] == {"symbol": "AAPL", "price": 150.5,
+                                                                                "change": 2.5}
+        manager.broadcast_to_portfolio_subscribers(seed.alice_portfolio, {
+            "type": "portfolio_update", "data": {"portfolio_id": seed.alice_portfolio, "total_value": 1.5}})
+        assert a2.expect_type("portfolio_update", total_value=1.5)
+        with pytest.raises(ValueError):
+            manager.broadcast_to_user(seed.alice_id, {"type": "_logout", "data": {}})
+    assert not any(m["type"] == "notification" for m in b1.messages)
