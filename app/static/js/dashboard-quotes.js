@@ -75,9 +75,14 @@ export class QuoteBoard {
 
   select(symbol) {
     this.chartSymbol = symbol;
-    for (const el of document.querySelectorAll('[data-select]')) el.setAttribute('aria-pressed', String(el.dataset.select === symbol));
+    this.markSelected();
     this.loadHistory(symbol);
     this.renderChart();
+  }
+
+  /** aria-pressed on every symbol button (call again after adding rows). */
+  markSelected() {
+    for (const el of document.querySelectorAll('[data-select]')) el.setAttribute('aria-pressed', String(el.dataset.select === this.chartSymbol));
   }
 
   renderChart() {

@@ -93,6 +93,7 @@ function renderPositions(positions, currency) {
   $('position-count').textContent = String(seen.size);
   subscribeNew([...seen]);
   if (!board.chartSymbol && seen.size) board.select([...seen][0]);
+  board.markSelected();
 }
 
 /** Subscribe only symbols not yet subscribed: every frame counts against the server's rate limit. */
@@ -123,6 +124,7 @@ function addWatchItem(item) {
   if (!list.querySelector(`[data-symbol="${CSS.escape(item.symbol)}"]`)) {
     list.append(watchlistItem(item.symbol, item.name));
     state.watchlist.push(item.symbol);
+    board.markSelected();
   }
   board.merge(item.symbol, item);
   paintQuote(item.symbol, board.get(item.symbol) ?? {}, { now: Date.now(), staleAfterMs: config.staleAfterMs });
@@ -162,10 +164,15 @@ async function loadWatchlist() {
   requestPrices(state.watchlist);
 }
 
+let sayTimer = null;
+
+/** A status line under the watchlist form; confirmations clear themselves, errors stay until the next one. */
 function say(message, kind = 'info') {
   const el = $('watchlist-message');
   el.textContent = message;
   el.dataset.kind = kind;
+  clearTimeout(sayTimer);
+  if (kind === 'info') sayTimer = setTimeout(() => { el.textContent = ''; }, 6000);
 }
 
 async function onWatchSubmit(event) {
@@ -181,7 +188,7 @@ async function onWatchSubmit(event) {
     const item = quoteOf(body?.item ?? body?.watchlist_item ?? body ?? { symbol });
     addWatchItem({ ...item, symbol: item.symbol || symbol });
     requestPrices([symbol]);
-    input.value = '';
+    if (normalizeSymbol(input.value) === symbol) input.value = ''; // keep what was typed meanwhile
     say(`Added ${symbol}.`);
   } catch (error) {
     say(`Could not add ${symbol}: ${error.message}`, 'error');
