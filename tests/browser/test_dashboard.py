@@ -267,3 +267,22 @@ def test_phone_width_has_no_horizontal_scroll(browser: Any, server: EmbeddedServ
     finally:
         phone.close()
     assert not errors, errors
+
+
+def test_old_prices_get_a_stale_badge(context: Any, server: EmbeddedServer) -> None:
+    page = context.new_page()
+    page.clock.install()  # the page's clock runs on, but the test can move it ahead
+    log_in(page, server)
+    watch(page, server, "AAPL")
+    page.reload()
+    expect_connected(page)
+    item = page.locator('[data-testid=watchlist-item][data-symbol="AAPL"]')
+    expect(item.get_by_test_id("watchlist-price")).to_have_text(PRICE, timeout=FEED_WAIT_MS)
+    badge = item.locator('[data-field="stale"]')
+    expect(badge).to_be_hidden()
+    # Six minutes on the page's clock: every quote is now older than DATA_STALE_AFTER_SECONDS (300).
+    page.clock.fast_forward("06:00")
+    expect(badge).to_be_visible()
+    expect(badge).to_have_text("Stale")
+    expect(item.locator('[data-field="age"]')).to_have_text(re.compile(r"Simulated · \d+ min ago"))
+    expect(page.locator('[data-testid=position-row] [data-field="stale"]:visible')).to_have_count(5)
