@@ -108,6 +108,7 @@ function applyPortfolio(data) {
   if (config.portfolioId === null || (id !== null && id !== config.portfolioId)) return;
   renderSummary(data);
   if (Array.isArray(data.positions)) renderPositions(data.positions, data.base_currency ?? config.currency);
+  else for (const position of data.positions_updated ?? []) applyPosition({ ...position, portfolio_id: config.portfolioId });
 }
 
 function applyPosition(data) {
