@@ -140,7 +140,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     plan = replace(PLANS[mode], load_procs=args.load_procs, slow="slow" in only)
     if "fanout" not in only and "slow" not in only:
         plan = replace(plan, clients=[])
-    if "channels" in names:
+    if "channels" in names and only & {"fanout", "memory", "slow"}:
         servers.ensure_peer_venv(say)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
         signal.signal(sig, _on_signal)
