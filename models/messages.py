@@ -292,8 +292,10 @@ def parse_bus_message(text: str | bytes) -> BusPayload:
     if not isinstance(data, dict):
         raise ValueError("bus message data must be an object")
     published = payload.get("published_at")
-    valid_time = isinstance(published, (int, float)) and not isinstance(published, bool) and math.isfinite(published)
-    return BusPayload(payload["type"], data, float(published) if valid_time else None)
+    when: float | None = None
+    if isinstance(published, (int, float)) and not isinstance(published, bool) and math.isfinite(published):
+        when = float(published)
+    return BusPayload(payload["type"], data, when)
 
 
 class Publisher(Protocol):

@@ -88,7 +88,9 @@ class ConflatingQueue:
 class Sequenced(Protocol):
     """Anything with a per-channel sequence number."""
 
-    seq: int | None
+    @property
+    def seq(self) -> int | None:
+        """The channel's sequence number, if any."""
 
 
 T = TypeVar("T", bound=Sequenced)

@@ -26,7 +26,7 @@ return 1
 _REFRESH = """
 local now = redis.call('TIME')
 local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
-for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', t + tonumber(ARGV[1]), ARGV[i]) end
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], t + tonumber(ARGV[1]), ARGV[i]) end
 redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1])) + 1)
 return 1
 """
@@ -60,7 +60,23 @@ class ClusterState:
         fields.update({f"u:{user_id}": json.dumps(items) for user_id, items in users.items()})
         pipe = self.client.pipeline(transaction=True)
         pipe.delete(key)
-        pipe.hset(key, mapping=fields)
+        pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+        pipe.expire(key, ttl)
+        pipe.sadd(self.registry, key)
+        pipe.execute()
+
+    def update_process(self, instance: str, summary: Mapping[str, Any],
+                       users: Mapping[int, list[dict[str, Any]]], ttl: int = PROCESS_TTL_SECONDS) -> None:
+        """Replace the summary and these users' fields (an empty list removes the user)."""
+        key = self.process_key(instance)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(key, "summary", json.dumps(summary))
+        gone = [f"u:{user_id}" for user_id, items in users.items() if not items]
+        present = {f"u:{user_id}": json.dumps(items) for user_id, items in users.items() if items}
+        if gone:
+            pipe.hdel(key, *gone)
+        if present:
+            pipe.hset(key, mapping=present)  # type: ignore[arg-type]
         pipe.expire(key, ttl)
         pipe.sadd(self.registry, key)
         pipe.execute()
@@ -78,7 +94,7 @@ class ClusterState:
         return bool(self._reserve(keys=[self.slots_key(user_id)], args=[limit, ttl, connection_id]))
 
     def refresh_slots(self, slots: Mapping[int, Iterable[str]], ttl: int = PROCESS_TTL_SECONDS) -> None:
-        """Keep the slots of live connections from expiring."""
+        """Keep the slots of live connections from expiring (and restore them after a Redis restart)."""
         pipe = self.client.pipeline(transaction=False)
         for user_id, connection_ids in slots.items():
             ids = list(connection_ids)

@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import gevent
@@ -33,6 +34,7 @@ from models.messages import (
     UNSUBSCRIBED,
     client_envelope,
     error_data,
+    iso,
 )
 
 logger = logging.getLogger("pricewire.realtime")
@@ -214,6 +216,8 @@ class Connection:
                     self._full_since = None
         finally:
             if self.ws is not None:
+                if self.ws.connected:
+                    self.ws.abort()  # the writer is gone (write failed or a bug): the socket cannot go on
                 self.ws.event.set()  # wake the read loop: the socket is done
 
     def _write(self, entry: OutboundEntry) -> bool:
@@ -267,7 +271,7 @@ class Connection:
             "user_id": self.user_id,
             "auth": self.identity.method,
             "subscriptions": sorted(self.subscriptions),
-            "connected_at": self.connected_at,
+            "connected_at": iso(datetime.fromtimestamp(self.connected_at, UTC)),
             "remote_addr": self.remote_addr,
             "messages_sent": self.sent,
             "messages_dropped": self.dropped,

@@ -54,8 +54,13 @@ def changed_enough(previous: Decimal | None, current: Decimal | None, min_percen
 class Item(Protocol):
     """What a subscription filters: a sequenced update with an optional price."""
 
-    seq: int | None
-    price: Decimal | None
+    @property
+    def seq(self) -> int | None:
+        """The channel's sequence number, if any."""
+
+    @property
+    def price(self) -> Decimal | None:
+        """The price (asset updates), if any."""
 
 
 @dataclass(slots=True)
@@ -99,7 +104,7 @@ class Subscription:
         self.accept(item, now)
         return SEND
 
-    def release(self, now: float) -> Item | None:
+    def release(self, now: float) -> Any:
         """The held update once its slot has come (None when nothing is due or it no longer qualifies)."""
         item = self.held
         if item is None or now < self.next_allowed:

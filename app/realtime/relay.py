@@ -8,6 +8,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import gevent
@@ -59,6 +60,8 @@ class Relay:
         self.idle_since: dict[str, float] = {}
         self.buffers: dict[str, ResumeBuffer[Update]] = {}
         self.listened: set[str] = set()
+        self.subscription_counts = {"asset": 0, "portfolio": 0}  # (connection, channel) pairs by kind
+        self.dirty_users: set[int] = set()  # whose connection list changed since the last stats write
         self.bus_state = "starting"  # "up" | "down"
         self.last_worker_heartbeat: float | None = None
         self.last_feed_status: tuple[str, str] | None = None  # (status, frame) of the feed's latest word
@@ -109,13 +112,21 @@ class Relay:
             if not users:
                 del self.by_user[connection.user_id]
         metrics.connections.set(len(self.connections))
+        self._changed(connection)
+
+    def _changed(self, connection: Connection) -> None:
+        self.dirty_users.add(connection.user_id)
         self.stats.mark_dirty()
 
     def subscribe(self, connection: Connection, channel: str) -> int:
         """Route `channel` to `connection`; a generation for wait_applied() (0: already listening)."""
-        self.subscribers.setdefault(channel, set()).add(connection)
+        members = self.subscribers.setdefault(channel, set())
+        kind = channel_kind(channel)
+        if kind is not None and connection not in members:
+            self.subscription_counts[kind] += 1
+        members.add(connection)
         self.idle_since.pop(channel, None)
-        self.stats.mark_dirty()
+        self._changed(connection)
         if channel in self.listened or self.bus_state == "down":
             return 0
         self.requested += 1
@@ -124,7 +135,7 @@ class Relay:
     def unsubscribe(self, connection: Connection, channel: str) -> None:
         """Stop routing `channel` to `connection` (the listener lingers on it for a while)."""
         self._remove(channel, connection)
-        self.stats.mark_dirty()
+        self._changed(connection)
 
     def wait_applied(self, generation: int, timeout: float = 2.0) -> bool:
         """Block this greenlet until the listener subscribed everything asked for up to `generation`."""
@@ -142,9 +153,12 @@ class Relay:
 
     def _remove(self, channel: str, connection: Connection) -> None:
         members = self.subscribers.get(channel)
-        if members is None:
+        if members is None or connection not in members:
             return
         members.discard(connection)
+        kind = channel_kind(channel)
+        if kind is not None:
+            self.subscription_counts[kind] -= 1
         if not members:
             del self.subscribers[channel]
             self.idle_since[channel] = time.monotonic()
@@ -270,7 +284,7 @@ class Relay:
             snapshots = channel_snapshots(channels)
         for channel, data in snapshots.items():
             update = snapshot_update(channel, data)  # one frame for all: connection_id is null
-            self._fan_out(self.subscribers.get(channel, ()), lambda c, u=update: c.deliver_snapshot(u))
+            self._fan_out(self.subscribers.get(channel, ()), partial(Connection.deliver_snapshot, update=update))
 
     def local_stats(self) -> dict[str, Any]:
         """This process's numbers (for /metrics and the cluster heartbeat)."""

@@ -117,8 +117,8 @@ class RealtimeSocket(Server):
                          thread_class=_TrackedThread)
 
     def handshake(self) -> None:
-        self.sock = LockedSocket(self.sock)
-        self.ws = _OversizeGuard(self.ws, self._oversize_error, self._mark_oversized)
+        self.sock: Any = LockedSocket(self.sock)
+        self.ws: Any = _OversizeGuard(self.ws, self._oversize_error, self._mark_oversized)
         super().handshake()
 
     def _mark_oversized(self) -> None:

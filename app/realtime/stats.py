@@ -64,28 +64,33 @@ class StatsHeartbeat:
         self._dirty.set()
 
     def _run(self) -> None:
+        last_full = 0.0
         while True:
             self._dirty.clear()
-            self.write_once()
+            if time.monotonic() - last_full >= STATS_PERIOD_SECONDS:
+                last_full = time.monotonic()
+                self.write_once()
+            else:
+                self.write_changes()
             gevent.sleep(MIN_GAP_SECONDS)
-            self._dirty.wait(STATS_PERIOD_SECONDS - MIN_GAP_SECONDS)
+            self._dirty.wait(max(0.0, last_full + STATS_PERIOD_SECONDS - time.monotonic()))
 
-    def snapshot(self) -> tuple[dict[str, Any], dict[int, list[dict[str, Any]]]]:
-        """(summary, per-user connection descriptions) of this process right now."""
-        users: dict[int, list[dict[str, Any]]] = {}
-        for connection in list(self.relay.connections.values()):
+    def _describe(self, user_id: int) -> list[dict[str, Any]]:
+        items = []
+        for connection in list(self.relay.by_user.get(user_id, ())):
             item = connection.describe()
             item["process"] = self.relay.instance
-            users.setdefault(connection.user_id, []).append(item)
-        return self.relay.local_stats(), users
+            items.append(item)
+        return items
 
     def write_once(self) -> bool:
-        """Publish now; False when Redis does not answer (the key then expires on its own)."""
+        """Rewrite this process's key and refresh its users' slots; False when Redis does not answer."""
         if self.cluster is None:
             return False
-        summary, users = self.snapshot()
+        self.relay.dirty_users.clear()
+        users = {user_id: self._describe(user_id) for user_id in list(self.relay.by_user)}
         try:
-            self.cluster.write_process(self.relay.instance, summary, users, PROCESS_TTL_SECONDS)
+            self.cluster.write_process(self.relay.instance, self.relay.local_stats(), users, PROCESS_TTL_SECONDS)
             slots = {user_id: [item["connection_id"] for item in items] for user_id, items in users.items()}
             if slots:
                 self.cluster.refresh_slots(slots, PROCESS_TTL_SECONDS)
@@ -95,19 +100,33 @@ class StatsHeartbeat:
         self.writes += 1
         return True
 
+    def write_changes(self) -> bool:
+        """Only the summary and the users whose sockets changed (cheap enough to do on every change)."""
+        if self.cluster is None:
+            return False
+        changed, self.relay.dirty_users = self.relay.dirty_users, set()
+        users = {user_id: self._describe(user_id) for user_id in changed}
+        try:
+            self.cluster.update_process(self.relay.instance, self.relay.local_stats(), users, PROCESS_TTL_SECONDS)
+        except (redis.RedisError, OSError) as exc:
+            self.relay.dirty_users |= changed
+            logger.info("stats update failed", extra={"error": str(exc)})
+            return False
+        self.writes += 1
+        return True
+
 
 def relay_stats(relay: Relay) -> dict[str, Any]:
     """One process's numbers: connections, users, subscriptions, bus state, traffic, live greenlets."""
     connections = list(relay.connections.values())
-    channels = [channel for connection in connections for channel in connection.subscriptions]
     heartbeat = relay.last_worker_heartbeat
     return {
         "instance": relay.instance,
         "pid": relay.pid,
         "connections": len(connections),
         "authenticated_users": len(relay.by_user),
-        "asset_subscriptions": sum(1 for channel in channels if channel.startswith("asset:")),
-        "portfolio_subscriptions": sum(1 for channel in channels if channel.startswith("portfolio:")),
+        "asset_subscriptions": relay.subscription_counts["asset"],
+        "portfolio_subscriptions": relay.subscription_counts["portfolio"],
         "channels": len(relay.listened),
         "bus_state": relay.bus_state,
         "bus_messages_received": relay.loop.received,

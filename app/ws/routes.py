@@ -60,6 +60,9 @@ def realtime_socket() -> Response:
     try:
         # @login_required cannot guard a WebSocket route: the decision is taken here, before the handshake.
         decision: Identity | Rejection = authenticate(request, config["WEBSOCKET_ALLOWED_ORIGINS"])
+    except Exception:
+        logger.exception("websocket authentication failed")
+        decision = Rejection(CLOSE_INTERNAL_ERROR, "server error; please retry")
     finally:
         db.session.remove()  # the socket must not hold a pooled database connection for its life
     connection_id = str(uuid.uuid4())

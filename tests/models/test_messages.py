@@ -11,9 +11,20 @@ from hypothesis import strategies as st
 
 from models.bus import InMemoryBus
 from models.messages import (
-    BAD_REQUEST, CONTROL_HEARTBEAT, FINAL_CLOSE_CODES, HEARTBEAT_CHANNEL, HEARTBEAT_PERIOD_SECONDS,
-    MAX_SYMBOLS_PER_MESSAGE, ProtocolError, bus_message, client_envelope, dumps, parse_bus_message,
-    parse_client_message, publish_heartbeat, should_reconnect,
+    BAD_REQUEST,
+    CONTROL_HEARTBEAT,
+    FINAL_CLOSE_CODES,
+    HEARTBEAT_CHANNEL,
+    HEARTBEAT_PERIOD_SECONDS,
+    MAX_SYMBOLS_PER_MESSAGE,
+    ProtocolError,
+    bus_message,
+    client_envelope,
+    dumps,
+    parse_bus_message,
+    parse_client_message,
+    publish_heartbeat,
+    should_reconnect,
 )
 
 
@@ -137,5 +148,5 @@ def test_publish_heartbeat_on_the_heartbeat_channel() -> None:
 
 
 def test_final_close_codes() -> None:
-    assert FINAL_CLOSE_CODES == {4401, 4403, 4413}
+    assert {4401, 4403, 4413} == FINAL_CLOSE_CODES
     assert not should_reconnect(4401) and should_reconnect(4429) and should_reconnect(4503)

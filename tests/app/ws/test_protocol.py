@@ -6,10 +6,15 @@ import json
 from collections.abc import Callable
 
 import pytest
+import websocket
+from sqlalchemy import delete
+from websocket import ABNF
 
+from models import ApiToken, db
 from models.bus import RedisBus
 from tests.app.ws.client import WsClient
 from tests.app.ws.conftest import Seed, connected, publish_asset, publish_portfolio, subscribe_and_wait
+from tests.conftest import make_app
 from tests.support.processes import WebServer
 
 pytestmark = pytest.mark.integration
@@ -143,3 +148,56 @@ def test_idle_client_closed_4408(servers: Callable[..., WebServer], seed: Seed,
     connected(client)
     assert client.wait_closed() == 4408
     assert client.errors()[-1]["code"] == 4408
+
+
+def test_min_change_percent_filters_small_moves(alice: WsClient, bus: RedisBus) -> None:
+    subscribe_and_wait(alice, "AAPL", min_change_percent=1)
+    alice.expect_type("asset_update", snapshot=True)  # 150.25
+    publish_asset(bus, "AAPL", 6, "150.30")  # +0.03 %: not forwarded
+    publish_asset(bus, "AAPL", 7, "152.00")  # +1.16 % from the last forwarded price
+    assert alice.expect_type("asset_update", seq=7)["data"]["price"] == 152.0
+    assert 6 not in [m["data"]["seq"] for m in alice.messages if m["type"] == "asset_update"]
+
+
+def test_max_hz_conflates_to_the_latest(alice: WsClient, bus: RedisBus) -> None:
+    subscribe_and_wait(alice, "MSFT", max_hz=1)
+    alice.expect_type("asset_update", snapshot=True)
+    for seq in range(6, 36):
+        publish_asset(bus, "MSFT", seq, f"{400 + seq}.00")
+    assert alice.expect_type("asset_update", seq=35)["data"]["price"] == 435.0  # the latest always arrives
+    received = [m["data"]["seq"] for m in alice.messages if m["type"] == "asset_update" and m["data"]["seq"] > 5]
+    assert received == sorted(received) and len(received) < 30
+
+
+def test_revoked_token_is_noticed_on_subscribe(alice: WsClient, seed: Seed, pg_committed_url: str) -> None:
+    subscribe_and_wait(alice, "AAPL")
+    app = make_app({"DATABASE_URL": pg_committed_url})
+    with app.app_context():
+        db.session.execute(delete(ApiToken).where(ApiToken.user_id == seed.alice_id))
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    alice.send("subscribe_asset", {"symbol": "MSFT"})
+    assert alice.wait_closed() == 4401
+    assert alice.errors()[-1]["code"] == 4401
+
+
+def test_server_pings_and_compression_is_off_by_default(servers: Callable[..., WebServer], seed: Seed,
+                                                         clients: Callable[..., WsClient]) -> None:
+    server = servers(WEBSOCKET_HEARTBEAT_INTERVAL=1)
+    client = clients(server.ws_url, token=seed.alice_token)
+    assert "sec-websocket-extensions" not in {k.lower() for k in client.ws.getheaders()}
+    client.ws.settimeout(10)
+    opcode, _ = client.ws.recv_data_frame(control_frame=True)
+    while opcode != ABNF.OPCODE_PING:
+        opcode, _ = client.ws.recv_data_frame(control_frame=True)
+
+
+def test_compression_when_enabled(servers: Callable[..., WebServer], seed: Seed) -> None:
+    server = servers(WEBSOCKET_COMPRESSION="true")
+    ws = websocket.create_connection(server.ws_url, suppress_origin=True, timeout=10, header=[
+        f"Authorization: Bearer {seed.alice_token}", "Sec-WebSocket-Extensions: permessage-deflate"])
+    try:
+        assert "permessage-deflate" in ws.getheaders().get("sec-websocket-extensions", "")
+    finally:
+        ws.shutdown()
