@@ -42,7 +42,8 @@ class EmbeddedServer:
         log = self.log_dir / f"wsgi-{self.port}-{self.starts}.log"
         server = WebServer([sys.executable, "wsgi.py"], self.env, log, extra={"port": self.port})
         self.process = server
-        server.start().wait_ready(timeout=60)
+        server.start()
+        server.wait_ready(timeout=60)
         return self
 
     def stop(self) -> None:
