@@ -8,7 +8,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from models import Portfolio, Position, User, db
+from models import Portfolio, Position, User, WatchlistItem, db
 from models.market import get_or_create_asset
 
 demo_cli = AppGroup("demo", help="Demo data.")
@@ -24,10 +24,11 @@ DEMO_POSITIONS = (
     ("AMZN", "Amazon.com, Inc.", "25", "3250.00"),
     ("TSLA", "Tesla, Inc.", "15", "3000.00"),
 )
+DEMO_WATCHLIST = (("AAPL", "Apple Inc."), ("NVDA", "NVIDIA Corporation"), ("NFLX", "Netflix, Inc."))
 
 
 def seed_demo() -> User:
-    """Create the demo user and portfolio unless they exist."""
+    """Create the demo user, portfolio and watchlist unless they exist."""
     user = db.session.scalar(select(User).where(User.username == DEMO_USERNAME))
     if user is None:
         user = User(username=DEMO_USERNAME)
@@ -48,6 +49,11 @@ def seed_demo() -> User:
             db.session.add(
                 Position(portfolio=portfolio, asset=asset, quantity=Decimal(quantity), cost_basis=Decimal(cost))
             )
+    watched = set(db.session.scalars(select(WatchlistItem.asset_id).where(WatchlistItem.user_id == user.id)))
+    for symbol, name in DEMO_WATCHLIST:
+        asset = get_or_create_asset(symbol, name)
+        if asset.id not in watched:
+            db.session.add(WatchlistItem(user_id=user.id, asset_id=asset.id))
     db.session.commit()
     return user
 

@@ -6,7 +6,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from cli import register_cli
-from models import ApiToken, Portfolio, Position, User, db
+from models import ApiToken, Portfolio, Position, User, WatchlistItem, db
 
 
 def runner(app: Flask):  # type: ignore[no-untyped-def]
@@ -46,3 +46,5 @@ def test_demo_seed_is_idempotent(app: Flask) -> None:
     assert symbols == ["AAPL", "AMZN", "GOOGL", "MSFT", "TSLA"]
     demo = db.session.scalar(select(User))
     assert demo is not None and demo.check_password("demo")
+    watched = sorted(item.asset.symbol for item in db.session.scalars(select(WatchlistItem)))
+    assert watched == ["AAPL", "NFLX", "NVDA"]

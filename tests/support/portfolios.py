@@ -41,7 +41,7 @@ def set_price(symbol: str, price: str, as_of: datetime = NOW) -> None:
     result = db.session.execute(
         update(Quote).where(Quote.asset_id == asset_id).values(price=D(price), last_updated=as_of)
     )
-    assert result.rowcount == 1, f"{symbol} has no quote"
+    assert result.rowcount == 1, f"{symbol} has no quote"  # type: ignore[attr-defined]
     db.session.commit()
 
 

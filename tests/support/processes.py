@@ -114,7 +114,8 @@ def start_web(env: Mapping[str, str], log_dir: Path, workers: int = 1, port: int
     args = [str(BIN / "gunicorn"), "-k", "gevent", "-w", str(workers), "-b", f"127.0.0.1:{port}",
             "--graceful-timeout", "3", "wsgi:app"]
     server = WebServer(args, env, log_dir / f"gunicorn-{port}.log", extra={"port": port})
-    return server.start().wait_ready()  # type: ignore[return-value]
+    server.start()
+    return server.wait_ready()
 
 
 def start_worker(env: Mapping[str, str], log_dir: Path, name: str = "w1", concurrency: int = 1,
