@@ -13,6 +13,7 @@ from bench.servers import (
     PEER_BIN,
     Proc,
     machine_cpu,
+    send_backlog,
     start_json_child,
     start_server,
     tree_cpu_seconds,
@@ -39,6 +40,9 @@ class Plan:
     slow: bool = True
     load_procs: int = 1
     warmup_seconds: float = 1.0
+    slow_steps: int = 0  # slow-consumer ramp: only the highest this many passing rates (0: all)
+    fill_seconds: float = 10.0  # slow-consumer scenario: traffic before measuring, so stalled buffers are full
+    peer_load: bool = True  # run the load processes on bench/.venv-peer's Python (uvloop)
 
 
 @dataclass
@@ -88,7 +92,9 @@ class Session:
         self.publisher = start_json_child(f"publisher-{t.name}", [str(python), "-m", "bench.publisher", "--sink",
                                                                   t.sink, "--symbols", str(SYMBOLS)],
                                           t.env, self.log_dir)
-        self.loads = [start_json_child(f"load{i}-{t.name}", [str(MAIN_BIN / "python"), "-m", "bench.load"],
+        peer = self.plan.peer_load and (PEER_BIN / "python").exists()
+        load_python = PEER_BIN / "python" if peer else MAIN_BIN / "python"
+        self.loads = [start_json_child(f"load{i}-{t.name}", [str(load_python), "-m", "bench.load"],
                                        t.env, self.log_dir) for i in range(self.plan.load_procs)]
         self.per_proc = [0] * len(self.loads)
 
@@ -180,6 +186,7 @@ class Session:
             "closes": _merge_counts(part["closes"] for part in parts),
             "server_errors": _merge_counts(part["server_errors"] for part in parts),
         }
+        row["server_send_backlog"] = send_backlog(self.server.port or 0)
         row["ok"] = passed(row)
         self.say(f"  {self.target.name:<10} {label:<9} {clients:>5} clients  offered {delivered_rate:>6.0f}/s  "
                  f"delivered {row['delivered_per_s']:>6}/s  p50 {row['p50_ms']}  p99 {row['p99_ms']}  "
@@ -187,6 +194,26 @@ class Session:
                  f"cpu server {row['server_cpu']} load {row['load_cpu']} machine {row['machine_busy']} "
                  f"live {row['live']} closes {row['closes']}")
         return row
+
+    def fill(self, clients: int, rate: float) -> dict[str, Any]:
+        """Unmeasured traffic until the stalled readers' buffers (theirs, then the server's kernel ones) are full.
+
+        Until then the server has not noticed them: measuring earlier would test nothing. Bounded by fill_seconds.
+        """
+        assert self.server is not None
+        stalled = clients // SLOW_EVERY
+        started, steps = time.monotonic(), 0
+        backlog = send_backlog(self.server.port or 0)
+        while time.monotonic() - started < self.plan.fill_seconds:
+            self.step(rate, clients, "fill", 2.0)
+            steps += 1
+            backlog = send_backlog(self.server.port or 0)
+            if backlog.get("over_32k", 0) >= 0.9 * stalled or backlog.get("sockets", clients) <= clients - stalled:
+                break  # the stalled sockets are full, or the server already dropped them
+        info = {"seconds": round(time.monotonic() - started, 1), "steps": steps, "stalled_clients": stalled,
+                "server_send_backlog": backlog}
+        self.say(f"  {self.target.name:<10} fill: {info}")
+        return info
 
     def ramp(self, clients: int, rates: list[int], label: str) -> list[dict[str, Any]]:
         """Rising rates until two steps in a row fail, or one fails badly (p99 over 1 s or heavy loss)."""
@@ -220,10 +247,10 @@ def run_target(target: Target, plan: Plan, log_dir: Path, say: Callable[[str], N
         first = session.connect_to(100)
         if not first["live"]:
             raise RuntimeError(f"no client could connect and subscribe: {first['errors']}")
-        time.sleep(1.0)
+        time.sleep(0.5)
         rss_base = session.rss_kib()
         grown = session.connect_to(plan.big_clients)
-        time.sleep(2.0)
+        time.sleep(1.5)
         rss_full = session.rss_kib()
         live = (grown["live"] or plan.big_clients)
         result["connect"] = {"first_100": first, "to_big": grown}
@@ -244,8 +271,10 @@ def run_target(target: Target, plan: Plan, log_dir: Path, say: Callable[[str], N
             count = plan.clients[-1]
             baseline = result["fanout"][str(count)]
             rates = [row["offered_per_s"] for row in baseline if row["ok"]] or plan.rates[:2]
+            rates = rates[-plan.slow_steps:] if plan.slow_steps else rates
             for load in session.loads:
                 load.call({"cmd": "pause_slow"})
+            result["slow_fill"] = session.fill(count, max(rates))
             result["slow"] = session.ramp(count, [int(r) for r in rates], "slow")
         result["rss_kib_end"] = session.rss_kib()
     except Exception as exc:  # one failing server must not lose the others' figures

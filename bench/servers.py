@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-MAIN_BIN = Path(sys.executable).parent
+MAIN_BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin" / "gunicorn").exists() else Path(sys.executable).parent
 PEER_VENV = ROOT / "bench" / ".venv-peer"
 PEER_BIN = PEER_VENV / "bin"
 PEER_REQUIREMENTS = ROOT / "bench" / "requirements-peer.txt"
@@ -105,6 +105,18 @@ def machine_cpu() -> tuple[float, float]:
     idle = fields[3] + fields[4]  # idle + iowait
     total = sum(fields[:8])
     return float(total - idle), float(total)
+
+
+def send_backlog(port: int) -> dict[str, int]:
+    """Bytes the server on `port` has written but its clients have not read yet (kernel send queues)."""
+    try:
+        lines = subprocess.run(["ss", "-Htn", "state", "established", f"( sport = :{port} )"], check=False,
+                               capture_output=True, text=True, timeout=10).stdout.splitlines()
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    queued = [int(line.split()[1]) for line in lines if len(line.split()) >= 2 and line.split()[1].isdigit()]
+    return {"sockets": len(queued), "backlogged": sum(1 for q in queued if q > 0), "bytes": sum(queued),
+            "over_32k": sum(1 for q in queued if q > 32768)}
 
 
 # -- processes --------------------------------------------------------------------------------------

@@ -15,6 +15,9 @@ TextHandler = Callable[["WsClient", bytes, float], None]
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
 MAX_HEAD = 16384
+# Clients advertise an Ethernet MSS: on loopback (64 KiB MSS) the server's kernel would size its send buffer
+# for megabytes, and a client that stops reading would not hold the server up for minutes.
+CLIENT_MSS = 1460
 
 
 def _mask(payload: bytes, key: bytes) -> bytes:
@@ -63,9 +66,8 @@ class WsClient(asyncio.Protocol):
         self.state: dict[str, Any] = {} if state is None else state
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(self.request)
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio's classes
+        transport.write(self.request)  # type: ignore[attr-defined]
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():
@@ -176,6 +178,7 @@ async def open_client(host: str, port: int, path: str, token: str, handler: Text
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setblocking(False)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, CLIENT_MSS)
     if rcvbuf:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     try:
