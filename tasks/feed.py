@@ -41,6 +41,8 @@ logger = logging.getLogger("pricewire.price_feed")
 
 RUN_CYCLE = "pricewire.feed.run_cycle"
 UPDATE_BATCH = "pricewire.feed.update_batch"
+
+
 @shared_task(name=RUN_CYCLE, bind=True, ignore_result=True)
 def run_cycle(self: Task) -> dict[str, Any]:
     """Pick the tracked symbols and enqueue their batches, unless another cycle ran this interval."""
@@ -80,7 +82,7 @@ def update_batch(self: Task, symbols: list[str], force: bool = False, cycle_id: 
         return {"skipped": True}
     logger.info("update_batch started", extra={"symbols": len(symbols), "cycle_id": cycle_id, "batch_no": batch_no,
                                                "attempt": self.request.retries})
-    # Retries and redeliveries fetch fresh quotes: a cached one would hide the recovery we wait for.
+    # A retry fetches fresh quotes: a cached one would hide the recovery it waits for.
     batch = pipeline.process_batch(symbols, force=force or self.request.retries > 0)
     retry = pipeline.should_retry(batch, self.request.retries)
     pipeline.finish_batch(store, cycle_id, batch_no, batch, final=not retry)
