@@ -29,16 +29,20 @@ def _formatter(kind: str) -> logging.Formatter:
     return logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
+def log_to_stdout(logger: logging.Logger, config: dict[str, Any]) -> None:
+    """Send `logger`'s records to stdout in the configured format, at the configured level."""
+    logger.setLevel(config.get("LOG_LEVEL", "INFO"))
+    stream = logging.StreamHandler(sys.stdout)
+    stream.setFormatter(_formatter(config.get("LOG_FORMAT", "json")))
+    logger.addHandler(stream)
+
+
 def configure_logging(config: dict[str, Any]) -> None:
     """Set up the pricewire loggers once per process."""
     root = logging.getLogger(ROOT_LOGGER)
     if getattr(root, _configured_marker, False):
         return
-    root.setLevel(config.get("LOG_LEVEL", "INFO"))
-    formatter = _formatter(config.get("LOG_FORMAT", "json"))
-    stream = logging.StreamHandler(sys.stdout)
-    stream.setFormatter(formatter)
-    root.addHandler(stream)
+    log_to_stdout(root, config)
     log_dir = config.get("LOG_DIR")
     if log_dir:
         Path(log_dir).mkdir(parents=True, exist_ok=True)

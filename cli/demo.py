@@ -25,6 +25,8 @@ DEMO_POSITIONS = (
     ("TSLA", "Tesla, Inc.", "15", "3000.00"),
 )
 DEMO_WATCHLIST = (("AAPL", "Apple Inc."), ("NVDA", "NVIDIA Corporation"), ("NFLX", "Netflix, Inc."))
+# What the feed tracks for the demo: held and watched symbols.
+DEMO_SYMBOLS = sorted({symbol for symbol, *_ in DEMO_POSITIONS} | {symbol for symbol, _ in DEMO_WATCHLIST})
 
 
 def seed_demo() -> User:

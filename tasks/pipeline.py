@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import select
+from sqlalchemy import select, union
 
 from models.base import db
 from models.bus import Bus, BusError, get_bus
 from models.feed_status import FeedStatusStore, get_feed_status
-from models.market import Asset, Quote
+from models.market import Asset, Quote, WatchlistItem
 from models.messages import (
     ASSET_UPDATE,
     asset_channel,
@@ -137,12 +137,15 @@ def _portfolio_fx_symbols() -> set[str]:
 
 
 def pick_tracked_symbols(store: FeedStatusStore) -> list[str]:
-    """Held active assets, FX the portfolios need, requested symbols and recent failures, sorted."""
-    held = db.session.scalars(
-        select(Asset.symbol).distinct().join(Position, Position.asset_id == Asset.id)
-        .where(Asset.is_active.is_(True), Position.quantity > 0)
-    ).all()
-    wanted = set(held) | _portfolio_fx_symbols() | set(store.requested_symbols()) | set(store.retryable_failures())
+    """Held or watched active assets, FX the portfolios need, requested symbols and recent failures, sorted."""
+    held = select(Asset.symbol).join(Position, Position.asset_id == Asset.id).where(
+        Asset.is_active.is_(True), Position.quantity > 0
+    )
+    watched = select(Asset.symbol).join(WatchlistItem, WatchlistItem.asset_id == Asset.id).where(
+        Asset.is_active.is_(True)
+    )
+    wanted = set(db.session.scalars(union(held, watched)).all()) | _portfolio_fx_symbols()
+    wanted |= set(store.requested_symbols()) | set(store.retryable_failures())
     return sorted(symbol for symbol in wanted if is_valid_symbol(symbol))
 
 

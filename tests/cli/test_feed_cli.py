@@ -14,7 +14,7 @@ from click.testing import Result
 from flask import Flask
 
 from cli import register_cli
-from cli.demo import DEMO_POSITIONS, seed_demo
+from cli.demo import DEMO_SYMBOLS, seed_demo
 from models import Asset, db
 from models.bus import get_bus
 from models.messages import asset_channel
@@ -22,8 +22,6 @@ from tests.conftest import make_app
 from tests.support.processes import BIN, ManagedProcess, service_env
 from tests.support.services import wait_for
 from tests.tasks.feed_support import drain, history_counts, stored_quotes
-
-DEMO_SYMBOLS = sorted(symbol for symbol, *_ in DEMO_POSITIONS)
 
 
 @pytest.fixture

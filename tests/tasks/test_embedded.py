@@ -10,7 +10,7 @@ import pytest
 import redis
 from flask import Flask
 
-from cli.demo import DEMO_POSITIONS, seed_demo
+from cli.demo import DEMO_SYMBOLS, seed_demo
 from models.bus import get_bus
 from models.feed_status import get_feed_status
 from models.messages import HEARTBEAT_CHANNEL, asset_channel
@@ -20,7 +20,7 @@ from tests.conftest import make_app
 from tests.support.services import wait_for
 from tests.tasks.feed_support import drain, history_counts, stored_quotes
 
-SYMBOLS = sorted(symbol for symbol, *_ in DEMO_POSITIONS)
+SYMBOLS = DEMO_SYMBOLS
 
 
 def test_an_embedded_cycle_stores_publishes_and_reports(app: Flask) -> None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from cli.demo import DEMO_POSITIONS, seed_demo
+from cli.demo import DEMO_SYMBOLS, seed_demo
 from models import db
 from models.messages import FEED_CHANNEL, HEARTBEAT_CHANNEL, asset_channel
 from tests.support.services import wait_for
@@ -20,11 +20,11 @@ pytestmark = pytest.mark.integration
 
 RUN_CYCLE = "pricewire.feed.run_cycle"
 UPDATE_BATCH = "pricewire.feed.update_batch"
-SYMBOLS = sorted(symbol for symbol, *_ in DEMO_POSITIONS)
+SYMBOLS = DEMO_SYMBOLS
 
 
 def seed(feed: FeedHarness) -> None:
-    """The demo portfolio: five held symbols for the cycle to track."""
+    """The demo portfolio and watchlist: the symbols for the cycle to track."""
     with feed.db():
         seed_demo()
         db.session.remove()
@@ -67,9 +67,10 @@ def test_a_cycle_stores_quotes_and_publishes_them(feed: FeedHarness) -> None:
         s: price for s, (price, _) in stored.items()}
     assert history_of(feed) == dict.fromkeys(SYMBOLS, 1)
     last_cycle = wait_for(lambda: feed.status()["last_cycle"], message="the cycle to complete")
-    assert (last_cycle["symbols"], last_cycle["successes"], last_cycle["failures"]) == (5, 5, 0)
-    assert feed.status()["assets_tracked"] == 5 and feed.status()["successes_by_source"]["simulated"] == 5
-    assert '"message": "price feed cycle"' in worker.log() and '"symbols": 5' in worker.log()
+    assert (last_cycle["symbols"], last_cycle["successes"], last_cycle["failures"]) == (len(SYMBOLS), len(SYMBOLS), 0)
+    status = feed.status()
+    assert status["assets_tracked"] == len(SYMBOLS) and status["successes_by_source"]["simulated"] == len(SYMBOLS)
+    assert '"message": "price feed cycle"' in worker.log() and f'"symbols": {len(SYMBOLS)}' in worker.log()
 
 
 def test_two_overlapping_cycles_run_once(feed: FeedHarness) -> None:

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from models import Asset, Portfolio, Position, User, db
+from models import Asset, Portfolio, Position, User, WatchlistItem, db
 from models.bus import get_bus
 from models.feed_status import REQUEST_WINDOW_SECONDS, get_feed_status, request_symbols
 from models.messages import FEED_CHANNEL, asset_channel
@@ -200,14 +200,20 @@ def test_changed_symbols_go_to_portfolio_valuation(any_app: Flask, stub: StubSou
     assert calls == [["AAPL", "MSFT"]]
 
 
-def test_tracked_symbols_are_held_requested_and_fx(any_app: Flask) -> None:
+def test_tracked_symbols_are_held_watched_requested_and_fx(any_app: Flask) -> None:
     user = User(username="tracker")
     user.set_password("pw-123456")
     held = Asset(symbol="AAPL", currency="USD")
     sold = Asset(symbol="SOLD", currency="USD")
     inactive = Asset(symbol="DEAD", currency="USD", is_active=False)
     euro = Asset(symbol="SAP.DE", currency="EUR")
+    watched = Asset(symbol="NFLX", currency="USD")
+    watched_inactive = Asset(symbol="GONE", currency="USD", is_active=False)
     portfolio = Portfolio(owner=user, name="p", base_currency="USD")
+    db.session.add(user)
+    db.session.flush()
+    db.session.add_all([WatchlistItem(user_id=user.id, asset=watched),
+                        WatchlistItem(user_id=user.id, asset=watched_inactive)])
     db.session.add_all([
         Position(portfolio=portfolio, asset=held, quantity=Decimal(3), cost_basis=Decimal(300)),
         Position(portfolio=portfolio, asset=sold, quantity=Decimal(0), cost_basis=Decimal(0)),
@@ -222,8 +228,8 @@ def test_tracked_symbols_are_held_requested_and_fx(any_app: Flask) -> None:
     tracked = pipeline.pick_tracked_symbols(store)
 
     assert tracked == sorted(tracked)
-    assert {"AAPL", "SAP.DE", "TSLA"} <= set(tracked)
-    assert not {"SOLD", "DEAD", "OLD"} & set(tracked)
+    assert {"AAPL", "SAP.DE", "TSLA", "NFLX"} <= set(tracked)
+    assert not {"SOLD", "DEAD", "OLD", "GONE"} & set(tracked)
     assert "EURUSD=X" in tracked  # the FX pair the portfolio tracker asks for
 
 
