@@ -90,3 +90,12 @@ def test_start_up_error_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "REALTIME_BATCH_SIZE='abc' is invalid" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_readme_documents_every_setting() -> None:
+    from app.config import BOOL_SETTINGS, INT_SETTINGS, STRING_SETTINGS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    names = [*INT_SETTINGS, *STRING_SETTINGS, *BOOL_SETTINGS, "DATABASE_URL", "REDIS_URL", "SECRET_KEY",
+             "MARKET_DATA_SOURCE_PRIORITIES", "WEBSOCKET_ALLOWED_ORIGINS"]
+    assert [name for name in names if f"`{name}`" not in readme] == []
