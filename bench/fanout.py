@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ PER_CLIENT = 10
 SLOW_EVERY = 20  # 5% of clients stop reading in the slow-consumer scenario
 P99_LIMIT_MS = 100.0
 STRICT_P99_MS = 50.0
+CONTENDED_CORES = 0.35  # other work on the machine above this during a step: the step is measured again
 
 
 @dataclass
@@ -83,6 +85,7 @@ class Session:
         self.loads: list[Proc] = []
         self.step_id = 0
         self.per_proc: list[int] = []
+        self.redis_pids = redis_pids()
 
     def start(self) -> None:
         """Server, publisher, load processes."""
@@ -142,26 +145,55 @@ class Session:
         return {"requested": total, "live": live, "failed": sum(a["failed"] for a in answers), "errors": errors,
                 "seconds": max((a["seconds"] for a in answers), default=0.0)}
 
+    def wait_quiet(self, limit: float = 20.0) -> float:
+        """Wait (bounded) until the server stops working through connects/closes; returns the seconds waited."""
+        assert self.server is not None
+        started = time.monotonic()
+        while time.monotonic() - started < limit:
+            before = tree_cpu_seconds(self.server.pid)
+            time.sleep(0.5)
+            if tree_cpu_seconds(self.server.pid) - before < 0.1:  # under 20% of a core
+                break
+        return round(time.monotonic() - started, 1)
+
     def shrink_to(self, total: int) -> None:
         """Close clients so that `total` remain."""
         for i, (load, share) in enumerate(zip(self.loads, self._shares(total), strict=True)):
             load.call({"cmd": "close", "keep": share}, timeout=60)
             self.per_proc[i] = share
+        self.say(f"  {self.target.name:<10} closed down to {total}; server quiet after {self.wait_quiet()} s")
 
     def step(self, delivered_rate: float, clients: int, label: str, seconds: float | None = None) -> dict[str, Any]:
+        """One measured step; repeated (up to twice) when other work on the machine took a core's third."""
+        row = self._step(delivered_rate, clients, label, seconds)
+        tries = 1
+        while row["other_cpu"] > CONTENDED_CORES and tries < 3 and label != "fill":
+            self.say(f"  {self.target.name:<10} step contended by other work ({row['other_cpu']} cores): again")
+            again = self._step(delivered_rate, clients, label, seconds)
+            tries += 1
+            row = again if again["other_cpu"] < row["other_cpu"] else row
+        row["tries"], row["contended"] = tries, row["other_cpu"] > CONTENDED_CORES
+        return row
+
+    def _step(self, delivered_rate: float, clients: int, label: str, seconds: float | None = None) -> dict[str, Any]:
         """Publish at the rate that offers `delivered_rate` messages/s to `clients` clients; measure."""
         assert self.publisher is not None and self.server is not None
         self.step_id += 1
         publish_rate = delivered_rate * SYMBOLS / (clients * PER_CLIENT)
         for load in self.loads:
             load.call({"cmd": "step_begin", "step": self.step_id})
+        ours = [self.server.pid, self.publisher.pid, *(load.pid for load in self.loads), *self.redis_pids]
         cpu0, wall0, machine0 = tree_cpu_seconds(self.server.pid), time.monotonic(), machine_cpu()
+        ours0 = sum(tree_cpu_seconds(pid) for pid in ours)
         pub = self.publisher.call({"cmd": "run", "step": self.step_id, "rate": publish_rate,
                                    "duration": seconds or self.plan.step_seconds},
                                   timeout=(seconds or self.plan.step_seconds) * 3 + 30)
-        server_cpu = (tree_cpu_seconds(self.server.pid) - cpu0) / (time.monotonic() - wall0)
+        wall = time.monotonic() - wall0
+        server_cpu = (tree_cpu_seconds(self.server.pid) - cpu0) / wall
+        ours_cpu = (sum(tree_cpu_seconds(pid) for pid in ours) - ours0) / wall
         machine1 = machine_cpu()
         machine_busy = (machine1[0] - machine0[0]) / max(1.0, machine1[1] - machine0[1])
+        other_cpu = max(0.0, machine_busy * (os.cpu_count() or 1) - ours_cpu)  # cores used by work not ours
         for load in self.loads:
             load.send({"cmd": "step_end", "ranges": pub["ranges"], "drain": self.plan.drain_seconds, "settle": 10})
         parts = [load.read_json(timeout=self.plan.drain_seconds + 60) for load in self.loads]
@@ -182,6 +214,7 @@ class Session:
             **total, **hist.summary(),
             "slow_p99_ms": slow_hist.summary()["p99_ms"],
             "server_cpu": round(server_cpu, 2), "machine_busy": round(machine_busy, 2),
+            "other_cpu": round(other_cpu, 2),
             "load_cpu": [part["load_cpu"] for part in parts],
             "closes": _merge_counts(part["closes"] for part in parts),
             "server_errors": _merge_counts(part["server_errors"] for part in parts),
@@ -192,6 +225,7 @@ class Session:
                  f"delivered {row['delivered_per_s']:>6}/s  p50 {row['p50_ms']}  p99 {row['p99_ms']}  "
                  f"max {row['max_ms']} ms  lost {row['lost']}  conflated {row['conflated']}  "
                  f"cpu server {row['server_cpu']} load {row['load_cpu']} machine {row['machine_busy']} "
+                 f"others {row['other_cpu']} "
                  f"live {row['live']} closes {row['closes']}")
         return row
 
@@ -216,17 +250,36 @@ class Session:
         return info
 
     def ramp(self, clients: int, rates: list[int], label: str) -> list[dict[str, Any]]:
-        """Rising rates until two steps in a row fail, or one fails badly (p99 over 1 s or heavy loss)."""
+        """Rising rates until the server saturates, or (once it passed) two steps in a row fail.
+
+        Saturated: p99 above max(1 s, 3x the first step's), more than 5% lost, or under 90% of the offered
+        rate delivered. A server that never passes (the Channels peer) keeps going until it saturates, so its
+        operating points can be compared with ours at equal p99.
+        """
         rows: list[dict[str, Any]] = []
-        failures = 0
+        failures, ever_passed = 0, False
         for rate in rates:
             row = self.step(rate, clients, label)
             rows.append(row)
+            ever_passed = ever_passed or row["ok"]
             failures = 0 if row["ok"] else failures + 1
-            bad = (row["p99_ms"] or 1e9) > 1000 or row["lost"] > 0.05 * max(1, row["expected"])
-            if failures >= 2 or bad:
+            ceiling = max(1000.0, 3 * (rows[0]["p99_ms"] or 0))
+            saturated = ((row["p99_ms"] or 1e9) > ceiling or row["lost"] > 0.05 * max(1, row["expected"])
+                         or row["delivered_per_s"] < 0.9 * rate)
+            if saturated or (ever_passed and failures >= 2):
                 break
         return rows
+
+
+def redis_pids() -> list[int]:
+    """The Redis server's pid (its CPU is part of every relay's cost here), if it says."""
+    try:
+        import redis
+
+        return [int(redis.Redis.from_url(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
+                    .info("server")["process_id"])]
+    except Exception:  # no Redis client or no answer: just leave Redis out of the accounting
+        return []
 
 
 def _merge_counts(parts: Any) -> dict[str, int]:
@@ -250,7 +303,8 @@ def run_target(target: Target, plan: Plan, log_dir: Path, say: Callable[[str], N
         time.sleep(0.5)
         rss_base = session.rss_kib()
         grown = session.connect_to(plan.big_clients)
-        time.sleep(1.5)
+        session.wait_quiet()
+        time.sleep(1.0)
         rss_full = session.rss_kib()
         live = (grown["live"] or plan.big_clients)
         result["connect"] = {"first_100": first, "to_big": grown}
