@@ -32,10 +32,6 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
     "DATA_STALE_AFTER_SECONDS": (300, 1),
     "PORTFOLIO_SIGNIFICANT_CHANGE_PERCENT": (1, 0),
     "PORT": (8000, 1),
-    "YAHOO_FINANCE_RATE_LIMIT": (100, 0),
-    "ALPHA_VANTAGE_RATE_LIMIT": (5, 0),
-    "FINNHUB_RATE_LIMIT": (60, 0),
-    "SIMULATED_RATE_LIMIT": (0, 0),
     "SIMULATED_SEED": (42, 0),
     "SIMULATED_LATENCY_MS": (0, 0),
     "MARKET_DATA_TIMEOUT": (10, 1),
@@ -47,13 +43,22 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
     "CELERY_VISIBILITY_TIMEOUT": (0, 0),  # seconds; 0 = derived from the interval (tasks/celery_app.py)
 }
 
+# name -> (None, minimum): unset or blank is None, i.e. the provider's own value (its adapter's class default).
+OPTIONAL_INT_SETTINGS: dict[str, tuple[None, int]] = {
+    "YAHOO_FINANCE_RATE_LIMIT": (None, 0),
+    "ALPHA_VANTAGE_RATE_LIMIT": (None, 0),
+    "FINNHUB_RATE_LIMIT": (None, 0),
+    "SIMULATED_RATE_LIMIT": (None, 0),
+}
+
 STRING_SETTINGS: dict[str, str | None] = {
     "YAHOO_FINANCE_API_KEY": None,
     "ALPHA_VANTAGE_API_KEY": None,
     "FINNHUB_API_KEY": None,
-    "YAHOO_FINANCE_BASE_URL": "https://query1.finance.yahoo.com",
-    "ALPHA_VANTAGE_BASE_URL": "https://www.alphavantage.co",
-    "FINNHUB_BASE_URL": "https://finnhub.io",
+    # None = the provider's own host (its adapter's class default).
+    "YAHOO_FINANCE_BASE_URL": None,
+    "ALPHA_VANTAGE_BASE_URL": None,
+    "FINNHUB_BASE_URL": None,
     "SIMULATED_FAIL_SYMBOLS": "",
     "REDIS_KEY_PREFIX": "pricewire",
     "LOG_DIR": None,
@@ -145,6 +150,7 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: Path | 
     config: dict[str, Any] = {"INSTANCE_PATH": str(instance)}
     readers: list[tuple[Mapping[str, Any], Callable[[str, str, Any], Any]]] = [
         (INT_SETTINGS, lambda name, raw, spec: parse_int(name, raw, spec[1])),
+        (OPTIONAL_INT_SETTINGS, lambda name, raw, spec: parse_int(name, raw, spec[1]) if raw.strip() else None),
         (STRING_SETTINGS, lambda name, raw, spec: raw.strip() or spec),
         (BOOL_SETTINGS, lambda name, raw, spec: parse_bool(name, raw)),
     ]

@@ -20,12 +20,10 @@ from .finnhub import FinnhubSource
 from .manager import DataSourceManager
 from .rate_limit import InProcessRateLimiter, RedisRateLimiter
 from .registry import SOURCE_REGISTRY, build_data_source_manager
-from .settings import MARKET_DATA_DEFAULTS
 from .simulated import SimulatedSource
 from .yahoo import YahooFinanceSource
 
 __all__ = [
-    "MARKET_DATA_DEFAULTS",
     "SOURCE_REGISTRY",
     "AlphaVantageSource",
     "DataSourceManager",

@@ -31,6 +31,8 @@ class AlphaVantageSource(HttpSource):
     key_setting = "ALPHA_VANTAGE_API_KEY"
     base_url_setting = "ALPHA_VANTAGE_BASE_URL"
     rate_limit_setting = "ALPHA_VANTAGE_RATE_LIMIT"
+    default_base_url = "https://www.alphavantage.co"
+    default_rate_limit = 5
     batch_size = 1
 
     def _query(self, function: str, symbol: str, **extra: str) -> dict[str, Any]:

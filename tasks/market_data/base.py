@@ -154,10 +154,14 @@ class MarketDataSource(ABC):
     key_setting: ClassVar[str | None] = None
     #: Symbols per request; the manager splits larger lists.
     batch_size: ClassVar[int] = 1
+    #: The provider's own host (None: not an HTTP provider); used when no base URL is given.
+    default_base_url: ClassVar[str | None] = None
+    #: The provider's requests per minute (0 = unlimited); used when no rate limit is given.
+    default_rate_limit: ClassVar[int] = 0
 
-    def __init__(self, api_key: str | None = None, rate_limit: int = 0) -> None:
+    def __init__(self, api_key: str | None = None, rate_limit: int | None = None) -> None:
         self.api_key = api_key or None
-        self.rate_limit = int(rate_limit)
+        self.rate_limit = self.default_rate_limit if rate_limit is None else int(rate_limit)
         if self.rate_limit < 0:
             raise ValueError(f"{self.name}: rate_limit must be >= 0, got {rate_limit}")
         self._permit: Callable[[], bool] = _always_permit
@@ -178,7 +182,7 @@ class MarketDataSource(ABC):
     @classmethod
     @abstractmethod
     def from_config(cls, config: Mapping[str, Any]) -> MarketDataSource:
-        """Build the source from a settings mapping (see ``MARKET_DATA_DEFAULTS``)."""
+        """Build the source from a full settings mapping (``app.config.load_config`` output)."""
 
     @abstractmethod
     def fetch_quotes(self, symbols: Sequence[str]) -> dict[str, QuoteResult]:

@@ -30,6 +30,8 @@ class FinnhubSource(HttpSource):
     key_setting = "FINNHUB_API_KEY"
     base_url_setting = "FINNHUB_BASE_URL"
     rate_limit_setting = "FINNHUB_RATE_LIMIT"
+    default_base_url = "https://finnhub.io"
+    default_rate_limit = 60
     batch_size = 1
 
     def auth_headers(self) -> dict[str, str]:

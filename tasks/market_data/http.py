@@ -14,7 +14,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .base import MarketDataSource, RateLimitedError, SourceError, TransientSourceError
-from .settings import setting, setting_float, setting_int
+from .settings import setting, setting_float, setting_int, setting_optional_int
 
 __all__ = ["HttpClient", "HttpSource", "loads_decimal", "parse_retry_after"]
 
@@ -141,16 +141,17 @@ class HttpSource(MarketDataSource):
         base_url: str | None = None,
         timeout: float = 10.0,
         retries: int = 2,
-        backoff: float = 0.5,
+        backoff: float = 0.5,  # seconds before the first retry, doubling; not a setting
         max_clock_skew: float = 300.0,
     ) -> None:
-        if rate_limit is None:
-            rate_limit = int(setting({}, self.rate_limit_setting))
         super().__init__(api_key=api_key, rate_limit=rate_limit)
+        url = base_url or self.default_base_url
+        if not url:
+            raise ValueError(f"{self.name}: no base URL given and the class declares no default_base_url")
         self.max_clock_skew = max_clock_skew
         self.http = HttpClient(
             self.name,
-            base_url or str(setting({}, self.base_url_setting)),
+            url,
             timeout=timeout,
             retries=retries,
             backoff=backoff,
@@ -164,14 +165,17 @@ class HttpSource(MarketDataSource):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Self:
-        """Build from settings: key, base URL, rate limit, timeout, retries, clock skew."""
+        """Build from settings: key, base URL, rate limit, timeout, retries, clock skew.
+
+        A base URL or rate limit of None means the provider's own (the class defaults).
+        """
+        base_url = setting(config, cls.base_url_setting)
         return cls(
             api_key=setting(config, cls.key_setting) if cls.key_setting else None,
-            rate_limit=setting_int(config, cls.rate_limit_setting),
-            base_url=str(setting(config, cls.base_url_setting)),
+            rate_limit=setting_optional_int(config, cls.rate_limit_setting),
+            base_url=None if base_url is None else str(base_url),
             timeout=setting_float(config, "MARKET_DATA_TIMEOUT"),
             retries=setting_int(config, "MARKET_DATA_RETRIES"),
-            backoff=setting_float(config, "MARKET_DATA_RETRY_BACKOFF"),
             max_clock_skew=setting_float(config, "MARKET_DATA_MAX_CLOCK_SKEW"),
         )
 

@@ -52,11 +52,11 @@ def _priorities(config: Mapping[str, Any]) -> dict[str, int]:
 def build_data_source_manager(config: Mapping[str, Any], redis_client: redis.Redis | None) -> DataSourceManager:
     """Build a manager from settings; Redis (if given) shares rate limits and cache across workers.
 
-    Redis keys are ``{REDIS_KEY_PREFIX}:ratelimit:*`` and ``{REDIS_KEY_PREFIX}:quotecache:*``
-    (prefix default ``pricewire``).
+    ``config`` is a full config (``app.config.load_config``). Redis keys are
+    ``{REDIS_KEY_PREFIX}:ratelimit:*`` and ``{REDIS_KEY_PREFIX}:quotecache:*``.
     """
     priorities = _priorities(config)
-    key_prefix = f"{config.get('REDIS_KEY_PREFIX') or 'pricewire'}:"
+    key_prefix = f"{setting(config, 'REDIS_KEY_PREFIX')}:"
     ttl = setting_float(config, "REALTIME_CACHE_TIMEOUT")
     limiter: RateLimiter
     cache: QuoteCache | None

@@ -1,47 +1,21 @@
-"""Default settings for market data and typed accessors over a config mapping."""
+"""Typed accessors over a full config mapping; the defaults live in app/config.py, not here."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MARKET_DATA_DEFAULTS", "setting", "setting_float", "setting_int", "setting_symbols"]
-
-#: Defaults for every key this package reads; app/config.py merges these into app.config.
-MARKET_DATA_DEFAULTS: dict[str, Any] = {
-    "MARKET_DATA_SOURCE_PRIORITIES": {"simulated": 1},
-    "YAHOO_FINANCE_API_KEY": None,
-    "ALPHA_VANTAGE_API_KEY": None,
-    "FINNHUB_API_KEY": None,
-    "YAHOO_FINANCE_BASE_URL": "https://query1.finance.yahoo.com",
-    "ALPHA_VANTAGE_BASE_URL": "https://www.alphavantage.co",
-    "FINNHUB_BASE_URL": "https://finnhub.io",
-    "YAHOO_FINANCE_RATE_LIMIT": 100,
-    "ALPHA_VANTAGE_RATE_LIMIT": 5,
-    "FINNHUB_RATE_LIMIT": 60,
-    "SIMULATED_RATE_LIMIT": 0,
-    "REALTIME_CACHE_TIMEOUT": 300,
-    "SIMULATED_SEED": 42,
-    "SIMULATED_FAIL_SYMBOLS": "",
-    "SIMULATED_LATENCY_MS": 0,
-    "MARKET_DATA_TIMEOUT": 10,
-    # Retries for transient errors only (connection, timeout, 5xx) and their base backoff.
-    "MARKET_DATA_RETRIES": 2,
-    "MARKET_DATA_RETRY_BACKOFF": 0.5,
-    # Consecutive source failures that open the breaker, and seconds before it half-opens.
-    "MARKET_DATA_BREAKER_THRESHOLD": 5,
-    "MARKET_DATA_BREAKER_RESET_SECONDS": 60,
-    # Cool-down after a throttle response that gives no Retry-After.
-    "MARKET_DATA_COOLDOWN_SECONDS": 60,
-    # Quote timestamps further than this in the future are rejected as garbage.
-    "MARKET_DATA_MAX_CLOCK_SKEW": 300,
-}
+__all__ = ["setting", "setting_float", "setting_int", "setting_optional_int", "setting_symbols"]
 
 
 def setting(config: Mapping[str, Any], key: str) -> Any:
-    """Return ``config[key]`` unless missing or None, else the package default."""
-    value = config.get(key)
-    return MARKET_DATA_DEFAULTS.get(key) if value is None else value
+    """Return ``config[key]``; a missing key is a ValueError naming it (the config is incomplete)."""
+    try:
+        return config[key]
+    except KeyError:
+        raise ValueError(
+            f"{key} is missing from the config; app.config.load_config provides every market-data setting"
+        ) from None
 
 
 def setting_int(config: Mapping[str, Any], key: str, minimum: int = 0) -> int:
@@ -54,6 +28,11 @@ def setting_int(config: Mapping[str, Any], key: str, minimum: int = 0) -> int:
     if isinstance(raw, bool) or value < minimum:
         raise ValueError(f"{key} must be an integer >= {minimum}, got {raw!r}")
     return value
+
+
+def setting_optional_int(config: Mapping[str, Any], key: str, minimum: int = 0) -> int | None:
+    """Like ``setting_int``, but None stays None (the adapter then uses its class default)."""
+    return None if setting(config, key) is None else setting_int(config, key, minimum)
 
 
 def setting_float(config: Mapping[str, Any], key: str) -> float:

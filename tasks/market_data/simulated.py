@@ -14,7 +14,7 @@ from typing import Any, Self
 
 from .base import HistoryPoint, MarketDataSource, QuoteResult, SymbolError
 from .brownian import DAY_MICROS, GRID_LEVEL, BrownianDay, hashed_int, hashed_normal
-from .settings import setting_float, setting_int, setting_symbols
+from .settings import setting_float, setting_int, setting_optional_int, setting_symbols
 
 __all__ = ["SimulatedSource"]
 
@@ -136,11 +136,13 @@ class SimulatedSource(MarketDataSource):
     name = "simulated"
     requires_key = False
     batch_size = 500
+    default_base_url = None
+    default_rate_limit = 0
 
     def __init__(
         self,
         api_key: str | None = None,
-        rate_limit: int = 0,
+        rate_limit: int | None = None,
         *,
         seed: int = 42,
         fail_symbols: Iterable[str] = (),
@@ -162,7 +164,7 @@ class SimulatedSource(MarketDataSource):
     def from_config(cls, config: Mapping[str, Any]) -> Self:
         """Build from SIMULATED_* settings."""
         return cls(
-            rate_limit=setting_int(config, "SIMULATED_RATE_LIMIT"),
+            rate_limit=setting_optional_int(config, "SIMULATED_RATE_LIMIT"),
             seed=setting_int(config, "SIMULATED_SEED", minimum=-(2**63)),
             fail_symbols=setting_symbols(config, "SIMULATED_FAIL_SYMBOLS"),
             latency_ms=setting_float(config, "SIMULATED_LATENCY_MS"),

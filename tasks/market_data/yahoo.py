@@ -53,6 +53,8 @@ class YahooFinanceSource(HttpSource):
     key_setting = "YAHOO_FINANCE_API_KEY"
     base_url_setting = "YAHOO_FINANCE_BASE_URL"
     rate_limit_setting = "YAHOO_FINANCE_RATE_LIMIT"
+    default_base_url = "https://query1.finance.yahoo.com"
+    default_rate_limit = 100
     batch_size = 50
 
     def auth_headers(self) -> dict[str, str]:

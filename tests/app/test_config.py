@@ -28,6 +28,20 @@ def test_reference_defaults(tmp_path: Path) -> None:
     assert loaded["PORT"] == 8000
     assert loaded["REDIS_URL"] is None and loaded["EMBEDDED"] is True
     assert loaded["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'pricewire.db'}"
+    # None = the provider's own host and rate limit (the adapters' class defaults).
+    for provider in ("YAHOO_FINANCE", "ALPHA_VANTAGE", "FINNHUB"):
+        assert loaded[f"{provider}_BASE_URL"] is None
+    for provider in ("YAHOO_FINANCE", "ALPHA_VANTAGE", "FINNHUB", "SIMULATED"):
+        assert loaded[f"{provider}_RATE_LIMIT"] is None
+
+
+def test_optional_rate_limit_is_a_whole_number_when_set(tmp_path: Path) -> None:
+    assert config(tmp_path, FINNHUB_RATE_LIMIT="0")["FINNHUB_RATE_LIMIT"] == 0
+    assert config(tmp_path, FINNHUB_RATE_LIMIT=" 30 ")["FINNHUB_RATE_LIMIT"] == 30
+    assert config(tmp_path, FINNHUB_RATE_LIMIT=" ")["FINNHUB_RATE_LIMIT"] is None
+    for bad in ("-1", "fast", "1.5"):
+        with pytest.raises(ConfigError, match="FINNHUB_RATE_LIMIT"):
+            config(tmp_path, FINNHUB_RATE_LIMIT=bad)
 
 
 @pytest.mark.parametrize("value", ["abc", "0", "-3", "1.5", ""])
@@ -93,9 +107,9 @@ def test_start_up_error_is_a_message_not_a_traceback(tmp_path: Path) -> None:
 
 
 def test_readme_documents_every_setting() -> None:
-    from app.config import BOOL_SETTINGS, INT_SETTINGS, STRING_SETTINGS
+    from app.config import BOOL_SETTINGS, INT_SETTINGS, OPTIONAL_INT_SETTINGS, STRING_SETTINGS
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    names = [*INT_SETTINGS, *STRING_SETTINGS, *BOOL_SETTINGS, "DATABASE_URL", "REDIS_URL", "SECRET_KEY",
-             "MARKET_DATA_SOURCE_PRIORITIES", "WEBSOCKET_ALLOWED_ORIGINS"]
+    names = [*INT_SETTINGS, *OPTIONAL_INT_SETTINGS, *STRING_SETTINGS, *BOOL_SETTINGS, "DATABASE_URL", "REDIS_URL",
+             "SECRET_KEY", "MARKET_DATA_SOURCE_PRIORITIES", "WEBSOCKET_ALLOWED_ORIGINS"]
     assert [name for name in names if f"`{name}`" not in readme] == []

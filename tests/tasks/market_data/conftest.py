@@ -1,4 +1,4 @@
-"""Fixtures: a real local HTTP server speaking each provider's format, a loopback-only guard, Redis."""
+"""Fixtures: full configs, a real local HTTP server speaking each provider's format, a loopback guard, Redis."""
 
 from __future__ import annotations
 
@@ -15,7 +15,23 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import redis
 
+from app.config import load_config  # tests may import app; the tasks package itself may not
+
 RESPONSES = Path(__file__).parent / "responses"
+
+#: ``market_config(KEY=value, ...)``: the full config production builds, with some keys replaced.
+MarketConfig = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def market_config() -> MarketConfig:
+    """Configs as production has them: load_config's defaults (the only ones there are) plus overrides."""
+    defaults = load_config({"SECRET_KEY": "test"})
+
+    def build(**overrides: Any) -> dict[str, Any]:
+        return {**defaults, **overrides}
+
+    return build
 
 
 def load_response(name: str) -> str:

@@ -1,4 +1,4 @@
-"""Defaults and build_data_source_manager from a config mapping."""
+"""Where the defaults live (load_config, the adapters) and build_data_source_manager from a config."""
 
 from __future__ import annotations
 
@@ -8,19 +8,22 @@ from typing import Any
 import pytest
 import redis
 
+from app.config import load_config
 from tasks.market_data import (
-    MARKET_DATA_DEFAULTS,
     SOURCE_REGISTRY,
     AlphaVantageSource,
     FinnhubSource,
     InProcessQuoteCache,
     InProcessRateLimiter,
+    MarketDataSource,
     RedisQuoteCache,
     RedisRateLimiter,
     SimulatedSource,
     YahooFinanceSource,
     build_data_source_manager,
 )
+from tasks.market_data.http import HttpSource
+from tests.tasks.market_data.conftest import MarketConfig
 
 
 def test_registry_and_defaults() -> None:
@@ -30,34 +33,68 @@ def test_registry_and_defaults() -> None:
         "finnhub": FinnhubSource,
         "simulated": SimulatedSource,
     } == SOURCE_REGISTRY
-    assert MARKET_DATA_DEFAULTS["MARKET_DATA_SOURCE_PRIORITIES"] == {"simulated": 1}
-    assert MARKET_DATA_DEFAULTS["YAHOO_FINANCE_RATE_LIMIT"] == 100
-    assert MARKET_DATA_DEFAULTS["ALPHA_VANTAGE_RATE_LIMIT"] == 5
-    assert MARKET_DATA_DEFAULTS["FINNHUB_RATE_LIMIT"] == 60
-    assert MARKET_DATA_DEFAULTS["SIMULATED_RATE_LIMIT"] == 0
-    assert MARKET_DATA_DEFAULTS["REALTIME_CACHE_TIMEOUT"] == 300
-    assert MARKET_DATA_DEFAULTS["SIMULATED_SEED"] == 42
-    assert MARKET_DATA_DEFAULTS["MARKET_DATA_TIMEOUT"] == 10
+    loaded = load_config({"SECRET_KEY": "test"})
+    assert loaded["MARKET_DATA_SOURCE_PRIORITIES"] == {"simulated": 1}
+    assert loaded["REALTIME_CACHE_TIMEOUT"] == 300
+    assert loaded["SIMULATED_SEED"] == 42
+    assert loaded["MARKET_DATA_TIMEOUT"] == 10
+    # None = "the provider's own": the facts about a provider belong to its adapter.
+    http_sources = (YahooFinanceSource, AlphaVantageSource, FinnhubSource)
+    assert [loaded[source.base_url_setting] for source in http_sources] == [None, None, None]
+    assert [loaded[source.rate_limit_setting] for source in http_sources] == [None, None, None]
+    assert loaded["SIMULATED_RATE_LIMIT"] is None
 
 
-def test_empty_config_builds_the_simulated_market_in_process() -> None:
-    manager = build_data_source_manager({}, None)
+@pytest.mark.parametrize(
+    ("source", "base_url", "rate_limit"),
+    [
+        (YahooFinanceSource, "https://query1.finance.yahoo.com", 100),
+        (AlphaVantageSource, "https://www.alphavantage.co", 5),
+        (FinnhubSource, "https://finnhub.io", 60),
+        (SimulatedSource, None, 0),
+    ],
+)
+def test_adapters_declare_their_providers_host_and_limit(
+    source: type[MarketDataSource], base_url: str | None, rate_limit: int, market_config: MarketConfig
+) -> None:
+    assert (source.default_base_url, source.default_rate_limit) == (base_url, rate_limit)
+    built = source.from_config(market_config(ALPHA_VANTAGE_API_KEY="av", FINNHUB_API_KEY="fh"))
+    assert built.rate_limit == rate_limit
+    if isinstance(built, HttpSource):
+        assert built.http.base_url == base_url
+    built.close()
+
+
+def test_reference_constructor_still_works() -> None:
+    assert YahooFinanceSource(api_key="k", rate_limit=100).rate_limit == 100
+    assert YahooFinanceSource(rate_limit=7).http.base_url == "https://query1.finance.yahoo.com"
+
+
+def test_a_missing_setting_names_the_key_and_load_config(market_config: MarketConfig) -> None:
+    config = market_config(MARKET_DATA_SOURCE_PRIORITIES={"yahoo_finance": 1})
+    del config["MARKET_DATA_TIMEOUT"]  # there is no fallback default in tasks
+    with pytest.raises(ValueError, match=r"MARKET_DATA_TIMEOUT is missing .*app\.config\.load_config provides"):
+        build_data_source_manager(config, None)
+
+
+def test_default_config_builds_the_simulated_market_in_process(market_config: MarketConfig) -> None:
+    manager = build_data_source_manager(market_config(), None)
     assert [s.name for s in manager.sources] == ["simulated"]
     assert isinstance(manager.rate_limiter, InProcessRateLimiter)
     assert isinstance(manager.cache, InProcessQuoteCache)
     assert manager.get_asset_data(["AAPL"])["AAPL"].source == "simulated"
 
 
-def test_sources_follow_priorities_and_settings(caplog: pytest.LogCaptureFixture) -> None:
-    config: dict[str, Any] = {
-        "MARKET_DATA_SOURCE_PRIORITIES": {"finnhub": 1, "yahoo_finance": 2, "alpha_vantage": 3, "simulated": 4},
-        "FINNHUB_API_KEY": "fh",
-        "FINNHUB_BASE_URL": "http://127.0.0.1:9/",
-        "YAHOO_FINANCE_RATE_LIMIT": "7",
-        "MARKET_DATA_TIMEOUT": 3,
-        "SIMULATED_SEED": 11,
-        "REALTIME_CACHE_TIMEOUT": 0,
-    }
+def test_sources_follow_priorities_and_settings(caplog: pytest.LogCaptureFixture, market_config: MarketConfig) -> None:
+    config = market_config(
+        MARKET_DATA_SOURCE_PRIORITIES={"finnhub": 1, "yahoo_finance": 2, "alpha_vantage": 3, "simulated": 4},
+        FINNHUB_API_KEY="fh",
+        FINNHUB_BASE_URL="http://127.0.0.1:9/",
+        YAHOO_FINANCE_RATE_LIMIT="7",
+        MARKET_DATA_TIMEOUT=3,
+        SIMULATED_SEED=11,
+        REALTIME_CACHE_TIMEOUT=0,
+    )
     with caplog.at_level(logging.WARNING, logger="pricewire.price_feed"):
         manager = build_data_source_manager(config, None)
     assert [s.name for s in manager.sources] == ["finnhub", "yahoo_finance", "simulated"]
@@ -84,20 +121,22 @@ def test_sources_follow_priorities_and_settings(caplog: pytest.LogCaptureFixture
         ({"SIMULATED_RATE_LIMIT": -1}, "SIMULATED_RATE_LIMIT must be an integer >= 0"),
     ],
 )
-def test_bad_config_raises_value_error(config: dict[str, Any], message: str) -> None:
+def test_bad_config_raises_value_error(config: dict[str, Any], message: str, market_config: MarketConfig) -> None:
     with pytest.raises(ValueError, match=message):
-        build_data_source_manager(config, None)
+        build_data_source_manager(market_config(**config), None)
 
 
-def test_no_usable_source_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+def test_no_usable_source_is_logged(caplog: pytest.LogCaptureFixture, market_config: MarketConfig) -> None:
     with caplog.at_level(logging.WARNING, logger="pricewire.price_feed"):
-        manager = build_data_source_manager({"MARKET_DATA_SOURCE_PRIORITIES": {"finnhub": 1}}, None)
+        manager = build_data_source_manager(market_config(MARKET_DATA_SOURCE_PRIORITIES={"finnhub": 1}), None)
     assert manager.sources == []
     assert "no usable market data source" in caplog.text
 
 
-def test_redis_client_shares_limits_and_cache(redis_client: redis.Redis, redis_prefix: str) -> None:
-    config = {"REDIS_KEY_PREFIX": redis_prefix, "SIMULATED_RATE_LIMIT": 2, "REALTIME_CACHE_TIMEOUT": 60}
+def test_redis_client_shares_limits_and_cache(
+    redis_client: redis.Redis, redis_prefix: str, market_config: MarketConfig
+) -> None:
+    config = market_config(REDIS_KEY_PREFIX=redis_prefix, SIMULATED_RATE_LIMIT=2, REALTIME_CACHE_TIMEOUT=60)
     manager = build_data_source_manager(config, redis_client)
     assert isinstance(manager.rate_limiter, RedisRateLimiter) and isinstance(manager.cache, RedisQuoteCache)
     first = manager.get_asset_data(["AAPL"])["AAPL"]

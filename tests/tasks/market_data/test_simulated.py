@@ -18,6 +18,7 @@ import pytest
 from tasks.market_data import QuoteResult, RateLimitedError, SimulatedSource, SymbolError
 from tasks.market_data.brownian import DAY_MICROS, BrownianDay
 from tasks.market_data.simulated import _profile
+from tests.tasks.market_data.conftest import MarketConfig
 
 SYMBOLS = ["AAPL", "MSFT", "EURUSD=X", "GBPUSD=X"]
 FRIDAY = datetime(2024, 1, 5, 15, 0, tzinfo=UTC)
@@ -200,12 +201,13 @@ def test_any_symbol_is_accepted_and_fail_symbols_fail() -> None:
         source.fetch_history("BOOM", 5)
 
 
-def test_from_config_reads_seed_failures_latency_and_limit() -> None:
+def test_from_config_reads_seed_failures_latency_and_limit(market_config: MarketConfig) -> None:
     source = SimulatedSource.from_config(
-        {"SIMULATED_SEED": "9", "SIMULATED_FAIL_SYMBOLS": "AAA, bbb", "SIMULATED_LATENCY_MS": 25}
+        market_config(SIMULATED_SEED="9", SIMULATED_FAIL_SYMBOLS="AAA, bbb", SIMULATED_LATENCY_MS=25)
     )
     assert source.seed == 9 and source.fail_symbols == {"AAA", "BBB"} and source.latency_ms == 25
-    assert source.rate_limit == 0
+    assert source.rate_limit == 0  # SIMULATED_RATE_LIMIT unset: the class default
+    assert SimulatedSource.from_config(market_config(SIMULATED_RATE_LIMIT=3)).rate_limit == 3
 
 
 def test_latency_is_spent_per_request() -> None:
