@@ -91,12 +91,13 @@ class Relay:
 
     # ---- connections (socket greenlets; never block, never do IO) -------------------------------
 
-    def register(self, connection: Connection) -> None:
-        """A socket was accepted: it also gets its user's channel (logout, notifications)."""
+    def register(self, connection: Connection) -> int:
+        """A socket was accepted: it also gets its user's channel (logout, notifications); see subscribe()."""
         self.connections[connection.id] = connection
         self.by_user.setdefault(connection.user_id, set()).add(connection)
-        self.subscribe(connection, user_channel(connection.user_id))
+        generation = self.subscribe(connection, user_channel(connection.user_id))
         metrics.connections.set(len(self.connections))
+        return generation
 
     def unregister(self, connection: Connection) -> None:
         """A socket ended: drop it from every channel."""

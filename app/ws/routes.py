@@ -136,7 +136,8 @@ def _refuse(ws: RealtimeSocket, rejection: Rejection, connection_id: str, send_t
 def _serve(app: Flask, relay: Relay, connection: Connection, ws: RealtimeSocket) -> None:
     config = app.config
     connection.start(ws)
-    relay.register(connection)
+    # Listen on the user's channel before saying "connected", so a logout right after cannot be missed.
+    relay.wait_applied(relay.register(connection))
     try:
         connection.reply(CONNECTION, {
             "status": "connected",
