@@ -62,6 +62,8 @@ class Load:
         self.received = self.received_slow = self.duplicates = self.stale = 0
         self.first_recv = self.last_recv = 0.0
         self.last_any = time.monotonic()
+        self.t0 = time.time()
+        self.max_by_second: dict[int, float] = {}  # worst latency per second of the step: shows periodic stalls
 
     # -- the hot path -------------------------------------------------------------------------------
     def on_text(self, client: WsClient, payload: bytes, now: float) -> None:
@@ -94,6 +96,9 @@ class Load:
             else:
                 self.received += 1
                 self.hist.add(latency_ms)
+                second = int(data["sent_at"] - self.t0)
+                if latency_ms > self.max_by_second.get(second, 0.0):
+                    self.max_by_second[second] = latency_ms
             if not self.first_recv:
                 self.first_recv = now
             self.last_recv = now
@@ -232,6 +237,7 @@ class Load:
             "load_cpu": round((sum(os.times()[:2]) - self.cpu0) / wall, 3) if wall > 0 else None,
             "live": len(self.live()), "closes": {str(k): v for k, v in self.closes.items()},
             "server_errors": dict(self.server_errors),
+            "max_by_second": {str(k): round(v, 1) for k, v in sorted(self.max_by_second.items())},
         }
         self.step = None
         # Let the server finish a backlog before the next step starts (bounded).
