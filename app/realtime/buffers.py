@@ -12,15 +12,20 @@ DROPPED = "dropped"
 
 
 class OutboundEntry:
-    """One frame waiting for the writer; `key` groups entries that may replace each other."""
+    """One frame waiting for the writer; `key` groups entries that may replace each other.
 
-    __slots__ = ("key", "kind", "published_at", "text")
+    `frame` is the ready WebSocket frame when it was built once for many sockets.
+    """
 
-    def __init__(self, text: str, kind: str, key: Hashable | None = None, published_at: float | None = None) -> None:
+    __slots__ = ("frame", "key", "kind", "published_at", "text")
+
+    def __init__(self, text: str, kind: str, key: Hashable | None = None, published_at: float | None = None,
+                 frame: bytes | None = None) -> None:
         self.text = text
         self.kind = kind
         self.key = key
         self.published_at = published_at
+        self.frame = frame
 
     def __repr__(self) -> str:
         return f"OutboundEntry({self.kind!r}, key={self.key!r})"
@@ -49,6 +54,7 @@ class ConflatingQueue:
             queued = self._newest.get(entry.key)
             if queued is not None:
                 queued.text, queued.kind, queued.published_at = entry.text, entry.kind, entry.published_at
+                queued.frame = entry.frame
                 return CONFLATED
         return DROPPED
 
@@ -60,6 +66,10 @@ class ConflatingQueue:
         if entry.key is not None and self._newest.get(entry.key) is entry:
             del self._newest[entry.key]
         return entry
+
+    def peek(self) -> OutboundEntry | None:
+        """The oldest entry without taking it."""
+        return self._items[0] if self._items else None
 
     def clear(self) -> int:
         """Forget every entry; returns how many there were."""

@@ -18,7 +18,7 @@ from app import metrics
 from app.realtime.buffers import CONFLATED, DROPPED, ConflatingQueue, OutboundEntry
 from app.realtime.limits import HOLD, REPLACED, SEND, Subscription
 from app.realtime.tasks import spawn
-from app.realtime.updates import Update
+from app.realtime.updates import Update, text_frame
 from models.messages import (
     ASSET_UPDATE,
     CLOSE_REASONS,
@@ -41,8 +41,22 @@ logger = logging.getLogger("pricewire.realtime")
 
 _CLOSE = "_close"
 _STOP = "_stop"
+BATCH_BYTES = 64 * 1024
+BATCH_MESSAGES = 64
 METRIC_TYPES = frozenset({ASSET_UPDATE, PORTFOLIO_UPDATE, POSITION_UPDATE, NOTIFICATION, FEED_STATUS, ERROR,
                           PONG, SUBSCRIBED, UNSUBSCRIBED, CONNECTION})
+
+
+def _sent_counter(kind: str) -> Any:
+    """The messages_sent child of one type (label lookup cached: this runs per message per socket)."""
+    label = kind if kind in METRIC_TYPES else "other"
+    counter = _SENT_COUNTERS.get(label)
+    if counter is None:
+        counter = _SENT_COUNTERS[label] = metrics.messages_sent.labels(label)
+    return counter
+
+
+_SENT_COUNTERS: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -58,13 +72,15 @@ class Connection:
     """Per-socket state. Only the writer greenlet writes to the socket; everyone else enqueues."""
 
     def __init__(self, identity: Identity, *, queue_size: int, send_timeout: float, remote_addr: str | None = None,
-                 connection_id: str | None = None) -> None:
+                 connection_id: str | None = None, raw_frames: bool = True) -> None:
         self.id = connection_id or str(uuid.uuid4())
         self.identity = identity
         self.user_id = identity.user_id
         self.remote_addr = remote_addr
         self.connected_at = time.time()
         self.send_timeout = send_timeout
+        # Without permessage-deflate a frame is the same bytes for every socket: build once, write many.
+        self.raw_frames = raw_frames
         self.subscriptions: dict[str, Subscription] = {}
         self.queue = ConflatingQueue(queue_size)
         self.sent = 0
@@ -115,12 +131,12 @@ class Connection:
 
     # ---- enqueueing (never blocks, never writes) ----------------------------------------------------
 
-    def push(self, text: str, kind: str, key: str | None = None, published_at: float | None = None,
-             force: bool = False) -> bool:
-        """Queue one frame; False when closing or dropped because the queue is full."""
+    def push(self, text: str, kind: str, key: str | None = None, published_at: float | None = None, *,
+             force: bool = False, frame: bytes | None = None) -> bool:
+        """Queue one message; False when closing or dropped because the queue is full."""
         if self.closing:
             return False
-        result = self.queue.put(OutboundEntry(text, kind, key, published_at), force)
+        result = self.queue.put(OutboundEntry(text, kind, key, published_at, frame), force)
         if result in (CONFLATED, DROPPED):
             self._count_drop("conflated" if result == CONFLATED else "overflow")
             now = time.monotonic()
@@ -149,7 +165,7 @@ class Connection:
             return
         decision = subscription.offer(update, time.monotonic())
         if decision == SEND:
-            self.push(update.text, update.kind, update.channel, update.published_at)
+            self.push(update.text, update.kind, update.channel, update.published_at, frame=update.frame)
         elif decision == HOLD:
             self._schedule(subscription)
         elif decision == REPLACED:
@@ -161,12 +177,12 @@ class Connection:
         if subscription is None or subscription.pending is not None or not subscription.newer(update):
             return
         subscription.accept(update, time.monotonic())
-        self.push(update.text, update.kind, update.channel)
+        self.push(update.text, update.kind, update.channel, frame=update.frame)
 
     def start_subscription(self, subscription: Subscription, initial: list[Update]) -> None:
         """Queue the snapshot/replay of a new subscription, then what arrived while it was read."""
         for update in subscription.start(initial, time.monotonic()):
-            self.push(update.text, update.kind, update.channel, update.published_at, force=True)
+            self.push(update.text, update.kind, update.channel, update.published_at, force=True, frame=update.frame)
         if subscription.held is not None:
             self._schedule(subscription)
 
@@ -192,7 +208,7 @@ class Connection:
                 continue
             item = subscription.release(now)
             if item is not None:
-                self.push(item.text, item.kind, item.channel, item.published_at)
+                self.push(item.text, item.kind, item.channel, item.published_at, frame=item.frame)
 
     def _write_loop(self) -> None:
         try:
@@ -210,7 +226,7 @@ class Connection:
                 if entry.kind == _CLOSE:
                     self._write_close()
                     return
-                if not self._write(entry):
+                if not self._write(self._batch(entry)):
                     return
                 if self._full_since is not None and len(self.queue) <= self.queue.capacity // 2:
                     self._full_since = None
@@ -220,11 +236,31 @@ class Connection:
                     self.ws.abort()  # the writer is gone (write failed or a bug): the socket cannot go on
                 self.ws.event.set()  # wake the read loop: the socket is done
 
-    def _write(self, entry: OutboundEntry) -> bool:
+    def _batch(self, first: OutboundEntry) -> list[OutboundEntry]:
+        """`first` plus what else is queued (up to a limit): one write instead of many."""
+        batch = [first]
+        if not self.raw_frames:
+            return batch
+        size = len(first.frame or first.text)
+        while size < BATCH_BYTES and len(batch) < BATCH_MESSAGES:
+            following = self.queue.peek()
+            if following is None or following.kind in (_STOP, _CLOSE):
+                break
+            self.queue.get()
+            batch.append(following)
+            size += len(following.frame or following.text)
+        return batch
+
+    def _write(self, batch: list[OutboundEntry]) -> bool:
         timer = gevent.Timeout(self.send_timeout)
         timer.start()
         try:
-            self.ws.send(entry.text)
+            if self.raw_frames:
+                if not self.ws.connected:
+                    return False
+                self.ws.sock.send(b"".join(entry.frame or text_frame(entry.text) for entry in batch))
+            else:
+                self.ws.send(batch[0].text)
         except gevent.Timeout as exc:
             if exc is not timer:
                 raise
@@ -234,10 +270,12 @@ class Connection:
             return False
         finally:
             timer.close()
-        self.sent += 1
-        metrics.messages_sent.labels(entry.kind if entry.kind in METRIC_TYPES else "other").inc()
-        if entry.published_at is not None:
-            metrics.publish_to_send.observe(max(0.0, time.time() - entry.published_at))
+        self.sent += len(batch)
+        now = time.time()
+        for entry in batch:
+            _sent_counter(entry.kind).inc()
+            if entry.published_at is not None:
+                metrics.publish_to_send.observe(max(0.0, now - entry.published_at))
         return True
 
     def _write_close(self) -> None:

@@ -22,7 +22,7 @@ from app.realtime.connection import Connection
 from app.realtime.snapshots import channel_snapshots
 from app.realtime.stats import StatsHeartbeat, relay_stats
 from app.realtime.tasks import spawn
-from app.realtime.updates import Update, channel_kind, make_update, snapshot_update
+from app.realtime.updates import Update, channel_kind, make_update, snapshot_update, text_frame
 from models.bus import BusMessage, get_bus
 from models.messages import (
     CONTROL_LOGOUT,
@@ -215,14 +215,15 @@ class Relay:
             return
         # Serialised once for every local socket: connection_id is null.
         text = client_envelope(payload.type, payload.data)
+        frame = text_frame(text)
         if channel == FEED_CHANNEL:
             if payload.type == FEED_STATUS:
                 self.last_feed_status = (str(payload.data.get("status", "")), text)
             self._fan_out(self.connections.values(),
-                          lambda c: c.push(text, payload.type, FEED_CHANNEL, payload.published_at))
+                          lambda c: c.push(text, payload.type, FEED_CHANNEL, payload.published_at, frame=frame))
         elif channel.startswith(USER_CHANNEL_PREFIX):
             self._fan_out(self.subscribers.get(channel, ()),
-                          lambda c: c.push(text, payload.type, None, payload.published_at))
+                          lambda c: c.push(text, payload.type, None, payload.published_at, frame=frame))
 
     def _fan_out(self, targets: Iterable[Connection], action: Callable[[Connection], Any]) -> None:
         for index, connection in enumerate(list(targets), 1):
@@ -264,7 +265,7 @@ class Relay:
             return
         logger.warning("bus down", extra={"reason": reason})
         text = self._feed_status(FEED_DEGRADED, "live updates are interrupted; reconnecting to the bus")
-        self._fan_out(self.connections.values(), lambda c: c.push(text, FEED_STATUS, FEED_CHANNEL))
+        self._broadcast_status(text)
 
     def mark_up(self) -> None:
         """The bus works (again): after an outage, say so and send fresh state for every subscription."""
@@ -273,9 +274,12 @@ class Relay:
         if previous != "down":
             return
         logger.info("bus recovered")
-        text = self._feed_status(FEED_RECOVERED, "live updates resumed")
-        self._fan_out(self.connections.values(), lambda c: c.push(text, FEED_STATUS, FEED_CHANNEL))
+        self._broadcast_status(self._feed_status(FEED_RECOVERED, "live updates resumed"))
         spawn(self._refresh_snapshots, name="relay-refresh")
+
+    def _broadcast_status(self, text: str) -> None:
+        frame = text_frame(text)
+        self._fan_out(self.connections.values(), lambda c: c.push(text, FEED_STATUS, FEED_CHANNEL, frame=frame))
 
     def _refresh_snapshots(self) -> None:
         channels = [channel for channel in self.subscribers if channel_kind(channel) is not None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -13,9 +14,20 @@ ASSET_PREFIX = "asset:"
 PORTFOLIO_PREFIX = "portfolio:"
 
 
+def text_frame(text: str) -> bytes:
+    """An unmasked, uncompressed, final WebSocket text frame (what a server sends without extensions)."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
+
+
 @dataclass(frozen=True, slots=True)
 class Update:
-    """One channel message: its client frame (`text`) and what the filters look at."""
+    """One channel message: its client frame (`text`, and `frame` built once for every socket)."""
 
     channel: str
     kind: str
@@ -24,6 +36,7 @@ class Update:
     seq: int | None
     published_at: float | None = None
     price: Decimal | None = None
+    frame: bytes | None = None
 
 
 def channel_kind(channel: str) -> str | None:
@@ -45,7 +58,8 @@ def make_update(channel: str, kind: str, data: dict[str, Any], connection_id: st
     """An update with its frame serialised now (once for every local subscriber when connection_id is None)."""
     price = to_decimal(data.get("price")) if channel.startswith(ASSET_PREFIX) else None
     text = client_envelope(kind, data, connection_id)
-    return Update(channel, kind, data, text, _seq(data), published_at, price)
+    shared = text_frame(text) if connection_id is None else None
+    return Update(channel, kind, data, text, _seq(data), published_at, price, shared)
 
 
 def snapshot_update(channel: str, data: dict[str, Any], connection_id: str | None = None) -> Update:

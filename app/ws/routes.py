@@ -89,7 +89,8 @@ def realtime_socket() -> Response:
         else:
             connection = Connection(decision, queue_size=config["WEBSOCKET_SEND_QUEUE_SIZE"],
                                     send_timeout=float(config["WEBSOCKET_SEND_TIMEOUT"]),
-                                    remote_addr=request.remote_addr, connection_id=connection_id)
+                                    remote_addr=request.remote_addr, connection_id=connection_id,
+                                    raw_frames=not config["WEBSOCKET_COMPRESSION"])
             _serve(app, relay, connection, ws)
     finally:
         if slot_taken:

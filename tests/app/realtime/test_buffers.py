@@ -120,3 +120,10 @@ def test_duplicates_ignored_and_backwards_seq_restarts() -> None:
     assert buffer.seqs() == [1]
     buffer.append(Item(None))
     assert buffer.seqs() == [1]
+
+
+def test_peek_does_not_take() -> None:
+    queue = ConflatingQueue(2)
+    assert queue.peek() is None
+    queue.put(entry("a1", "a"))
+    assert queue.peek() is not None and len(queue) == 1
