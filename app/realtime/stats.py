@@ -13,6 +13,7 @@ import redis
 from flask import Flask
 
 from app.realtime.cluster import PROCESS_TTL_SECONDS, STATS_PERIOD_SECONDS, ClusterState
+from app.realtime.feed_requests import ask_feed_for
 from app.realtime.socket import live_socket_threads
 from app.realtime.tasks import live_tasks, spawn
 
@@ -98,7 +99,15 @@ class StatsHeartbeat:
             logger.info("stats heartbeat failed", extra={"error": str(exc)})
             return False
         self.writes += 1
+        self._renew_feed_requests()
         return True
+
+    def _renew_feed_requests(self) -> None:
+        """Subscribed symbols stay requested from the feed for as long as someone listens."""
+        symbols = [channel.split(":", 1)[1] for channel, members in self.relay.subscribers.items()
+                   if channel.startswith("asset:") and members]
+        if symbols:
+            ask_feed_for(self.relay.app, symbols)
 
     def write_changes(self) -> bool:
         """Only the summary and the users whose sockets changed (cheap enough to do on every change)."""

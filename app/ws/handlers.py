@@ -9,6 +9,7 @@ from flask import Flask
 from app import metrics
 from app.realtime.auth import may_read_portfolio, still_authorised
 from app.realtime.connection import Connection
+from app.realtime.feed_requests import ask_feed_for
 from app.realtime.limits import Subscription
 from app.realtime.relay import Relay
 from app.realtime.snapshots import asset_snapshots, portfolio_snapshot
@@ -52,7 +53,8 @@ class MessageHandler:
         if message.type == PING:
             self.connection.reply(PONG, {})
         elif message.type == SUBSCRIBE_ASSET:
-            self._subscribe(message, [(asset_channel(symbol), symbol) for symbol in message.symbols])
+            if self._subscribe(message, [(asset_channel(symbol), symbol) for symbol in message.symbols]):
+                ask_feed_for(self.app, message.symbols)
         elif message.type == SUBSCRIBE_PORTFOLIO:
             assert message.portfolio_id is not None
             self._subscribe(message, [(portfolio_channel(message.portfolio_id), message.portfolio_id)])
@@ -80,10 +82,10 @@ class MessageHandler:
             return False
         return True
 
-    def _subscribe(self, message: ClientMessage, channels: list[tuple[str, Any]]) -> None:
+    def _subscribe(self, message: ClientMessage, channels: list[tuple[str, Any]]) -> bool:
         connection = self.connection
         if not self._allowed(message, channels):
-            return
+            return False
         kind = "asset" if message.type == SUBSCRIBE_ASSET else "portfolio"
         created: dict[str, Subscription] = {}
         generation = 0
@@ -118,6 +120,7 @@ class MessageHandler:
             else:
                 initial = []
             connection.start_subscription(subscription, initial)
+        return True
 
     def _snapshots(self, kind: str, channels: list[str], message: ClientMessage) -> dict[str, dict[str, Any]]:
         if kind == "asset":
