@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import shutil
 import signal
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+import requests
 
 from models.bus import BusError, RedisBus
 from tests.app.ws.client import WsClient
 from tests.app.ws.conftest import Seed, Services, connected, publish_asset, store_quote, subscribe_and_wait
 from tests.support.processes import ManagedProcess, WebServer, free_port
-from tests.support.services import wait_for
+from tests.support.services import unavailable, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ class PrivateRedis:
     def start(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            pytest.skip("redis-server binary not found")
+            unavailable("redis", "no redis-server binary for a private instance")
         args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         self.process = ManagedProcess(args, {}, self.log_dir / f"redis-{self.port}.log").start()
         wait_for(self._answers, timeout=10, interval=0.05, message="private redis to answer")
@@ -159,8 +159,6 @@ def test_embedded_mode_without_redis(tmp_path: Path, pg_committed_url: str, seed
 
 def _answers(url: str) -> bool:
     try:
-        out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url + "/healthz"],
-                             capture_output=True, text=True, timeout=2, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+        return requests.get(url + "/healthz", timeout=1).status_code in (200, 503)
+    except requests.RequestException:
         return False
-    return out.stdout.strip() in {"200", "503"}

@@ -114,3 +114,16 @@ def test_connections_per_user_limit_4429(servers: Callable[..., WebServer], seed
     error = third.errors()[0]
     assert error["code"] == 4429 and error["retry_after"] > 0
     connected(clients(second_server.ws_url, token=seed.bob_token))  # other users are not affected
+
+
+def test_open_sockets_hold_no_database_connection(servers: Callable[..., WebServer], seed: Seed,
+                                                  clients: Callable[..., WsClient]) -> None:
+    # The pool has 5 + 10 connections: if sockets kept theirs, the 16th would wait for one forever.
+    server = servers(WEBSOCKET_MAX_CONNECTIONS_PER_USER=40)
+    cookie = login_cookie(server)
+    opened = [clients(server.ws_url, cookie=cookie, origin=server.url) for _ in range(25)]
+    for client in opened:
+        connected(client)
+        client.send("subscribe_asset", {"symbol": "AAPL"})
+        client.expect_type("asset_update", snapshot=True)
+    assert requests.get(server.url + "/healthz", timeout=5).status_code in (200, 503)
