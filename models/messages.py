@@ -261,11 +261,13 @@ def envelope(kind: str, data: dict[str, Any], connection_id: str | None = None,
     }
 
 
-def error_data(code: int, message: str, retry_after: int | None = None) -> dict[str, Any]:
-    """The payload of an `error` message."""
+def error_data(code: int, message: str, retry_after: int | None = None, closing: bool = False) -> dict[str, Any]:
+    """The payload of an `error` message; `closing` says the server closes with this code next."""
     data: dict[str, Any] = {"code": code, "message": message}
     if retry_after is not None:
         data["retry_after"] = retry_after
+    if closing:
+        data["closing"] = True
     return data
 
 

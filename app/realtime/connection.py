@@ -124,7 +124,7 @@ class Connection:
         self._due.clear()
         if code >= 4000:
             metrics.client_errors.labels(str(code)).inc()
-            text = client_envelope(ERROR, error_data(code, self.close_message, retry_after), self.id)
+            text = client_envelope(ERROR, error_data(code, self.close_message, retry_after, closing=True), self.id)
             self.queue.put(OutboundEntry(text, ERROR), force=True)
         self.queue.put(OutboundEntry("", _CLOSE), force=True)
         self._ready.set()

@@ -77,7 +77,7 @@ def realtime_socket() -> Response:
 
     def oversize_error() -> str:
         metrics.client_errors.labels(str(TOO_LARGE)).inc()
-        return client_envelope(ERROR, error_data(TOO_LARGE, _size_message(config)), connection_id)
+        return client_envelope(ERROR, error_data(TOO_LARGE, _size_message(config), closing=True), connection_id)
 
     ws = RealtimeSocket(request.environ, oversize_error=oversize_error,
                         compression=bool(config["WEBSOCKET_COMPRESSION"]),
@@ -125,7 +125,8 @@ def _release_slot(app: Flask, identity: Any, connection_id: str) -> None:
 def _refuse(ws: RealtimeSocket, rejection: Rejection, connection_id: str, send_timeout: float) -> None:
     """Accepted only to say why: `error` with the code (Chrome shows custom close codes as 1006), then close."""
     metrics.client_errors.labels(str(rejection.code)).inc()
-    text = client_envelope(ERROR, error_data(rejection.code, rejection.message, rejection.retry_after), connection_id)
+    text = client_envelope(ERROR, error_data(rejection.code, rejection.message, rejection.retry_after, closing=True),
+                           connection_id)
     try:
         with gevent.Timeout(send_timeout):
             ws.send(text)

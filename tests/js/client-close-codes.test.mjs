@@ -52,6 +52,15 @@ test('an old error code is not applied to a much later network drop', () => {
   assert.equal(client.state, 'reconnecting');
 });
 
+test('an error flagged closing names the close code however late the 1006 comes', () => {
+  const { client, clock, open, ws } = makeClient({ errorCloseWindowMs: 5000 });
+  open({ heartbeat_interval: 3600 });
+  ws().serverSend('error', { code: 4403, message: 'origin not allowed', closing: true });
+  clock.advance(60_000);
+  ws().serverClose(1006);
+  assert.equal(client.state, 'closed');
+});
+
 test('a real close code wins over a remembered error code', () => {
   const { client, open, ws } = makeClient();
   open();

@@ -269,7 +269,10 @@ export class PricewireSocket {
       case 'connection': this._onConnection(data, message); break;
       case 'feed_status': this.feedStatus = data; break;
       case 'error':
-        this._lastServerError = { code: toNumber(data.code) ?? data.code, retryAfter: toNumber(data.retry_after), at: this.clock.now() };
+        this._lastServerError = {
+          code: toNumber(data.code) ?? data.code, retryAfter: toNumber(data.retry_after),
+          closing: data.closing === true, at: this.clock.now(),
+        };
         this._report('server', data.message ?? 'server error', { code: data.code, data });
         break;
       default: this._trackSeq(message, data);
@@ -309,9 +312,10 @@ export class PricewireSocket {
   _onClose(event) {
     const rawCode = event.code ?? 1006;
     const err = this._lastServerError;
-    const recent = err && this.clock.now() - err.at <= this.errorCloseWindowMs ? err : null;
-    // Chrome reports custom close codes as 1006; the server announces the real one in an `error` first.
-    // Only a recent error counts: 4403 etc. are also sent for refused subscriptions on a live socket.
+    // Chrome reports custom close codes as 1006; the server announces the real one in an `error` first,
+    // flagged `closing`. Errors without the flag (a refused subscription on a live socket, or an older
+    // server) count only when recent.
+    const recent = err && (err.closing || this.clock.now() - err.at <= this.errorCloseWindowMs) ? err : null;
     const code = rawCode === 1006 && typeof recent?.code === 'number' ? recent.code : rawCode;
     this._teardown();
     this._afterClose({ code, rawCode, reason: event.reason ?? '', wasClean: Boolean(event.wasClean) }, recent);

@@ -147,4 +147,4 @@ def test_closing_keeps_replies_and_refuses_more() -> None:
     conn.close(4401)  # only the first close counts
     out = frames(conn)
     assert [m.get("type", m.get("kind")) for m in out] == ["pong", "error", "_close"]
-    assert out[1]["data"] == {"code": 4408, "message": "idle"}
+    assert out[1]["data"] == {"code": 4408, "message": "idle", "closing": True}
