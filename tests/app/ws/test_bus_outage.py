@@ -125,6 +125,10 @@ def test_silent_redis_is_noticed(servers: Callable[..., WebServer], seed: Seed, 
         client.expect_type("feed_status", timeout=30, status="degraded")
         client.send("ping")
         client.expect_type("pong")  # sockets stay up while the bus is away
+        subscribe_and_wait(client, "AAPL")  # and still answer subscribes from the store
+        client.expect_type("asset_update", snapshot=True, symbol="AAPL")
+        client.send("ping")
+        client.expect_type("pong")  # nothing on the subscribe path waits for the frozen Redis
     finally:
         private_redis.freeze(False)
     client.expect_type("feed_status", timeout=60, status="recovered")
