@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Response, request
 from flask_login import current_user, login_required
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 
 from app.api import blueprint
+from app.api.history import DAYS_ERROR, parse_days, thinned_series
 from app.api.monitoring import json_response
 from app.extensions import db
 from models.base import utcnow
@@ -19,9 +19,6 @@ from models.portfolio import Portfolio, PortfolioValue
 from models.portfolio_valuation import owned_portfolio, portfolio_update_data, value_portfolios
 
 DEFAULT_HISTORY_DAYS = 30
-MAX_HISTORY_DAYS = 365
-# Enough for a chart; longer ranges are thinned evenly in SQL.
-MAX_HISTORY_POINTS = 2000
 NOT_FOUND = {"error": "portfolio not found"}
 SUMMARY_FIELDS = (
     "portfolio_id", "name", "base_currency", "total_value", "daily_change", "daily_change_percent",
@@ -64,26 +61,15 @@ def get_portfolio(portfolio_id: int) -> Response:
     return json_response(data) if data is not None else json_response(NOT_FOUND, 404)
 
 
-def _days(raw: str | None) -> int | None:
-    """The `days` argument as 1..MAX_HISTORY_DAYS, or None when invalid."""
-    if raw is None:
-        return DEFAULT_HISTORY_DAYS
-    text = raw.strip()
-    if not text.isdigit() or len(text) > 4:
-        return None
-    value = int(text)
-    return value if 1 <= value <= MAX_HISTORY_DAYS else None
-
-
 @blueprint.get("/api/portfolios/<int:portfolio_id>/history")
 @login_required
 def portfolio_history(portfolio_id: int) -> Response:
     """Stored valuation snapshots of the last `days` days, oldest first."""
     if owned_portfolio(current_user.id, portfolio_id) is None:
         return json_response(NOT_FOUND, 404)
-    days = _days(request.args.get("days"))
+    days = parse_days(request.args.get("days"), DEFAULT_HISTORY_DAYS)
     if days is None:
-        return json_response({"error": f"days must be a whole number from 1 to {MAX_HISTORY_DAYS}"}, 400)
+        return json_response(DAYS_ERROR, 400)
     since = utcnow() - timedelta(days=days)
     snapshots, thinned = history_snapshots(portfolio_id, since)
     return json_response({"portfolio_id": portfolio_id, "days": days, "since": iso(since),
@@ -92,25 +78,14 @@ def portfolio_history(portfolio_id: int) -> Response:
 
 def history_snapshots(portfolio_id: int, since: datetime) -> tuple[list[dict[str, Any]], bool]:
     """Snapshots from `since`, oldest first, thinned evenly to MAX_HISTORY_POINTS (newest kept)."""
-    in_range = (PortfolioValue.portfolio_id == portfolio_id, PortfolioValue.timestamp >= since)
-    total = db.session.scalar(select(func.count()).select_from(PortfolioValue).where(*in_range)) or 0
-    step = max(math.ceil(total / MAX_HISTORY_POINTS), 1)
-    numbered = (
-        select(
-            PortfolioValue.timestamp, PortfolioValue.total_value, PortfolioValue.daily_change,
-            PortfolioValue.stale_value,
-            func.row_number().over(order_by=(PortfolioValue.timestamp, PortfolioValue.id)).label("n"),
-        )
-        .where(*in_range)
-        .subquery()
+    rows, thinned = thinned_series(
+        PortfolioValue, ("timestamp", "total_value", "daily_change", "stale_value"),
+        (PortfolioValue.timestamp, PortfolioValue.id),
+        (PortfolioValue.portfolio_id == portfolio_id, PortfolioValue.timestamp >= since),
     )
-    query = select(numbered.c.timestamp, numbered.c.total_value, numbered.c.daily_change, numbered.c.stale_value)
-    if step > 1:
-        query = query.where(or_((numbered.c.n - 1) % step == 0, numbered.c.n == total))
-    rows = db.session.execute(query.order_by(numbered.c.n)).all()
     points = [
         {"timestamp": iso(row.timestamp), "total_value": row.total_value,
          "daily_change": row.daily_change, "stale_value": row.stale_value}
         for row in rows
     ]
-    return points, step > 1
+    return points, thinned

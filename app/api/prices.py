@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Response, current_app, request
 from flask_login import current_user, login_required
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 
 from app.api import blueprint
+from app.api.history import DAYS_ERROR, parse_days, thinned_series
 from app.api.monitoring import json_response
 from app.extensions import db
 from models.market import Asset, PriceHistory
@@ -22,9 +22,6 @@ logger = logging.getLogger("pricewire.realtime")
 REFRESH_EXTENSION = "pricewire.refresh"
 MAX_REFRESH_SYMBOLS = MAX_SYMBOLS_PER_MESSAGE
 DEFAULT_HISTORY_DAYS = 7
-MAX_HISTORY_DAYS = 365
-# A sparkline needs no more; longer ranges are thinned evenly in SQL, keeping the newest point.
-MAX_HISTORY_POINTS = 2000
 
 
 class BadRequest(ValueError):
@@ -75,34 +72,21 @@ def refresh_prices() -> Response:
 
 def history_days(raw: str | None) -> int:
     """The `days` query parameter: a whole number 1..365, default 7."""
-    if raw is None:
-        return DEFAULT_HISTORY_DAYS
-    text = raw.strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_HISTORY_DAYS:
-        raise BadRequest(f"days must be a whole number from 1 to {MAX_HISTORY_DAYS}")
-    return int(text)
+    days = parse_days(raw, DEFAULT_HISTORY_DAYS)
+    if days is None:
+        raise BadRequest(DAYS_ERROR["error"])
+    return days
 
 
 def history_points(asset_id: int, since: datetime) -> tuple[list[dict[str, Any]], bool]:
     """Points from `since`, oldest first, thinned to MAX_HISTORY_POINTS; and whether thinning happened."""
-    in_range = (PriceHistory.asset_id == asset_id, PriceHistory.timestamp >= since)
-    total = db.session.scalar(select(func.count()).select_from(PriceHistory).where(*in_range)) or 0
-    step = max(math.ceil(total / MAX_HISTORY_POINTS), 1)
-    numbered = (
-        select(
-            PriceHistory.timestamp, PriceHistory.price, PriceHistory.volume, PriceHistory.source,
-            func.row_number().over(order_by=PriceHistory.timestamp).label("n"),
-        )
-        .where(*in_range)
-        .subquery()
+    rows, thinned = thinned_series(
+        PriceHistory, ("timestamp", "price", "volume", "source"), (PriceHistory.timestamp,),
+        (PriceHistory.asset_id == asset_id, PriceHistory.timestamp >= since),
     )
-    query = select(numbered.c.timestamp, numbered.c.price, numbered.c.volume, numbered.c.source)
-    if step > 1:
-        query = query.where(or_((numbered.c.n - 1) % step == 0, numbered.c.n == total))
-    rows = db.session.execute(query.order_by(numbered.c.timestamp)).all()
     points = [{"timestamp": row.timestamp, "price": row.price, "volume": row.volume, "source": row.source}
               for row in rows]
-    return points, step > 1
+    return points, thinned
 
 
 @blueprint.get("/api/prices/<symbol>/history")

@@ -86,7 +86,7 @@ def test_history_days_is_validated(client: FlaskClient, portfolio: Portfolio, da
 
 def test_long_history_is_thinned_keeping_the_newest(client: FlaskClient, portfolio: Portfolio,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("app.api.portfolios.MAX_HISTORY_POINTS", 2)
+    monkeypatch.setattr("app.api.history.MAX_HISTORY_POINTS", 2)
     now = utcnow()
     for minutes in range(5, 0, -1):  # totals 1..5, oldest first
         db.session.add(PortfolioValue(portfolio_id=portfolio.id, timestamp=now - timedelta(minutes=minutes),

@@ -11,7 +11,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.api import prices
+from app.api import history, prices
 from models import Asset, PriceHistory, db
 from models.feed_status import get_feed_status
 from tests.app.api_helpers import login, redis_backed_app
@@ -173,7 +173,7 @@ def test_history_keeps_exact_decimals(client: FlaskClient) -> None:
 
 
 def test_long_history_is_thinned_keeping_both_ends(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(prices, "MAX_HISTORY_POINTS", 10)
+    monkeypatch.setattr(history, "MAX_HISTORY_POINTS", 10)
     login(client)
     add_history("AAPL", [26 - index for index in range(26)])  # oldest first: prices 100.1 .. 125.1
     body = client.get("/api/prices/AAPL/history").json
@@ -185,7 +185,7 @@ def test_long_history_is_thinned_keeping_both_ends(client: FlaskClient, monkeypa
 
 @pytest.mark.integration
 def test_history_thinning_on_postgresql(pg_app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(prices, "MAX_HISTORY_POINTS", 4)
+    monkeypatch.setattr(history, "MAX_HISTORY_POINTS", 4)
     client = pg_app.test_client()
     login(client)
     add_history("AAPL", [10 - index for index in range(10)], start_price="189.12345678")

@@ -5,15 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from models import User, db
-
-
-def add_user(name: str = "alice", password: str = "s3cret") -> User:
-    user = User(username=name)
-    user.set_password(password)
-    db.session.add(user)
-    db.session.commit()
-    return user
+from tests.support.portfolios import add_user
 
 
 def test_me_requires_login(client: FlaskClient) -> None:
