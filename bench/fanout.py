@@ -69,9 +69,18 @@ def passed(row: dict[str, Any], limit_ms: float = P99_LIMIT_MS) -> bool:
     return p99 is not None and p99 < limit_ms and row["lost"] == 0 and row["conflated"] == 0
 
 
-def best(rows: list[dict[str, Any]], limit_ms: float = P99_LIMIT_MS) -> dict[str, Any] | None:
-    """The passing step with the highest delivered rate."""
-    good = [row for row in rows if passed(row, limit_ms)]
+def best(rows: list[dict[str, Any]], limit_ms: float = P99_LIMIT_MS, held: bool = True) -> dict[str, Any] | None:
+    """The passing step with the highest delivered rate; `held`: only steps before the first failing one.
+
+    A rate is "held" when it and every lower rate passed: a pass after a failure is luck (a pause that
+    fell between two windows), not capacity.
+    """
+    good = []
+    for row in rows:
+        if passed(row, limit_ms):
+            good.append(row)
+        elif held:
+            break
     return max(good, key=lambda row: row["delivered_per_s"]) if good else None
 
 

@@ -83,6 +83,8 @@ def headline(results: dict[str, dict[str, Any]], clients: int, feed: dict[str, A
         key = name.replace("-", "_")
         out[f"{key}_rate"] = best_rate(result, clients)
         out[f"{key}_rate_p99_50ms"] = best_rate(result, clients, STRICT_P99_MS)
+        lucky = best(_rows(result, clients), held=False)
+        out[f"{key}_best_single_step"] = lucky["delivered_per_s"] if lucky else None
         top = best(_rows(result, clients))
         out[f"{key}_p99_ms"] = top["p99_ms"] if top else None
         if result.get("memory"):
