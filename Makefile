@@ -15,11 +15,12 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	@touch $(STAMP)
 
-# Embedded mode: SQLite under instance/, in-process bus and feed, simulated provider.
+# Embedded mode: SQLite under instance/, in-process bus and feed, simulated provider; the demo
+# refreshes every 5 s unless REALTIME_UPDATE_INTERVAL says otherwise (the service default is 30).
 run: install
 	env -u DATABASE_URL -u REDIS_URL $(FLASK) db upgrade
 	env -u DATABASE_URL -u REDIS_URL $(FLASK) demo seed
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/python wsgi.py
+	env -u DATABASE_URL -u REDIS_URL REALTIME_UPDATE_INTERVAL=$${REALTIME_UPDATE_INTERVAL:-5} $(BIN)/python wsgi.py
 
 test: install chromium test-js test-python
 
