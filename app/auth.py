@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Request, Response, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
 from app.extensions import db, login_manager
-from models import User
+from models import ApiToken, User
 from models.bus import BusError, get_bus
 from models.messages import CONTROL_LOGOUT, dumps, user_channel
 
@@ -23,6 +23,20 @@ def wants_json() -> bool:
         return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def bearer_token(req: Request) -> str | None:
+    """The token of an `Authorization: Bearer ...` header, if any."""
+    scheme, _, token = req.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+@login_manager.request_loader
+def _user_from_bearer_token(req: Request) -> User | None:
+    """Non-browser clients call the API with a token from `flask tokens create` instead of a cookie."""
+    token = bearer_token(req)
+    user_id = ApiToken.owner_id(token) if token else None
+    return None if user_id is None else db.session.get(User, user_id)
 
 
 @login_manager.unauthorized_handler

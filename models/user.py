@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -60,6 +60,11 @@ class ApiToken(db.Model):  # type: ignore[name-defined,misc]
     def hash_token(token: str) -> str:
         """The stored form of a token."""
         return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def owner_id(cls, token: str) -> int | None:
+        """The id of the user a plain token belongs to, or None."""
+        return db.session.scalar(select(cls.user_id).where(cls.token_hash == cls.hash_token(token)))
 
     @classmethod
     def issue(cls, user: User, name: str = "") -> tuple[ApiToken, str]:

@@ -10,6 +10,7 @@ from flask import Request
 from flask_login import current_user
 from sqlalchemy import select
 
+from app.auth import bearer_token
 from app.extensions import db
 from app.realtime.connection import Identity
 from models import ApiToken, User
@@ -53,23 +54,16 @@ def origin_allowed(origin: str, allowed: Iterable[str], host: str, schemes: Iter
     return given in {normalise_origin(f"{scheme}://{host}") for scheme in schemes}
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
 def token_identity(token: str) -> Identity | None:
     """The user of an API token (stored hashed), or None."""
-    token_hash = ApiToken.hash_token(token)
-    user_id = db.session.scalar(select(ApiToken.user_id).where(ApiToken.token_hash == token_hash))
-    return None if user_id is None else Identity(int(user_id), "token", token_hash)
+    user_id = ApiToken.owner_id(token)
+    return None if user_id is None else Identity(int(user_id), "token", ApiToken.hash_token(token))
 
 
 def authenticate(request: Request, allowed_origins: Iterable[str]) -> Identity | Rejection:
     """Decide before the handshake; the caller must db.session.remove() afterwards."""
     has_auth_header = "Authorization" in request.headers
-    token = _bearer(request)
+    token = bearer_token(request)
     origin = request.headers.get("Origin")
     if origin is not None:
         forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, g
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from tests.support.portfolios import add_user
 
@@ -58,3 +59,23 @@ def test_logout_ends_session(client: FlaskClient) -> None:
 def test_dashboard_redirects_browser_to_login(client: FlaskClient, app: Flask) -> None:
     response = client.get("/", headers={"Accept": "text/html"})
     assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+
+
+def test_bearer_token_reaches_the_api_without_a_cookie(client: FlaskClient) -> None:
+    from models import ApiToken, db
+
+    user = add_user()
+    token, plain = ApiToken.issue(user, "script")
+    db.session.add(token)
+    db.session.commit()
+
+    def get(path: str, authorization: str) -> TestResponse:
+        # The fixture's app context spans the test, so forget flask-login's per-request user first.
+        g.pop("_login_user", None)
+        return client.get(path, headers={"Authorization": authorization})
+
+    assert get("/auth/me", f"Bearer {plain}").json["user"]["id"] == user.id
+    assert get("/api/portfolios", f"Bearer {plain}").status_code == 200
+    assert get("/auth/me", "Bearer pw_wrong").status_code == 401
+    assert get("/auth/me", f"Basic {plain}").status_code == 401
+    assert "Set-Cookie" not in client.get("/auth/me", headers={"Authorization": f"Bearer {plain}"}).headers
