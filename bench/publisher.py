@@ -17,7 +17,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,43 +63,49 @@ def _note(ranges: dict[str, list[int]], data: dict[str, Any]) -> None:
         span[1] = data["seq"]
 
 
-def run_sync(feed: Feed, publish: Callable[[dict[str, Any]], None], step: int, rate: float,
-             duration: float) -> dict[str, Any]:
-    """Publish `rate`/s for `duration` s (stops at 1.5x duration if the sink cannot keep up)."""
+def _paced(feed: Feed, step: int, rate: float, duration: float,
+           ranges: dict[str, list[int]]) -> Iterator[dict[str, Any] | float]:
+    """Updates due at `rate`/s for `duration` s, and between bursts the seconds to wait (stops at 1.5x)."""
     total = max(1, int(rate * duration))
-    ranges: dict[str, list[int]] = {}
-    start, t0 = time.perf_counter(), time.time()
+    start = time.perf_counter()
     published = 0
     while published < total and time.perf_counter() - start < duration * 1.5:
         due = min(total, int((time.perf_counter() - start) * rate) + 1)
         while published < due:
             data = feed.next_update(step)
-            publish(data)
+            yield data
             _note(ranges, data)
             published += 1
         ahead = published / rate - (time.perf_counter() - start)
         if ahead > 0:
-            time.sleep(min(ahead, 0.05))
+            yield min(ahead, 0.05)
+
+
+def run_sync(feed: Feed, publish: Callable[[dict[str, Any]], None], step: int, rate: float,
+             duration: float) -> dict[str, Any]:
+    """Publish `rate`/s for `duration` s (stops at 1.5x duration if the sink cannot keep up)."""
+    ranges: dict[str, list[int]] = {}
+    t0, published = time.time(), 0
+    for item in _paced(feed, step, rate, duration, ranges):
+        if isinstance(item, float):
+            time.sleep(item)
+        else:
+            publish(item)
+            published += 1
     return _report(step, rate, published, ranges, t0=t0, t1=time.time())
 
 
 async def run_async(feed: Feed, publish: Callable[[dict[str, Any]], Awaitable[None]], step: int, rate: float,
                     duration: float) -> dict[str, Any]:
     """As run_sync, awaiting the sink."""
-    total = max(1, int(rate * duration))
     ranges: dict[str, list[int]] = {}
-    start, t0 = time.perf_counter(), time.time()
-    published = 0
-    while published < total and time.perf_counter() - start < duration * 1.5:
-        due = min(total, int((time.perf_counter() - start) * rate) + 1)
-        while published < due:
-            data = feed.next_update(step)
-            await publish(data)
-            _note(ranges, data)
+    t0, published = time.time(), 0
+    for item in _paced(feed, step, rate, duration, ranges):
+        if isinstance(item, float):
+            await asyncio.sleep(item)
+        else:
+            await publish(item)
             published += 1
-        ahead = published / rate - (time.perf_counter() - start)
-        if ahead > 0:
-            await asyncio.sleep(min(ahead, 0.05))
     return _report(step, rate, published, ranges, t0=t0, t1=time.time())
 
 
