@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any
 
 from app.extensions import db
 from models.messages import asset_channel, portfolio_channel
+from models.portfolio_valuation import portfolio_update_data
 from models.snapshots import quote_snapshots
-
-logger = logging.getLogger("pricewire.realtime")
 
 
 def asset_snapshots(symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -25,11 +23,6 @@ def asset_snapshots(symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
 def portfolio_snapshot(portfolio_id: int) -> dict[str, Any] | None:
     """The portfolio_update data of one portfolio (no ownership check: callers do that)."""
     try:
-        from models.portfolio_valuation import portfolio_update_data
-    except ImportError:  # pragma: no cover - the valuation module ships separately
-        logger.warning("portfolio snapshots unavailable: models.portfolio_valuation missing")
-        return None
-    try:
         return portfolio_update_data(portfolio_id)
     finally:
         db.session.remove()
@@ -42,7 +35,8 @@ def channel_snapshots(channels: Iterable[str]) -> dict[str, dict[str, Any]]:
     result = asset_snapshots(symbols) if symbols else {}
     for channel in wanted:
         if channel.startswith("portfolio:"):
-            data = portfolio_snapshot(int(channel.split(":", 1)[1]))
+            portfolio_id = int(channel.split(":", 1)[1])
+            data = portfolio_snapshot(portfolio_id)
             if data is not None:
-                result[portfolio_channel(int(channel.split(":", 1)[1]))] = data
+                result[portfolio_channel(portfolio_id)] = data
     return result
