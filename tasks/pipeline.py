@@ -38,6 +38,7 @@ from tasks.feed_events import (
     record_status,
 )
 from tasks.market_data import DataSourceManager, QuoteResult, build_data_source_manager
+from tasks.portfolio_tracker import fx_symbols_for_tracked_portfolios, revalue_for_symbols
 from tasks.quote_store import ensure_assets, is_changed, store_history, store_quotes
 
 logger = logging.getLogger("pricewire.price_feed")
@@ -127,15 +128,6 @@ def should_retry(batch: BatchResult, retries: int) -> list[str]:
     return list(batch.transient) if batch.transient and retries < MAX_RETRIES else []
 
 
-def _portfolio_fx_symbols() -> set[str]:
-    """FX pairs the tracked portfolios need, once the portfolio tracker is there."""
-    try:
-        from tasks.portfolio_tracker import fx_symbols_for_tracked_portfolios
-    except ImportError:
-        return set()
-    return set(fx_symbols_for_tracked_portfolios())
-
-
 def pick_tracked_symbols(store: FeedStatusStore) -> list[str]:
     """Held or watched active assets, FX the portfolios need, requested symbols and recent failures, sorted."""
     held = select(Asset.symbol).join(Position, Position.asset_id == Asset.id).where(
@@ -144,7 +136,7 @@ def pick_tracked_symbols(store: FeedStatusStore) -> list[str]:
     watched = select(Asset.symbol).join(WatchlistItem, WatchlistItem.asset_id == Asset.id).where(
         Asset.is_active.is_(True)
     )
-    wanted = set(db.session.scalars(union(held, watched)).all()) | _portfolio_fx_symbols()
+    wanted = set(db.session.scalars(union(held, watched)).all()) | set(fx_symbols_for_tracked_portfolios())
     wanted |= set(store.requested_symbols()) | set(store.retryable_failures())
     return sorted(symbol for symbol in wanted if is_valid_symbol(symbol))
 
@@ -198,10 +190,6 @@ def publish_updates(bus: Bus, updates: Sequence[tuple[str, Quote]]) -> int:
 def revalue(symbols: Sequence[str]) -> None:
     """Hand changed symbols to portfolio valuation; its failure never undoes the stored quotes."""
     if not symbols:
-        return
-    try:
-        from tasks.portfolio_tracker import revalue_for_symbols
-    except ImportError:
         return
     try:
         revalue_for_symbols(list(symbols))

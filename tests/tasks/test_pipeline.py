@@ -188,10 +188,8 @@ def test_stale_is_announced_once_and_cleared_by_fresh_quotes(any_app: Flask, stu
 
 def test_changed_symbols_go_to_portfolio_valuation(any_app: Flask, stub: StubSource,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    import tasks.portfolio_tracker as tracker
-
     calls: list[list[str]] = []
-    monkeypatch.setattr(tracker, "revalue_for_symbols", lambda symbols: calls.append(sorted(symbols)))
+    monkeypatch.setattr(pipeline, "revalue_for_symbols", lambda symbols: calls.append(sorted(symbols)))
     manager = manager_of(stub)
 
     pipeline.process_batch(["AAPL", "MSFT"], manager=manager)
