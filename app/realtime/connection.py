@@ -41,6 +41,9 @@ logger = logging.getLogger("pricewire.realtime")
 
 _CLOSE = "_close"
 _STOP = "_stop"
+WRITTEN = "written"  # push(): on the socket already (the caller counts it, see record_written)
+QUEUED = "queued"  # push(): waiting for the writer greenlet
+REFUSED = ""  # push(): closing, or dropped because the queue is full
 BATCH_BYTES = 64 * 1024
 BATCH_MESSAGES = 64
 METRIC_TYPES = frozenset({ASSET_UPDATE, PORTFOLIO_UPDATE, POSITION_UPDATE, NOTIFICATION, FEED_STATUS, ERROR,
@@ -59,6 +62,13 @@ def _sent_counter(kind: str) -> Any:
 _SENT_COUNTERS: dict[str, Any] = {}
 
 
+def record_written(kind: str, count: int, published_at: float | None) -> None:
+    """Count `count` messages of one update written, and its publish-to-write time once (the latest write)."""
+    _sent_counter(kind).inc(count)
+    if published_at is not None:
+        metrics.publish_to_send.observe(max(0.0, time.time() - published_at))
+
+
 @dataclass(frozen=True)
 class Identity:
     """Who is on a socket and how they proved it."""
@@ -69,7 +79,8 @@ class Identity:
 
 
 class Connection:
-    """Per-socket state. Only the writer greenlet writes to the socket; everyone else enqueues."""
+    """Per-socket state. A message goes straight to the socket when nothing is waiting; otherwise it is
+    queued, and a writer greenlet (alive only while there is a backlog) drains the queue in order."""
 
     def __init__(self, identity: Identity, *, queue_size: int, send_timeout: float, remote_addr: str | None = None,
                  connection_id: str | None = None, raw_frames: bool = True) -> None:
@@ -94,24 +105,27 @@ class Connection:
         self._ready = gevent.event.Event()
         self._due: list[tuple[float, str]] = []
         self._full_since: float | None = None
+        self._writer_active = False
+        self._in_flight = False  # the writer holds a batch taken from the queue
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
     def start(self, ws: Any) -> None:
-        """Attach the accepted socket and start the writer."""
+        """Attach the accepted socket (a writer greenlet starts only when messages have to wait)."""
         self.ws = ws
-        self.writer = spawn(self._write_loop, name=f"ws-writer-{self.id[:8]}")
 
     def stop(self) -> None:
-        """Stop the writer (after the socket ended); waits briefly, then kills it."""
+        """After the socket ended: stop the writer (waits briefly, then kills it) and let go of held state."""
         writer = self.writer
-        if writer is None or writer.dead:
-            return
-        self.queue.put(OutboundEntry("", _STOP), force=True)
-        self._ready.set()
-        writer.join(timeout=self.send_timeout + 1)
-        if not writer.dead:
-            writer.kill(block=False)
+        if writer is not None and not writer.dead:
+            self.queue.put(OutboundEntry("", _STOP), force=True)
+            self._ready.set()
+            writer.join(timeout=self.send_timeout + 1)
+            if not writer.dead:
+                writer.kill(block=False)
+        self.writer = None
+        self._due.clear()
+        self.queue.clear()
 
     def close(self, code: int, message: str = "", retry_after: int | None = None) -> None:
         """Send `error {code, message}` (for 4xxx codes), then the close frame; queued updates are dropped."""
@@ -127,15 +141,23 @@ class Connection:
             text = client_envelope(ERROR, error_data(code, self.close_message, retry_after, closing=True), self.id)
             self.queue.put(OutboundEntry(text, ERROR), force=True)
         self.queue.put(OutboundEntry("", _CLOSE), force=True)
-        self._ready.set()
+        self._wake()
 
-    # ---- enqueueing (never blocks, never writes) ----------------------------------------------------
+    # ---- sending (never blocks) -------------------------------------------------------------------------
 
     def push(self, text: str, kind: str, key: str | None = None, published_at: float | None = None, *,
-             force: bool = False, frame: bytes | None = None) -> bool:
-        """Queue one message; False when closing or dropped because the queue is full."""
+             force: bool = False, frame: bytes | None = None) -> str:
+        """Write one message now if nothing is waiting, else queue it: WRITTEN, QUEUED or REFUSED.
+
+        WRITTEN messages are counted by the caller (record_written: once per update, not per socket).
+        """
         if self.closing:
-            return False
+            return REFUSED
+        if self._can_write_now() and self.ws.sock.try_send(frame if frame is not None else text_frame(text)):
+            self.sent += 1
+            if self.ws.sock.pending:  # a short write: the writer sends the rest before anything else
+                self._wake()
+            return WRITTEN
         result = self.queue.put(OutboundEntry(text, kind, key, published_at, frame), force)
         if result in (CONFLATED, DROPPED):
             self._count_drop("conflated" if result == CONFLATED else "overflow")
@@ -145,56 +167,80 @@ class Connection:
             elif now - self._full_since > self.send_timeout:
                 logger.warning("slow consumer: queue full", extra={"connection_id": self.id})
                 self.close(SLOW_CONSUMER, "slow consumer: the connection cannot keep up")
-                return False
-        self._ready.set()
-        return result != DROPPED
+                return REFUSED
+        self._wake()
+        return REFUSED if result == DROPPED else QUEUED
+
+    def send(self, text: str, kind: str, key: str | None = None) -> None:
+        """A message for this socket alone (reply, error, notice): never dropped for a full queue."""
+        if self.push(text, kind, key, force=True) == WRITTEN:
+            record_written(kind, 1, None)
 
     def reply(self, kind: str, data: dict[str, Any]) -> None:
-        """A direct reply (carries this connection's id); always queued."""
-        self.push(client_envelope(kind, data, self.id), kind, force=True)
+        """A direct reply (carries this connection's id)."""
+        self.send(client_envelope(kind, data, self.id), kind)
 
     def error(self, code: int, message: str, retry_after: int | None = None) -> None:
         """An `error` message; the connection stays open."""
         metrics.client_errors.labels(str(code)).inc()
         self.reply(ERROR, error_data(code, message, retry_after))
 
-    def deliver(self, update: Update) -> None:
-        """A live channel update from the relay: filter, throttle or queue it."""
+    def deliver(self, update: Update) -> str:
+        """A live channel update from the relay: filter, throttle or send it (push's result, or REFUSED)."""
         subscription = self.subscriptions.get(update.channel)
         if subscription is None or self.closing:
-            return
+            return REFUSED
         decision = subscription.offer(update, time.monotonic())
         if decision == SEND:
-            self.push(update.text, update.kind, update.channel, update.published_at, frame=update.frame)
-        elif decision == HOLD:
+            return self.push(update.text, update.kind, update.channel, update.published_at, frame=update.frame)
+        if decision == HOLD:
             self._schedule(subscription)
         elif decision == REPLACED:
             self._count_drop("max_hz")
+        return REFUSED
 
-    def deliver_snapshot(self, update: Update) -> None:
+    def deliver_snapshot(self, update: Update) -> str:
         """A fresh snapshot (after the bus came back), unless the client already has newer data."""
         subscription = self.subscriptions.get(update.channel)
         if subscription is None or subscription.pending is not None or not subscription.newer(update):
-            return
+            return REFUSED
         subscription.accept(update, time.monotonic())
-        self.push(update.text, update.kind, update.channel, frame=update.frame)
+        return self.push(update.text, update.kind, update.channel, frame=update.frame)
 
     def start_subscription(self, subscription: Subscription, initial: list[Update]) -> None:
-        """Queue the snapshot/replay of a new subscription, then what arrived while it was read."""
+        """Send the snapshot/replay of a new subscription, then what arrived while it was read."""
         for update in subscription.start(initial, time.monotonic()):
-            self.push(update.text, update.kind, update.channel, update.published_at, force=True, frame=update.frame)
+            self._send_update(update, force=True)
         if subscription.held is not None:
             self._schedule(subscription)
 
+    def _send_update(self, update: Update, *, force: bool = False) -> None:
+        status = self.push(update.text, update.kind, update.channel, update.published_at, force=force,
+                           frame=update.frame)
+        if status == WRITTEN:
+            record_written(update.kind, 1, update.published_at)
+
     def _schedule(self, subscription: Subscription) -> None:
         heapq.heappush(self._due, (subscription.next_allowed, subscription.channel))
-        self._ready.set()
+        self._wake()
 
     def _count_drop(self, reason: str) -> None:
         self.dropped += 1
         metrics.messages_dropped.labels(reason).inc()
 
+    def _can_write_now(self) -> bool:
+        # Order is kept: nothing may be queued or held by the writer, and the socket must be ours to write.
+        return (self.raw_frames and not self._in_flight and len(self.queue) == 0 and self.ws is not None
+                and self.ws.connected)
+
     # ---- the writer ---------------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        """Have the writer look at the queue: signal it, or start one (none runs while nothing waits)."""
+        self._ready.set()
+        if not self._writer_active and self.ws is not None:
+            self._writer_active = True
+            self.writer = spawn(self._write_loop, name="ws-writer")
 
     def _release_due(self) -> None:
         now = time.monotonic()
@@ -208,33 +254,48 @@ class Connection:
                 continue
             item = subscription.release(now)
             if item is not None:
-                self.push(item.text, item.kind, item.channel, item.published_at, frame=item.frame)
+                self._send_update(item)
 
     def _write_loop(self) -> None:
+        finished = True  # False when the writer merely ran out of work: the socket goes on
         try:
             while True:
                 if self._due:
                     self._release_due()
+                if self.ws.sock.pending and not self._write([]):
+                    return
                 entry = self.queue.get()
                 if entry is None:
                     self._full_since = None
+                    if not self._due:
+                        finished = False
+                        return
                     self._ready.clear()
-                    self._ready.wait(max(0.0, self._due[0][0] - time.monotonic()) if self._due else None)
-                    continue
-                if entry.kind == _STOP:
+                    self._ready.wait(max(0.0, self._due[0][0] - time.monotonic()))
+                elif not self._write_entry(entry):
                     return
-                if entry.kind == _CLOSE:
-                    self._write_close()
-                    return
-                if not self._write(self._batch(entry)):
-                    return
-                if self._full_since is not None and len(self.queue) <= self.queue.capacity // 2:
-                    self._full_since = None
         finally:
-            if self.ws is not None:
+            self._writer_active = False
+            if finished and self.ws is not None:
                 if self.ws.connected:
                     self.ws.abort()  # the writer is gone (write failed or a bug): the socket cannot go on
                 self.ws.event.set()  # wake the read loop: the socket is done
+
+    def _write_entry(self, entry: OutboundEntry) -> bool:
+        """Write `entry` (and what follows it); False when the writer must end: stop, close or a failed write."""
+        if entry.kind == _STOP:
+            return False
+        if entry.kind == _CLOSE:
+            self._write_close()
+            return False
+        self._in_flight = True
+        try:
+            written = self._write(self._batch(entry))
+        finally:
+            self._in_flight = False
+        if written and self._full_since is not None and len(self.queue) <= self.queue.capacity // 2:
+            self._full_since = None
+        return written
 
     def _batch(self, first: OutboundEntry) -> list[OutboundEntry]:
         """`first` plus what else is queued (up to a limit): one write instead of many."""
@@ -252,10 +313,11 @@ class Connection:
         return batch
 
     def _write(self, batch: list[OutboundEntry]) -> bool:
+        """One blocking write (an empty batch finishes a short direct write) under the send deadline."""
         timer = gevent.Timeout(self.send_timeout)
         timer.start()
         try:
-            if self.raw_frames:
+            if self.raw_frames or not batch:
                 if not self.ws.connected:
                     return False
                 self.ws.sock.send(b"".join(entry.frame or text_frame(entry.text) for entry in batch))
@@ -271,11 +333,7 @@ class Connection:
         finally:
             timer.close()
         self.sent += len(batch)
-        now = time.time()
-        for entry in batch:
-            _sent_counter(entry.kind).inc()
-            if entry.published_at is not None:
-                metrics.publish_to_send.observe(max(0.0, now - entry.published_at))
+        _count_batch(batch)
         return True
 
     def _write_close(self) -> None:
@@ -315,3 +373,17 @@ class Connection:
             "messages_dropped": self.dropped,
             "queued": len(self.queue),
         }
+
+
+def _count_batch(batch: list[OutboundEntry]) -> None:
+    """Metrics of one queued write: messages by type, and the publish-to-write time of its oldest update."""
+    by_kind: dict[str, int] = {}
+    oldest: float | None = None
+    for entry in batch:
+        by_kind[entry.kind] = by_kind.get(entry.kind, 0) + 1
+        if entry.published_at is not None and (oldest is None or entry.published_at < oldest):
+            oldest = entry.published_at
+    for kind, count in by_kind.items():
+        _sent_counter(kind).inc(count)
+    if oldest is not None:
+        metrics.publish_to_send.observe(max(0.0, time.time() - oldest))

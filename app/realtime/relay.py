@@ -18,7 +18,7 @@ from flask import Flask
 from app import metrics
 from app.realtime.buffers import ResumeBuffer
 from app.realtime.bus_loop import OP_TIMEOUT, BusLoop
-from app.realtime.connection import Connection
+from app.realtime.connection import WRITTEN, Connection, record_written
 from app.realtime.snapshots import channel_snapshots
 from app.realtime.stats import StatsHeartbeat, relay_stats
 from app.realtime.tasks import spawn
@@ -211,7 +211,8 @@ class Relay:
             buffer = self.buffers.get(channel)
             if buffer is not None:
                 buffer.append(update)
-            self._fan_out(self.subscribers.get(channel, ()), lambda c: c.deliver(update))
+            self._fan_out(self.subscribers.get(channel, ()), lambda c: c.deliver(update), update.kind,
+                          update.published_at)
             return
         # Serialised once for every local socket: connection_id is null.
         text = client_envelope(payload.type, payload.data)
@@ -220,19 +221,27 @@ class Relay:
             if payload.type == FEED_STATUS:
                 self.last_feed_status = (str(payload.data.get("status", "")), text)
             self._fan_out(self.connections.values(),
-                          lambda c: c.push(text, payload.type, FEED_CHANNEL, payload.published_at, frame=frame))
+                          lambda c: c.push(text, payload.type, FEED_CHANNEL, payload.published_at, frame=frame),
+                          payload.type, payload.published_at)
         elif channel.startswith(USER_CHANNEL_PREFIX):
             self._fan_out(self.subscribers.get(channel, ()),
-                          lambda c: c.push(text, payload.type, None, payload.published_at, frame=frame))
+                          lambda c: c.push(text, payload.type, None, payload.published_at, frame=frame),
+                          payload.type, payload.published_at)
 
-    def _fan_out(self, targets: Iterable[Connection], action: Callable[[Connection], Any]) -> None:
+    def _fan_out(self, targets: Iterable[Connection], action: Callable[[Connection], str], kind: str,
+                 published_at: float | None = None) -> None:
+        """Run `action` for every target; what went straight to sockets is counted once for the whole update."""
+        written = 0
         for index, connection in enumerate(list(targets), 1):
             try:
-                action(connection)
+                if action(connection) == WRITTEN:
+                    written += 1
             except Exception:
                 logger.exception("delivery failed", extra={"connection_id": connection.id})
             if index % FANOUT_YIELD == 0:
                 gevent.sleep(0)
+        if written:
+            record_written(kind, written, published_at)
 
     def _logout(self, user_id: int) -> None:
         # Only browser sessions end with a logout; token clients end when their token is revoked.
@@ -279,7 +288,8 @@ class Relay:
 
     def _broadcast_status(self, text: str) -> None:
         frame = text_frame(text)
-        self._fan_out(self.connections.values(), lambda c: c.push(text, FEED_STATUS, FEED_CHANNEL, frame=frame))
+        self._fan_out(self.connections.values(), lambda c: c.push(text, FEED_STATUS, FEED_CHANNEL, frame=frame),
+                      FEED_STATUS)
 
     def _refresh_snapshots(self) -> None:
         channels = [channel for channel in self.subscribers if channel_kind(channel) is not None]
@@ -289,7 +299,8 @@ class Relay:
             snapshots = channel_snapshots(channels)
         for channel, data in snapshots.items():
             update = snapshot_update(channel, data)  # one frame for all: connection_id is null
-            self._fan_out(self.subscribers.get(channel, ()), partial(Connection.deliver_snapshot, update=update))
+            self._fan_out(self.subscribers.get(channel, ()), partial(Connection.deliver_snapshot, update=update),
+                          update.kind)
 
     def local_stats(self) -> dict[str, Any]:
         """This process's numbers (for /metrics and the cluster heartbeat)."""

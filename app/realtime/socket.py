@@ -1,4 +1,4 @@
-"""simple-websocket's Server made safe for a writer greenlet: whole-frame writes, 4413 instead of 1009."""
+"""simple-websocket's Server made safe for direct writes and a writer greenlet: whole frames, 4413 instead of 1009."""
 
 from __future__ import annotations
 
@@ -36,18 +36,45 @@ class _TrackedThread(threading.Thread):
 
 
 class LockedSocket:
-    """Every write is one whole sendall under a lock: the writer, pongs and close frames never interleave."""
+    """Every write is whole and under a lock: direct writes, the writer, pings and close frames never interleave."""
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
+        # gevent's socket wraps a non-blocking OS socket: writing to that one never waits for the hub.
+        raw = getattr(sock, "_sock", None)
+        self._raw: socket.socket | None = raw if raw is not None and raw.gettimeout() == 0.0 else None
         self._lock = threading.Lock()
+        self.pending: memoryview | None = None  # the unsent rest of a short try_send, sent before anything else
         self.closed = False
 
     def send(self, data: bytes) -> int:
-        """Write all of `data` (simple-websocket calls send and ignores partial writes)."""
+        """Write all of `data`, after the rest of a short direct write (simple-websocket ignores partial writes)."""
         with self._lock:
-            self._sock.sendall(data)
+            if self.pending is not None:
+                pending, self.pending = self.pending, None
+                self._sock.sendall(pending)
+            if data:
+                self._sock.sendall(data)
         return len(data)
+
+    def try_send(self, data: bytes) -> bool:
+        """Write without waiting: True when `data` is on its way (a short write leaves the rest in `pending`).
+
+        False when nothing was written: the lock is busy, the kernel buffer is full, or the socket failed
+        (a blocking send will find out and end the socket).
+        """
+        raw = self._raw
+        if raw is None or self.pending is not None or self.closed or not self._lock.acquire(blocking=False):
+            return False
+        try:
+            sent = raw.send(data)
+        except OSError:
+            return False
+        finally:
+            self._lock.release()
+        if sent < len(data):
+            self.pending = memoryview(data)[sent:]
+        return True
 
     def close(self) -> None:
         """Half-close, read what the peer still sends for a moment, then close (avoids a RST eating our frames)."""
@@ -83,14 +110,14 @@ class LockedSocket:
 class _OversizeGuard:
     """Wraps the wsproto connection: simple-websocket's 1009 close becomes our error message + 4413."""
 
-    def __init__(self, connection: Any, error_text: Callable[[], str], on_oversize: Callable[[], None]) -> None:
+    def __init__(self, connection: Any, error_text: Callable[[], str]) -> None:
         self._connection = connection
         self._error_text = error_text
-        self._on_oversize = on_oversize
+        self.oversized = False
 
     def send(self, event: Any) -> bytes:
         if isinstance(event, CloseConnection) and event.code == CloseReason.MESSAGE_TOO_BIG:
-            self._on_oversize()
+            self.oversized = True
             data = self._connection.send(TextMessage(data=self._error_text()))
             return data + self._connection.send(CloseConnection(code=TOO_LARGE, reason="message too large"))
         return self._connection.send(event)  # type: ignore[no-any-return]
@@ -108,7 +135,6 @@ class RealtimeSocket(Server):
 
     def __init__(self, environ: dict[str, Any], *, oversize_error: Callable[[], str], compression: bool = False,
                  ping_interval: float | None = None, max_message_size: int | None = None) -> None:
-        self.oversized = False
         self._oversize_error = oversize_error
         if not compression:
             # Without the client's offer in the handshake, wsproto negotiates no extension.
@@ -118,11 +144,13 @@ class RealtimeSocket(Server):
 
     def handshake(self) -> None:
         self.sock: Any = LockedSocket(self.sock)
-        self.ws: Any = _OversizeGuard(self.ws, self._oversize_error, self._mark_oversized)
+        self.ws: Any = _OversizeGuard(self.ws, self._oversize_error)
         super().handshake()
 
-    def _mark_oversized(self) -> None:
-        self.oversized = True
+    @property
+    def oversized(self) -> bool:
+        """True once a frame over the size limit was cut off."""
+        return bool(getattr(self.ws, "oversized", False))
 
     def abort(self) -> None:
         """Drop the connection without a close frame and wake a reader blocked in receive()."""

@@ -161,7 +161,7 @@ def _serve(app: Flask, relay: Relay, connection: Connection, ws: RealtimeSocket)
         })
         notice = relay.degraded_notice()
         if notice is not None:
-            connection.push(notice, FEED_STATUS, FEED_CHANNEL, force=True)
+            connection.send(notice, FEED_STATUS, FEED_CHANNEL)
         _read_loop(app, relay, connection, ws)
     finally:
         relay.unregister(connection)
