@@ -19,6 +19,7 @@ from app import metrics
 from app.realtime.buffers import ResumeBuffer
 from app.realtime.bus_loop import OP_TIMEOUT, BusLoop
 from app.realtime.connection import WRITTEN, Connection, record_written
+from app.realtime.gc_tuning import GcScheduler
 from app.realtime.snapshots import channel_snapshots
 from app.realtime.stats import StatsHeartbeat, relay_stats
 from app.realtime.tasks import spawn
@@ -72,6 +73,9 @@ class Relay:
         self.loop = BusLoop(self, get_bus(app), probe_channel, float(app.config["WEBSOCKET_BUS_PROBE_INTERVAL"]))
         self.greenlet: gevent.Greenlet | None = None
         self.stats = StatsHeartbeat(self)
+        # In-process test apps share the interpreter with pytest: only served processes tune its collector.
+        self.gc = GcScheduler(0 if app.testing else float(app.config["WEBSOCKET_GC_FREEZE_INTERVAL"]),
+                              float(app.config["WEBSOCKET_GC_COLLECT_INTERVAL"]))
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
@@ -80,6 +84,7 @@ class Relay:
         if self.greenlet is None or self.greenlet.dead:
             self.greenlet = spawn(self.loop.run, name="relay")
             self.stats.start()
+            self.gc.start()
 
     def stop(self) -> None:
         """Stop listening (tests, shutdown)."""
@@ -88,6 +93,7 @@ class Relay:
             self.greenlet.kill(block=True, timeout=OP_TIMEOUT)
         self.loop.drop_listener()
         self.stats.stop()
+        self.gc.stop()
 
     # ---- connections (socket greenlets; never block, never do IO) -------------------------------
 
