@@ -17,10 +17,12 @@ from simple_websocket import ConnectionClosed
 from app import metrics
 from app.realtime.buffers import CONFLATED, DROPPED, ConflatingQueue, OutboundEntry
 from app.realtime.limits import HOLD, REPLACED, SEND, Subscription
+from app.realtime.socket import PING_FRAME
 from app.realtime.tasks import spawn
 from app.realtime.updates import Update, text_frame
 from models.messages import (
     ASSET_UPDATE,
+    CLOSE_NO_PONG,
     CLOSE_REASONS,
     CONNECTION,
     ERROR,
@@ -41,6 +43,7 @@ logger = logging.getLogger("pricewire.realtime")
 
 _CLOSE = "_close"
 _STOP = "_stop"
+_PING = "_ping"
 WRITTEN = "written"  # push(): on the socket already (the caller counts it, see record_written)
 QUEUED = "queued"  # push(): waiting for the writer greenlet
 REFUSED = ""  # push(): closing, or dropped because the queue is full
@@ -170,6 +173,16 @@ class Connection:
                 return REFUSED
         self._wake()
         return REFUSED if result == DROPPED else QUEUED
+
+    def heartbeat(self) -> None:
+        """A WebSocket ping; when the previous one got no pong the peer is gone: close (1008)."""
+        if self.closing or self.ws is None:
+            return
+        if not self.ws.ping():
+            self.close(CLOSE_NO_PONG, "Ping/Pong timeout")
+        elif not (self._can_write_now() and self.ws.sock.try_send(PING_FRAME)):
+            self.queue.put(OutboundEntry("", _PING, frame=PING_FRAME), force=True)
+            self._wake()
 
     def send(self, text: str, kind: str, key: str | None = None) -> None:
         """A message for this socket alone (reply, error, notice): never dropped for a full queue."""
@@ -317,9 +330,9 @@ class Connection:
         timer = gevent.Timeout(self.send_timeout)
         timer.start()
         try:
-            if self.raw_frames or not batch:
-                if not self.ws.connected:
-                    return False
+            if not self.ws.connected:
+                return False
+            if self.raw_frames or not batch or batch[0].kind == _PING:
                 self.ws.sock.send(b"".join(entry.frame or text_frame(entry.text) for entry in batch))
             else:
                 self.ws.send(batch[0].text)
@@ -380,6 +393,8 @@ def _count_batch(batch: list[OutboundEntry]) -> None:
     by_kind: dict[str, int] = {}
     oldest: float | None = None
     for entry in batch:
+        if entry.kind == _PING:
+            continue
         by_kind[entry.kind] = by_kind.get(entry.kind, 0) + 1
         if entry.published_at is not None and (oldest is None or entry.published_at < oldest):
             oldest = entry.published_at

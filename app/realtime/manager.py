@@ -15,7 +15,7 @@ from models.messages import asset_channel, bus_message, normalise_symbol, portfo
 ZERO_STATS = {
     "connections": 0, "authenticated_users": 0, "asset_subscriptions": 0, "portfolio_subscriptions": 0,
     "channels": 0, "bus_state": "idle", "messages_sent": 0, "messages_dropped": 0, "greenlets": 0,
-    "socket_threads": 0,
+    "open_sockets": 0,
 }
 
 

@@ -73,6 +73,8 @@ class Relay:
         self.loop = BusLoop(self, get_bus(app), probe_channel, float(app.config["WEBSOCKET_BUS_PROBE_INTERVAL"]))
         self.greenlet: gevent.Greenlet | None = None
         self.stats = StatsHeartbeat(self)
+        self.heartbeat_interval = float(app.config["WEBSOCKET_HEARTBEAT_INTERVAL"])
+        self.pinger: gevent.Greenlet | None = None
         # In-process test apps share the interpreter with pytest: only served processes tune its collector.
         self.gc = GcScheduler(0 if app.testing else float(app.config["WEBSOCKET_GC_FREEZE_INTERVAL"]),
                               float(app.config["WEBSOCKET_GC_COLLECT_INTERVAL"]))
@@ -83,6 +85,7 @@ class Relay:
         """Start the listener greenlet (and the stats heartbeat) on first use."""
         if self.greenlet is None or self.greenlet.dead:
             self.greenlet = spawn(self.loop.run, name="relay")
+            self.pinger = spawn(self._ping_all, name="relay-pings")
             self.stats.start()
             self.gc.start()
 
@@ -91,9 +94,20 @@ class Relay:
         self.loop.stopped = True
         if self.greenlet is not None:
             self.greenlet.kill(block=True, timeout=OP_TIMEOUT)
+        if self.pinger is not None:
+            self.pinger.kill(block=True, timeout=OP_TIMEOUT)
         self.loop.drop_listener()
         self.stats.stop()
         self.gc.stop()
+
+    def _ping_all(self) -> None:
+        """One timer for every socket's WebSocket pings (rather than a timer per socket)."""
+        while True:
+            gevent.sleep(self.heartbeat_interval)
+            for index, connection in enumerate(list(self.connections.values()), 1):
+                connection.heartbeat()
+                if index % FANOUT_YIELD == 0:
+                    gevent.sleep(0)
 
     # ---- connections (socket greenlets; never block, never do IO) -------------------------------
 

@@ -10,29 +10,25 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from simple_websocket import Server
+import gevent
+from simple_websocket import ConnectionClosed, Server
 from wsproto.events import CloseConnection, TextMessage
 from wsproto.frame_protocol import CloseReason
+from wsproto.utilities import LocalProtocolError
 
 from models.messages import TOO_LARGE
 
 LINGER_SECONDS = 2.0  # how long a closing socket keeps reading so the peer gets our close frame, not a RST
 LINGER_BYTES = 16 << 20  # read and discarded, never buffered
 
-_live_threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+PING_FRAME = b"\x89\x00"  # a final, empty, unmasked ping (control frames are never compressed)
+
+_open_sockets: weakref.WeakSet[RealtimeSocket] = weakref.WeakSet()
 
 
-def live_socket_threads() -> int:
-    """Reader greenlets of simple-websocket still running in this process."""
-    return sum(1 for thread in list(_live_threads) if thread.is_alive())
-
-
-class _TrackedThread(threading.Thread):
-    """The reader thread (a greenlet under gevent), counted so tests can see none leaks."""
-
-    def start(self) -> None:
-        _live_threads.add(self)
-        super().start()
+def open_sockets() -> int:
+    """Sockets accepted in this process and not finished yet (a leak shows here)."""
+    return len(_open_sockets)
 
 
 class LockedSocket:
@@ -126,21 +122,43 @@ class _OversizeGuard:
         return getattr(self._connection, name)
 
 
+class _InlineReader:
+    """Stands in for simple-websocket's reader thread: RealtimeSocket reads in the greenlet that receives."""
+
+    def __init__(self, target: Callable[[], None] | None = None) -> None:
+        self.name = "inline-reader"
+
+    def start(self) -> None:
+        """Nothing to start: receive() reads."""
+
+    def is_alive(self) -> bool:
+        """Never a separate greenlet."""
+        return False
+
+    def join(self, timeout: float | None = None) -> None:
+        """Nothing to wait for."""
+
+
 class RealtimeSocket(Server):
     """The server side of one WebSocket.
 
+    - no reader greenlet: receive() reads the socket in the caller's greenlet (one parked greenlet per
+      socket instead of two), and pings come from the relay's timer (no selector per socket);
     - permessage-deflate only when `compression` (it costs ~90 KiB and a compression per message per socket);
     - frames over `max_message_size` are cut off while arriving and answered with `oversize_error` + 4413.
     """
 
+    pong_received: bool
+
     def __init__(self, environ: dict[str, Any], *, oversize_error: Callable[[], str], compression: bool = False,
-                 ping_interval: float | None = None, max_message_size: int | None = None) -> None:
+                 max_message_size: int | None = None) -> None:
         self._oversize_error = oversize_error
         if not compression:
             # Without the client's offer in the handshake, wsproto negotiates no extension.
-            environ = {key: value for key, value in environ.items() if key != "HTTP_SEC_WEBSOCKET_EXTENSIONS"}
-        super().__init__(environ, ping_interval=ping_interval, max_message_size=max_message_size,
-                         thread_class=_TrackedThread)
+            environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+        super().__init__(environ, max_message_size=max_message_size, thread_class=_InlineReader)
+        self.environ: dict[str, Any] = {}  # the request keeps its own; this one only served the handshake
+        _open_sockets.add(self)
 
     def handshake(self) -> None:
         self.sock: Any = LockedSocket(self.sock)
@@ -152,8 +170,48 @@ class RealtimeSocket(Server):
         """True once a frame over the size limit was cut off."""
         return bool(getattr(self.ws, "oversized", False))
 
+    def receive(self, timeout: float | None = None) -> Any:
+        """The next message (str or bytes), None after `timeout` s; ConnectionClosed once the socket ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.connected and not self.input_buffer:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return None
+            self._read(remaining)
+        if self.input_buffer:
+            return self.input_buffer.pop(0)
+        raise ConnectionClosed(self.close_reason, self.close_message)
+
+    def _read(self, timeout: float | None) -> None:
+        """Read what arrives within `timeout` and handle it (pongs, pings, close, messages)."""
+        data = None
+        try:
+            with gevent.Timeout(timeout, False):
+                data = self.sock.recv(self.receive_bytes)
+            if data is None:
+                return
+            if not data:
+                raise OSError("connection closed by the peer")
+            self.ws.receive_data(data)
+            self.connected = self._handle_events()
+        except (OSError, LocalProtocolError):
+            self.connected = False
+
+    def ping(self) -> bool:
+        """Mark a ping as sent; False when the previous one got no pong."""
+        if not self.pong_received:
+            return False
+        self.pong_received = False
+        return True
+
+    def finish(self) -> None:
+        """Close the TCP connection (after a close frame, lingering for the peer's) and forget the socket."""
+        _open_sockets.discard(self)
+        self.connected = False
+        self.sock.close()
+
     def abort(self) -> None:
-        """Drop the connection without a close frame and wake a reader blocked in receive()."""
+        """Drop the connection without a close frame (wakes a greenlet blocked in receive())."""
         self.connected = False
         self.sock.abort()
         self.event.set()

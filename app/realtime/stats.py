@@ -14,7 +14,7 @@ from flask import Flask
 
 from app.realtime.cluster import PROCESS_TTL_SECONDS, STATS_PERIOD_SECONDS, ClusterState
 from app.realtime.feed_requests import ask_feed_for
-from app.realtime.socket import live_socket_threads
+from app.realtime.socket import open_sockets
 from app.realtime.tasks import live_tasks, spawn
 
 if TYPE_CHECKING:
@@ -144,6 +144,6 @@ def relay_stats(relay: Relay) -> dict[str, Any]:
         "messages_sent": sum(connection.sent for connection in connections),
         "messages_dropped": sum(connection.dropped for connection in connections),
         "greenlets": live_tasks(),
-        "socket_threads": live_socket_threads(),
+        "open_sockets": open_sockets(),
         "updated_at": time.time(),
     }

@@ -18,7 +18,7 @@ from app.realtime.auth import Rejection, authenticate
 from app.realtime.connection import Connection, Identity
 from app.realtime.limits import SlidingWindowLimiter
 from app.realtime.relay import Relay, get_relay
-from app.realtime.socket import LINGER_SECONDS, RealtimeSocket
+from app.realtime.socket import RealtimeSocket
 from app.realtime.stats import get_cluster
 from app.ws import blueprint
 from app.ws.handlers import MessageHandler
@@ -81,7 +81,6 @@ def realtime_socket() -> Response:
 
     ws = RealtimeSocket(request.environ, oversize_error=oversize_error,
                         compression=bool(config["WEBSOCKET_COMPRESSION"]),
-                        ping_interval=config["WEBSOCKET_HEARTBEAT_INTERVAL"],
                         max_message_size=config["WEBSOCKET_MESSAGE_SIZE_LIMIT"])
     try:
         if isinstance(decision, Rejection):
@@ -95,7 +94,7 @@ def realtime_socket() -> Response:
     finally:
         if slot_taken:
             _release_slot(app, decision, connection_id)
-        _finish(ws)
+        ws.finish()
     return _socket_response(ws)
 
 
@@ -203,16 +202,6 @@ def _read_loop(app: Flask, relay: Relay, connection: Connection, ws: RealtimeSoc
         except Exception:
             logger.exception("message handling failed", extra={"connection_id": connection.id})
             connection.error(CLOSE_INTERNAL_ERROR, "internal error; please retry")
-
-
-def _finish(ws: RealtimeSocket) -> None:
-    """Give the reader a moment to take the peer's close frame, then make sure the socket is gone."""
-    thread = getattr(ws, "thread", None)
-    if thread is not None:
-        thread.join(timeout=LINGER_SECONDS + 1)
-        if thread.is_alive():
-            ws.abort()
-            thread.join(timeout=1)
 
 
 def _socket_response(ws: RealtimeSocket) -> Response:

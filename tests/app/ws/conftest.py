@@ -188,13 +188,13 @@ def process_stats(cluster: ClusterState) -> list[dict[str, Any]]:
 
 
 def wait_quiet(cluster: ClusterState, connections: int = 0, timeout: float = 20) -> list[dict[str, Any]]:
-    """Poll the stats keys until the servers hold `connections` sockets and no per-socket greenlet."""
+    """Poll the stats keys until the servers hold `connections` sockets and no socket left open."""
 
     def settled() -> list[dict[str, Any]] | None:
         stats = cluster.summaries()
         total = sum(item["connections"] for item in stats)
-        threads = sum(item["socket_threads"] for item in stats)
-        return stats if stats and total == connections and (connections or threads == 0) else None
+        sockets = sum(item["open_sockets"] for item in stats)
+        return stats if stats and total == connections and (connections or sockets == 0) else None
 
     return wait_for(settled, timeout=timeout, interval=0.1, message=f"{connections} connections in stats")
 

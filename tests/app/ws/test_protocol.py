@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 import pytest
@@ -148,6 +149,31 @@ def test_idle_client_closed_4408(servers: Callable[..., WebServer], seed: Seed,
     connected(client)
     assert client.wait_closed() == 4408
     assert client.errors()[-1]["code"] == 4408
+
+
+def test_server_pings_and_closes_a_peer_that_never_answers_1008(servers: Callable[..., WebServer], seed: Seed,
+                                                                clients: Callable[..., WsClient]) -> None:
+    server = servers(WEBSOCKET_HEARTBEAT_INTERVAL=1)
+    answering, silent = (clients(server.ws_url, token=token) for token in (seed.alice_token, seed.bob_token))
+    connected(answering)
+    connected(silent)
+    opcodes, close = [], None
+    silent.ws.settimeout(0.05)
+    deadline = time.monotonic() + 15
+    while close is None and time.monotonic() < deadline:
+        assert answering.receive(timeout=0.05) is None  # websocket-client answers pings while it reads
+        try:
+            frame = silent.ws.recv_frame()  # raw frames: this one's pings go unanswered
+        except websocket.WebSocketTimeoutException:
+            continue
+        if frame.opcode == ABNF.OPCODE_CLOSE:
+            close = frame.data
+        opcodes.append(frame.opcode)
+    assert ABNF.OPCODE_PING in opcodes and close is not None
+    assert int.from_bytes(close[:2], "big") == 1008 and b"Ping/Pong timeout" in close
+    for _ in range(30):  # three more heartbeat intervals: the answering socket stays
+        assert answering.receive(timeout=0.1) is None
+    still_open(answering)
 
 
 def test_min_change_percent_filters_small_moves(alice: WsClient, bus: RedisBus) -> None:
