@@ -176,7 +176,7 @@ class Connection:
 
     def heartbeat(self) -> None:
         """A WebSocket ping; when the previous one got no pong the peer is gone: close (1008)."""
-        if self.closing or self.ws is None:
+        if self.closing or self.ws is None or not self.ws.connected:
             return
         if not self.ws.ping():
             self.close(CLOSE_NO_PONG, "Ping/Pong timeout")

@@ -2,8 +2,9 @@
 
 Thousands of open sockets are hundreds of thousands of objects that live for hours. CPython's full
 collection walks all of them (about a second at 5,000 sockets), and the relay delivers nothing meanwhile.
-Freezing moves what survived to a generation the collector skips; a closed connection is freed by
-reference counting (no cycles), and a rare full collection catches whatever cyclic garbage there was.
+Freezing (every few seconds, and right after any full collection) moves what survived to a generation
+the collector skips; a closed connection is freed by reference counting (it holds no cycles), and a
+rare full collection of everything catches whatever cyclic garbage there was.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class GcScheduler:
             self._saved_thresholds = gc.get_threshold()
         gc.set_threshold(*THRESHOLDS)
         gc.freeze()
+        if self._freeze_survivors not in gc.callbacks:
+            gc.callbacks.append(self._freeze_survivors)
         self.greenlet = spawn(self._run, name="relay-gc")
 
     def stop(self) -> None:
@@ -53,6 +56,8 @@ class GcScheduler:
         if self.greenlet is not None:
             self.greenlet.kill(block=True, timeout=1)
             self.greenlet = None
+        if self._freeze_survivors in gc.callbacks:
+            gc.callbacks.remove(self._freeze_survivors)
         if self._saved_thresholds is not None:
             gc.set_threshold(*self._saved_thresholds)
             self._saved_thresholds = None
@@ -68,6 +73,12 @@ class GcScheduler:
                                 "at": time.time()}
         logger.info("full garbage collection", extra=self.last_collection)
         return freed
+
+    @staticmethod
+    def _freeze_survivors(phase: str, info: dict[str, Any]) -> None:
+        """After a full collection, what survived it is long-lived: the next one need not walk it again."""
+        if phase == "stop" and info.get("generation") == 2:
+            gc.freeze()
 
     def _run(self) -> None:
         next_collection = time.monotonic() + self.collect_interval

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import time
@@ -44,6 +45,7 @@ logger = logging.getLogger("pricewire.realtime")
 EXTENSION_KEY = "pricewire.relay"
 LINGER_SECONDS = 60.0  # keep an unwanted channel (and its resume buffer) this long for reconnecting clients
 FANOUT_YIELD = 256  # let writers run after this many deliveries
+PING_TICK_SECONDS = 1.0
 HEALTHY_FEED_STATES = frozenset({"ok", "healthy", "recovered", "running", ""})
 
 
@@ -101,13 +103,21 @@ class Relay:
         self.gc.stop()
 
     def _ping_all(self) -> None:
-        """One timer for every socket's WebSocket pings (rather than a timer per socket)."""
+        """One timer for every socket's pings, spread over the interval: 5,000 pongs at once would stall updates."""
+        tick = min(PING_TICK_SECONDS, self.heartbeat_interval)
+        due: list[Connection] = []
+        per_tick = 1
         while True:
-            gevent.sleep(self.heartbeat_interval)
-            for index, connection in enumerate(list(self.connections.values()), 1):
-                connection.heartbeat()
+            gevent.sleep(tick)
+            if not due:  # a new round: every socket open now is pinged once in the next `heartbeat_interval` s
+                due = list(self.connections.values())
+                per_tick = max(1, math.ceil(len(due) * tick / self.heartbeat_interval))
+            for index, connection in enumerate(due[:per_tick], 1):
+                if connection.id in self.connections:
+                    connection.heartbeat()
                 if index % FANOUT_YIELD == 0:
                     gevent.sleep(0)
+            del due[:per_tick]
 
     # ---- connections (socket greenlets; never block, never do IO) -------------------------------
 

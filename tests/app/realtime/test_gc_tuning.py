@@ -50,3 +50,13 @@ def test_full_collection_frees_frozen_cycles(scheduler: GcScheduler) -> None:
     assert scheduler.collect_all() >= 2
     assert probe() is None
     assert scheduler.last_collection is not None and scheduler.last_collection["freed"] >= 2
+
+
+def test_survivors_of_a_full_collection_are_frozen(scheduler: GcScheduler) -> None:
+    scheduler.start()
+    frozen = gc.get_freeze_count()
+    survivors = [Node() for _ in range(1000)]
+    gc.collect()
+    assert gc.get_freeze_count() >= frozen + len(survivors)
+    scheduler.stop()
+    assert scheduler._freeze_survivors not in gc.callbacks
