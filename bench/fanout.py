@@ -44,6 +44,9 @@ class Plan:
     warmup_seconds: float = 1.0
     slow_steps: int = 0  # slow-consumer ramp: only the highest this many passing rates (0: all)
     fill_seconds: float = 10.0  # slow-consumer scenario: traffic before measuring, so stalled buffers are full
+    slow_repeats: int = 3  # slow-consumer pairs: this many steps at one rate without, then with stalled readers
+    slow_ramp: bool = True  # also the whole ramp again with stalled readers
+    slow_pair_rate: int = 20_000  # the pairs' rate (the issue's operating point), or the highest rate held below it
     peer_load: bool = True  # run the load processes on bench/.venv-peer's Python (uvloop)
 
 
@@ -345,10 +348,17 @@ def run_target(target: Target, plan: Plan, log_dir: Path, say: Callable[[str], N
             baseline = result["fanout"][str(count)]
             rates = [row["offered_per_s"] for row in baseline if row["ok"]] or plan.rates[:2]
             rates = rates[-plan.slow_steps:] if plan.slow_steps else rates
+            # Paired at one rate, minutes apart at most: a p99 moves by tens of % between identical 5 s steps here.
+            pair_rate = max([r for r in rates if r <= plan.slow_pair_rate] or [min(rates)])
+            result["slow_pairs"] = {"offered_per_s": pair_rate, "without": [
+                session.step(pair_rate, count, "pair-base") for _ in range(plan.slow_repeats)]}
             for load in session.loads:
                 load.call({"cmd": "pause_slow"})
             result["slow_fill"] = session.fill(count, max(rates))
-            result["slow"] = session.ramp(count, [int(r) for r in rates], "slow")
+            result["slow_pairs"]["with"] = [session.step(pair_rate, count, "pair-slow")
+                                            for _ in range(plan.slow_repeats)]
+            if plan.slow_ramp:
+                result["slow"] = session.ramp(count, [int(r) for r in rates], "slow")
         result["rss_kib_end"] = session.rss_kib()
     except Exception as exc:  # one failing server must not lose the others' figures
         result["error"] = f"{type(exc).__name__}: {exc}"[:4000]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.fanout import P99_LIMIT_MS, STRICT_P99_MS
-from bench.summary import best_rate, slow_effect, vs_channels
+from bench.summary import best_rate, slow_effect, slow_pairs, vs_channels
 
 NAMES = {"ours-1w": "Pricewire, 1 gevent worker", "ours-2w": "Pricewire, 2 gevent workers",
          "bare": "bare gevent relay", "channels": "Channels peer (daphne)"}
@@ -70,6 +70,20 @@ def slow_table(results: dict[str, Any], clients: int = 1000) -> list[str]:
     return lines
 
 
+def slow_pairs_table(results: dict[str, Any]) -> list[str]:
+    """The paired steps: the same rate several times without, then with, 5% stalled readers."""
+    lines = ["| server | offered/s | p99 without (each step) | p99 with 5% stalled (each step) | median change "
+             "| lost (reading clients) |", "|---|---|---|---|---|---|"]
+    for name, result in results.items():
+        paired = slow_pairs(result)
+        if paired:
+            lines.append(f"| {NAMES.get(name, name)} | {paired['offered_per_s']:,} "
+                         f"| {', '.join(map(str, paired['p99_ms']))} ms "
+                         f"| {', '.join(map(str, paired['p99_ms_with_slow']))} ms | {paired['increase']:+.0%} "
+                         f"| {paired['lost_with_slow']} |")
+    return lines if len(lines) > 2 else []
+
+
 def channels_table(results: dict[str, Any], clients: int) -> list[str]:
     """Every loss-free operating point of the Channels peer beside our best rate at that p99."""
     peer = vs_channels(results.get("ours-1w"), results.get("channels"), clients)
@@ -102,7 +116,8 @@ def main() -> None:
     report = json.loads(Path(sys.argv[1] if len(sys.argv) > 1 else "bench/results/latest.json").read_text())
     results = report["results"]
     counts = sorted({int(c) for r in results.values() for c in r.get("fanout", {})}, reverse=True)
-    blocks = [fanout_table(results, c) for c in counts] + [memory_table(results), slow_table(results)]
+    blocks = [fanout_table(results, c) for c in counts]
+    blocks += [memory_table(results), slow_pairs_table(results), slow_table(results)]
     blocks += [channels_table(results, c) for c in counts] + [feed_table(report.get("feed"))]
     print("\n\n".join("\n".join(block) for block in blocks if block))
 
