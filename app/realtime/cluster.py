@@ -53,11 +53,12 @@ class ClusterState:
     # ---- writers (web processes) -----------------------------------------------------------------
 
     def write_process(self, instance: str, summary: Mapping[str, Any],
-                      users: Mapping[int, list[dict[str, Any]]], ttl: int = PROCESS_TTL_SECONDS) -> None:
-        """Replace this process's stats atomically and extend its life by `ttl` seconds."""
+                      users: Mapping[int, list[dict[str, Any]] | str], ttl: int = PROCESS_TTL_SECONDS) -> None:
+        """Replace this process's stats atomically and extend its life by `ttl` seconds (users' lists or their JSON)."""
         key = self.process_key(instance)
         fields = {"summary": json.dumps(summary)}
-        fields.update({f"u:{user_id}": json.dumps(items) for user_id, items in users.items()})
+        fields.update({f"u:{user_id}": items if isinstance(items, str) else json.dumps(items)
+                       for user_id, items in users.items()})
         pipe = self.client.pipeline(transaction=True)
         pipe.delete(key)
         pipe.hset(key, mapping=fields)  # type: ignore[arg-type]

@@ -110,6 +110,7 @@ class Connection:
         self._full_since: float | None = None
         self._writer_active = False
         self._in_flight = False  # the writer holds a batch taken from the queue
+        self._identity_fields: dict[str, Any] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -374,14 +375,18 @@ class Connection:
     # ---- introspection ------------------------------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
-        """The ConnectionManager's view of this connection."""
+        """The ConnectionManager's view of this connection (rebuilt for every socket every stats period)."""
+        if self._identity_fields is None:  # what never changes is formatted once
+            self._identity_fields = {
+                "connection_id": self.id,
+                "user_id": self.user_id,
+                "auth": self.identity.method,
+                "connected_at": iso(datetime.fromtimestamp(self.connected_at, UTC)),
+                "remote_addr": self.remote_addr,
+            }
         return {
-            "connection_id": self.id,
-            "user_id": self.user_id,
-            "auth": self.identity.method,
+            **self._identity_fields,
             "subscriptions": sorted(self.subscriptions),
-            "connected_at": iso(datetime.fromtimestamp(self.connected_at, UTC)),
-            "remote_addr": self.remote_addr,
             "messages_sent": self.sent,
             "messages_dropped": self.dropped,
             "queued": len(self.queue),

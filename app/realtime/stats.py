@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ logger = logging.getLogger("pricewire.realtime")
 
 CLUSTER_KEY = "pricewire.ws_cluster"
 MIN_GAP_SECONDS = 0.25  # changes are published at most this often
+YIELD_EVERY_USERS = 100  # thousands of sockets are described every period: let the relay run in between
 
 
 def get_cluster(app: Flask) -> ClusterState | None:
@@ -89,12 +91,18 @@ class StatsHeartbeat:
         if self.cluster is None:
             return False
         self.relay.dirty_users.clear()
-        users = {user_id: self._describe(user_id) for user_id in list(self.relay.by_user)}
+        users: dict[int, list[dict[str, Any]] | str] = {}
+        slots: list[tuple[int, list[str]]] = []
+        for index, user_id in enumerate(list(self.relay.by_user), 1):
+            items = self._describe(user_id)
+            users[user_id] = json.dumps(items)
+            slots.append((user_id, [item["connection_id"] for item in items]))
+            if index % YIELD_EVERY_USERS == 0:
+                gevent.sleep(0)
         try:
             self.cluster.write_process(self.relay.instance, self.relay.local_stats(), users, PROCESS_TTL_SECONDS)
-            slots = {user_id: [item["connection_id"] for item in items] for user_id, items in users.items()}
-            if slots:
-                self.cluster.refresh_slots(slots, PROCESS_TTL_SECONDS)
+            for start in range(0, len(slots), YIELD_EVERY_USERS):  # one pipeline per chunk: the others' turn
+                self.cluster.refresh_slots(dict(slots[start:start + YIELD_EVERY_USERS]), PROCESS_TTL_SECONDS)
         except (redis.RedisError, OSError) as exc:
             logger.info("stats heartbeat failed", extra={"error": str(exc)})
             return False
