@@ -77,10 +77,12 @@ def slow_pairs_table(results: dict[str, Any]) -> list[str]:
     for name, result in results.items():
         paired = slow_pairs(result)
         if paired:
+            with_slow = (f"{', '.join(map(str, paired['p99_ms_with_slow']))} ms" if paired["p99_ms_with_slow"]
+                         else "nothing delivered")
+            change = "—" if paired["increase"] is None else f"{paired['increase']:+.0%}"
             lines.append(f"| {NAMES.get(name, name)} | {paired['offered_per_s']:,} "
-                         f"| {', '.join(map(str, paired['p99_ms']))} ms "
-                         f"| {', '.join(map(str, paired['p99_ms_with_slow']))} ms | {paired['increase']:+.0%} "
-                         f"| {paired['lost_with_slow']} |")
+                         f"| {', '.join(map(str, paired['p99_ms']))} ms | {with_slow} | {change} "
+                         f"| {paired['lost_with_slow']:,} |")
     return lines if len(lines) > 2 else []
 
 
