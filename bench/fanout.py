@@ -347,9 +347,9 @@ def run_target(target: Target, plan: Plan, log_dir: Path, say: Callable[[str], N
             count = plan.clients[-1]
             baseline = result["fanout"][str(count)]
             rates = [row["offered_per_s"] for row in baseline if row["ok"]] or plan.rates[:2]
-            rates = rates[-plan.slow_steps:] if plan.slow_steps else rates
             # Paired at one rate, minutes apart at most: a p99 moves by tens of % between identical 5 s steps here.
             pair_rate = max([r for r in rates if r <= plan.slow_pair_rate] or [min(rates)])
+            rates = rates[-plan.slow_steps:] if plan.slow_steps else rates
             result["slow_pairs"] = {"offered_per_s": pair_rate, "without": [
                 session.step(pair_rate, count, "pair-base") for _ in range(plan.slow_repeats)]}
             for load in session.loads:

@@ -35,7 +35,7 @@ CHANNELS_RATES = [250, 500, 1_000, 2_000, 3_000, 5_000, 7_500, 10_000, 15_000, 2
 
 PLANS = {
     "quick": Plan(big_clients=1000, clients=[1000], rates=[10_000, 20_000, 30_000], step_seconds=2.0,
-                  drain_seconds=2.0, warmup_seconds=0, slow_steps=1, fill_seconds=12.0, slow_repeats=2,
+                  drain_seconds=2.0, warmup_seconds=0, slow_steps=1, fill_seconds=12.0, slow_repeats=3,
                   slow_ramp=False),
     "full": Plan(big_clients=5000, clients=[5000, 1000], rates=RATES, step_seconds=5.0, drain_seconds=5.0,
                  fill_seconds=40.0),
