@@ -17,8 +17,13 @@ attach_feed(app)
 
 
 def serve() -> None:
-    """Embedded mode: one gevent server process, the in-process bus and feed."""
+    """Embedded mode: one gevent server process, the in-process bus and feed; SIGTERM/SIGINT stop it gracefully."""
+    import signal
+
+    import gevent
     from gevent.pywsgi import WSGIServer
+
+    from app.realtime.relay import close_all_sockets
 
     port = app.config["PORT"]
     host = "127.0.0.1"
@@ -27,7 +32,15 @@ def serve() -> None:
 
         start_embedded_feed(app)
     print(f"Pricewire serving on http://{host}:{port} (embedded={app.config['EMBEDDED']})", flush=True)
-    WSGIServer((host, port), app, log=None).serve_forever()
+    server = WSGIServer((host, port), app, log=None)
+
+    def stop() -> None:
+        close_all_sockets(app)  # 1001: browsers reconnect at once instead of after a dropped connection
+        server.stop(timeout=3)  # the sockets' close handshakes, then whatever is left is ended
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(signum, gevent.spawn, stop)
+    server.serve_forever()
 
 
 if __name__ == "__main__":

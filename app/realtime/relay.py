@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import signal
 import socket
 import time
 import uuid
@@ -27,6 +29,7 @@ from app.realtime.tasks import spawn
 from app.realtime.updates import Update, channel_kind, make_update, snapshot_update, text_frame
 from models.bus import BusMessage, get_bus
 from models.messages import (
+    CLOSE_GOING_AWAY,
     CONTROL_LOGOUT,
     FEED_CHANNEL,
     FEED_DEGRADED,
@@ -90,6 +93,7 @@ class Relay:
             self.pinger = spawn(self._ping_all, name="relay-pings")
             self.stats.start()
             self.gc.start()
+            self._close_sockets_on_sigterm()
 
     def stop(self) -> None:
         """Stop listening (tests, shutdown)."""
@@ -101,6 +105,29 @@ class Relay:
         self.loop.drop_listener()
         self.stats.stop()
         self.gc.stop()
+
+    def going_away(self) -> None:
+        """The process is stopping: close every socket with 1001, so clients reconnect (and resume) elsewhere now."""
+        logger.info("server shutting down: closing sockets", extra={"connections": len(self.connections)})
+        for index, connection in enumerate(list(self.connections.values()), 1):
+            connection.close(CLOSE_GOING_AWAY, "server shutting down")
+            if index % FANOUT_YIELD == 0:
+                gevent.sleep(0)
+
+    def _close_sockets_on_sigterm(self) -> None:
+        """gunicorn's graceful stop (SIGTERM) waits for requests to end, and a socket never ends on its own:
+        say 1001 to every socket first, then let gunicorn's handler run. Not installed without a server's handler."""
+        previous = signal.getsignal(signal.SIGTERM)
+        if not callable(previous) or getattr(previous, "pricewire_relay", False):
+            return
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            spawn(self.going_away, name="relay-going-away")
+            previous(signum, frame)
+
+        on_sigterm.pricewire_relay = True  # type: ignore[attr-defined]
+        with contextlib.suppress(ValueError):  # not the main thread: leave the server's handling alone
+            signal.signal(signal.SIGTERM, on_sigterm)
 
     def _ping_all(self) -> None:
         """One timer for every socket's pings, spread over the interval: 5,000 pongs at once would stall updates."""
@@ -335,6 +362,13 @@ class Relay:
     def local_stats(self) -> dict[str, Any]:
         """This process's numbers (for /metrics and the cluster heartbeat)."""
         return relay_stats(self)
+
+
+def close_all_sockets(app: Flask) -> None:
+    """Before this process stops: 1001 to every socket of its relay, if one runs here."""
+    relay: Relay | None = app.extensions.get(EXTENSION_KEY)
+    if relay is not None and relay.pid == os.getpid():
+        relay.going_away()
 
 
 def get_relay(app: Flask) -> Relay:

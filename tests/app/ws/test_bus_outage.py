@@ -157,6 +157,9 @@ def test_embedded_mode_without_redis(tmp_path: Path, pg_committed_url: str, seed
         assert client.expect_type("asset_update", snapshot=True)["data"]["seq"] >= 5  # the embedded feed may tick
         client.send("ping")
         client.expect_type("pong")
+        process.signal(signal.SIGTERM)
+        assert client.wait_closed() == 1001  # a graceful stop says "going away" first
+        wait_for(lambda: not process.alive(), timeout=30, message="the embedded server to exit")
     finally:
         process.stop()
 

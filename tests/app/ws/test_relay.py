@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 
@@ -160,3 +161,14 @@ def test_connection_manager_counts_and_broadcasts(servers: Callable[..., WebServ
         with pytest.raises(ValueError):
             manager.broadcast_to_user(seed.alice_id, {"type": "_logout", "data": {}})
     assert not any(m["type"] == "notification" for m in b1.messages)
+
+
+def test_sigterm_says_going_away_1001_then_the_server_exits(servers: Callable[..., WebServer], seed: Seed,
+                                                             clients: Callable[..., WsClient]) -> None:
+    server = servers()
+    client = clients(server.ws_url, token=seed.alice_token)
+    connected(client)
+    server.signal(signal.SIGTERM)  # what honcho, docker and systemd send
+    assert client.wait_closed() == 1001  # not a dropped TCP connection: clients reconnect at once
+    assert client.close_reason == "server shutting down"
+    wait_for(lambda: not server.alive(), timeout=30, message="gunicorn to exit")
