@@ -8,6 +8,8 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 
+from tasks.maintenance import PRUNE_HISTORY, PRUNE_PERIOD_SECONDS
+
 EXTENSION_KEY = "celery"
 DEFAULT_QUEUE = "pricewire"
 
@@ -68,12 +70,17 @@ def celery_config(config: Mapping[str, Any]) -> dict[str, Any]:
         "task_send_sent_event": True,
         "broker_connection_retry_on_startup": True,
         "timezone": "UTC",
-        "imports": ("tasks.feed",),
+        "imports": ("tasks.feed", "tasks.maintenance"),
         "beat_schedule": {
             "pricewire-feed-cycle": {
                 "task": "pricewire.feed.run_cycle",
                 "schedule": float(interval),
                 "options": {"expires": batch_expiry(config)},
+            },
+            "pricewire-prune-history": {
+                "task": PRUNE_HISTORY,
+                "schedule": float(PRUNE_PERIOD_SECONDS),
+                "options": {"expires": PRUNE_PERIOD_SECONDS},
             },
         },
     }

@@ -21,6 +21,7 @@ from models.bus import get_bus
 from models.feed_status import get_feed_status
 from tasks import pipeline
 from tasks.locks import cycle_lock
+from tasks.maintenance import PRUNE_PERIOD_SECONDS, prune_expired_history
 
 logger = logging.getLogger("pricewire.price_feed")
 
@@ -100,10 +101,19 @@ class EmbeddedFeed:
                 logger.warning("embedded heartbeat failed", exc_info=True)
             self.stopping.wait(pipeline.HEARTBEAT_PERIOD)
 
+    def _maintenance_loop(self) -> None:
+        while not self.stopping.wait(PRUNE_PERIOD_SECONDS):
+            try:
+                with self.app.app_context():
+                    prune_expired_history(self.app)
+            except Exception:
+                logger.exception("embedded history pruning failed")
+
     def start(self) -> EmbeddedFeed:
-        """Start the cycle and heartbeat greenlets (once)."""
+        """Start the cycle, heartbeat and housekeeping greenlets (once)."""
         if not self.greenlets:
-            self.greenlets = [gevent.spawn(self._heartbeat_loop), gevent.spawn(self._cycle_loop)]
+            self.greenlets = [gevent.spawn(self._heartbeat_loop), gevent.spawn(self._cycle_loop),
+                              gevent.spawn(self._maintenance_loop)]
             logger.info("embedded price feed started", extra={"interval": self.interval})
         return self
 
