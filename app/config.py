@@ -32,6 +32,7 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
     "WEBSOCKET_GC_FREEZE_INTERVAL": (10, 0),
     "WEBSOCKET_GC_COLLECT_INTERVAL": (3600, 0),
     "DATA_STALE_AFTER_SECONDS": (300, 1),
+    "HISTORY_RETENTION_DAYS": (400, 0),  # 0 = keep every row
     "PORTFOLIO_SIGNIFICANT_CHANGE_PERCENT": (1, 0),
     "PORT": (8000, 1),
     "SIMULATED_SEED": (42, 0),
