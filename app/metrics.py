@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
+
+# Under gunicorn, gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR before the workers start: every worker
+# writes its values there and /metrics merges them (gauges: the mode below says how).
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 registry = CollectorRegistry(auto_describe=True)
 
-connections = Gauge("pricewire_ws_connections", "Open WebSocket connections in this process", registry=registry)
+
+def exposed_registry() -> CollectorRegistry:
+    """What /metrics shows: all workers merged in multiprocess mode, else this process's registry."""
+    if not os.environ.get(MULTIPROCESS_DIR_VARIABLE):
+        return registry
+    merged = CollectorRegistry()
+    MultiProcessCollector(merged)
+    return merged
+
+
+connections = Gauge("pricewire_ws_connections", "Open WebSocket connections (live worker processes summed)",
+                    registry=registry, multiprocess_mode="livesum")
 subscriptions = Gauge(
-    "pricewire_ws_subscriptions", "Channel subscriptions held by this process's sockets", ["kind"], registry=registry
+    "pricewire_ws_subscriptions", "Channel subscriptions held by sockets (live worker processes summed)", ["kind"],
+    registry=registry, multiprocess_mode="livesum",
 )
 messages_sent = Counter("pricewire_ws_messages_sent_total", "Messages written to sockets", ["type"], registry=registry)
 messages_dropped = Counter(
     "pricewire_ws_messages_dropped_total", "Updates conflated or dropped for slow clients", ["reason"],
     registry=registry,
 )
-relay_lag = Gauge("pricewire_relay_lag_seconds", "Age of the last relayed message when it arrived", registry=registry)
+relay_lag = Gauge("pricewire_relay_lag_seconds", "Age of the last relayed message when it arrived (worst process)",
+                  registry=registry, multiprocess_mode="livemax")
 publish_to_send = Histogram(
     "pricewire_publish_to_send_seconds", "Time from a worker's publish to the socket write",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
@@ -23,8 +43,10 @@ publish_to_send = Histogram(
 )
 client_errors = Counter("pricewire_ws_client_errors_total", "Error replies by code", ["code"], registry=registry)
 feed_cycle_duration = Gauge(
-    "pricewire_feed_cycle_duration_seconds", "Duration of the last price-feed cycle", registry=registry
+    "pricewire_feed_cycle_duration_seconds", "Duration of the last price-feed cycle", registry=registry,
+    multiprocess_mode="livemostrecent",
 )
 provider_errors = Gauge(
-    "pricewire_provider_errors", "Failures recorded per market-data source", ["source"], registry=registry
+    "pricewire_provider_errors", "Failures recorded per market-data source", ["source"], registry=registry,
+    multiprocess_mode="livemax",
 )

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, current_app, request
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from sqlalchemy import select
@@ -122,10 +123,10 @@ def health() -> Response:
     return json_response(body, 200 if healthy else 503)
 
 
-def _scrape_time_registry(feed: dict[str, Any], stats: dict[str, Any]) -> CollectorRegistry:
-    """Gauges computed per scrape: cluster totals and feed state, kept out of the per-process registry."""
-    registry = CollectorRegistry(auto_describe=True)
-    cluster = {
+class _ScrapeTimeGauges(Collector):
+    """Gauges computed per scrape (cluster totals, feed state): plain families, never per-process values."""
+
+    CLUSTER = {
         "total_connections": ("pricewire_cluster_ws_connections", "Open WebSocket connections, all processes"),
         "authenticated_users": ("pricewire_cluster_authenticated_users", "Users with an open socket, all processes"),
         "asset_subscriptions": ("pricewire_cluster_asset_subscriptions", "Asset subscriptions, all processes"),
@@ -133,22 +134,25 @@ def _scrape_time_registry(feed: dict[str, Any], stats: dict[str, Any]) -> Collec
             "pricewire_cluster_portfolio_subscriptions", "Portfolio subscriptions, all processes",
         ),
     }
-    for field, (name, help_text) in cluster.items():
-        if isinstance(stats.get(field), int | float):
-            Gauge(name, help_text, registry=registry).set(stats[field])
-    Gauge("pricewire_feed_running", "1 when the price feed's heartbeat is recent", registry=registry).set(
-        1 if feed.get("running") else 0
-    )
-    if isinstance(feed.get("assets_tracked"), int | float):
-        Gauge("pricewire_feed_assets_tracked", "Assets the feed updates", registry=registry).set(
-            feed["assets_tracked"]
-        )
-    freshness = data_freshness()
-    if freshness is not None:
-        Gauge("pricewire_data_age_seconds", "Age of the newest stored quote", registry=registry).set(
-            freshness["seconds_since_update"]
-        )
-    return registry
+
+    def __init__(self, feed: dict[str, Any], stats: dict[str, Any]) -> None:
+        self.feed = feed
+        self.stats = stats
+
+    def collect(self) -> Any:
+        """One family per figure that is known now."""
+        for field, (name, help_text) in self.CLUSTER.items():
+            if isinstance(self.stats.get(field), int | float):
+                yield GaugeMetricFamily(name, help_text, value=self.stats[field])
+        yield GaugeMetricFamily("pricewire_feed_running", "1 when the price feed's heartbeat is recent",
+                                value=1 if self.feed.get("running") else 0)
+        if isinstance(self.feed.get("assets_tracked"), int | float):
+            yield GaugeMetricFamily("pricewire_feed_assets_tracked", "Assets the feed updates",
+                                    value=self.feed["assets_tracked"])
+        freshness = data_freshness()
+        if freshness is not None:
+            yield GaugeMetricFamily("pricewire_data_age_seconds", "Age of the newest stored quote",
+                                    value=freshness["seconds_since_update"])
 
 
 def _update_feed_gauges(feed: dict[str, Any]) -> None:
@@ -165,7 +169,7 @@ def _update_feed_gauges(feed: dict[str, Any]) -> None:
 class _Chained(Collector):
     """Several registries exposed as one, so one encoder writes a single valid document."""
 
-    def __init__(self, *registries: CollectorRegistry) -> None:
+    def __init__(self, *registries: Collector) -> None:
         self.registries = registries
 
     def collect(self) -> Any:
@@ -176,11 +180,11 @@ class _Chained(Collector):
 
 @blueprint.get("/metrics")
 def prometheus_metrics() -> Response:
-    """This process's registry plus gauges computed now (cluster totals, feed state), in the format asked for."""
+    """Every worker's metrics (or this process's), plus gauges computed now (cluster totals, feed state)."""
     feed = feed_status()
     _update_feed_gauges(feed)
     combined = CollectorRegistry(auto_describe=False)
-    combined.register(_Chained(metrics.registry, _scrape_time_registry(feed, connection_stats())))
+    combined.register(_Chained(metrics.exposed_registry(), _ScrapeTimeGauges(feed, connection_stats())))
     # Text 0.0.4 by default, OpenMetrics when the scraper asks for it (as prometheus_client's own server does).
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     return Response(encode(combined), content_type=content_type)

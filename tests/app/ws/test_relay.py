@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections.abc import Callable
 
 import pytest
+import requests
 
 from app.realtime import ConnectionManager
 from app.realtime.cluster import ClusterState
@@ -172,3 +174,22 @@ def test_sigterm_says_going_away_1001_then_the_server_exits(servers: Callable[..
     assert client.wait_closed() == 1001  # not a dropped TCP connection: clients reconnect at once
     assert client.close_reason == "server shutting down"
     wait_for(lambda: not server.alive(), timeout=30, message="gunicorn to exit")
+
+
+def test_metrics_of_a_two_worker_server_are_the_cluster_totals(servers: Callable[..., WebServer], seed: Seed,
+                                                                cluster: ClusterState,
+                                                                clients: Callable[..., WsClient]) -> None:
+    server = servers(workers=2)  # gunicorn.conf.py turns on prometheus multiprocess mode
+    for token in [seed.alice_token, seed.bob_token] * 3:
+        connected(clients(server.ws_url, token=token))
+    assert sum(item["connections"] for item in wait_quiet(cluster, 6)) == 6
+
+    def scrape() -> str:
+        response = requests.get(server.url + "/metrics", timeout=5)
+        assert response.status_code == 200
+        return response.text
+
+    for text in (scrape() for _ in range(8)):  # whichever worker answers
+        assert re.search(r"^pricewire_ws_connections 6\.0$", text, re.MULTILINE), text[:2000]
+        names = re.findall(r"^# TYPE (\S+)", text, re.MULTILINE)
+        assert len(names) == len(set(names))  # one family per name: a valid document
