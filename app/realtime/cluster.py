@@ -12,6 +12,7 @@ import redis
 # <prefix>:ws:processes (set of those keys), <prefix>:ws:user:<id>:slots (zset connection_id -> expiry).
 PROCESS_TTL_SECONDS = 15
 STATS_PERIOD_SECONDS = 5
+WRITE_CHUNK_FIELDS = 200
 
 # Expired members are pruned, then the connection takes a slot if fewer than the limit are held.
 _RESERVE = """
@@ -54,14 +55,24 @@ class ClusterState:
 
     def write_process(self, instance: str, summary: Mapping[str, Any],
                       users: Mapping[int, list[dict[str, Any]] | str], ttl: int = PROCESS_TTL_SECONDS) -> None:
-        """Replace this process's stats atomically and extend its life by `ttl` seconds (users' lists or their JSON)."""
+        """Replace this process's stats atomically and extend its life by `ttl` seconds (users' lists or their JSON).
+
+        Thousands of users are written to a staging key in chunks (each a round trip, so other greenlets
+        run in between), then renamed over the live key: readers never see half a hash.
+        """
         key = self.process_key(instance)
-        fields = {"summary": json.dumps(summary)}
-        fields.update({f"u:{user_id}": items if isinstance(items, str) else json.dumps(items)
-                       for user_id, items in users.items()})
+        staging = f"{key}:next"
+        fields = [("summary", json.dumps(summary))]
+        fields += [(f"u:{user_id}", items if isinstance(items, str) else json.dumps(items))
+                   for user_id, items in users.items()]
+        self.client.delete(staging)
+        for start in range(0, len(fields), WRITE_CHUNK_FIELDS):
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hset(staging, mapping=dict(fields[start:start + WRITE_CHUNK_FIELDS]))
+            pipe.expire(staging, ttl)  # a process that dies mid-write leaves nothing behind for long
+            pipe.execute()
         pipe = self.client.pipeline(transaction=True)
-        pipe.delete(key)
-        pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+        pipe.rename(staging, key)
         pipe.expire(key, ttl)
         pipe.sadd(self.registry, key)
         pipe.execute()
