@@ -106,13 +106,17 @@ class ClusterState:
         return bool(self._reserve(keys=[self.slots_key(user_id)], args=[limit, ttl, connection_id]))
 
     def refresh_slots(self, slots: Mapping[int, Iterable[str]], ttl: int = PROCESS_TTL_SECONDS) -> None:
-        """Keep the slots of live connections from expiring (and restore them after a Redis restart)."""
-        pipe = self.client.pipeline(transaction=False)
-        for user_id, connection_ids in slots.items():
-            ids = list(connection_ids)
-            if ids:
-                self._refresh(keys=[self.slots_key(user_id)], args=[ttl, *ids], client=pipe)
-        pipe.execute()
+        """Keep the slots of live connections from expiring (and restore them after a Redis restart).
+
+        One pipeline per WRITE_CHUNK_FIELDS users, a round trip each, so other greenlets run in between.
+        """
+        users = [(user_id, list(connection_ids)) for user_id, connection_ids in slots.items()]
+        for start in range(0, len(users), WRITE_CHUNK_FIELDS):
+            pipe = self.client.pipeline(transaction=False)
+            for user_id, ids in users[start:start + WRITE_CHUNK_FIELDS]:
+                if ids:
+                    self._refresh(keys=[self.slots_key(user_id)], args=[ttl, *ids], client=pipe)
+            pipe.execute()
 
     def release_slot(self, user_id: int, connection_id: str) -> None:
         """Give a slot back when its socket ends."""

@@ -101,8 +101,7 @@ class StatsHeartbeat:
                 gevent.sleep(0)
         try:
             self.cluster.write_process(self.relay.instance, self.relay.local_stats(), users, PROCESS_TTL_SECONDS)
-            for start in range(0, len(slots), YIELD_EVERY_USERS):  # one pipeline per chunk: the others' turn
-                self.cluster.refresh_slots(dict(slots[start:start + YIELD_EVERY_USERS]), PROCESS_TTL_SECONDS)
+            self.cluster.refresh_slots(dict(slots), PROCESS_TTL_SECONDS)
         except (redis.RedisError, OSError) as exc:
             logger.info("stats heartbeat failed", extra={"error": str(exc)})
             return False
