@@ -12,7 +12,8 @@ from sqlalchemy import select
 from app.extensions import db, login_manager
 from models import ApiToken, User
 from models.bus import BusError, get_bus
-from models.messages import CONTROL_LOGOUT, dumps, user_channel
+from protocol.bus import logout_message
+from protocol.channels import user_channel
 
 blueprint = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -82,7 +83,7 @@ def logout() -> Response | Any:
         logout_user()
         # Sockets re-check the session on their next subscribe; logout itself must not fail.
         with contextlib.suppress(BusError):
-            get_bus().publish(user_channel(user_id), dumps({"type": CONTROL_LOGOUT, "data": {}}))
+            get_bus().publish(user_channel(user_id), logout_message())
     if wants_json():
         return jsonify(status="logged out")
     return redirect(url_for("auth.login"))

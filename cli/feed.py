@@ -20,7 +20,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from models.feed_status import get_feed_status
-from models.messages import SYMBOL_PATTERN
+from protocol.symbols import symbol_problem
 from tasks import pipeline
 from tasks.market_data import MarketDataError, build_data_source_manager
 from tasks.services import BatchPriceProcessor, PriceFeedService
@@ -36,10 +36,10 @@ def parse_symbols(values: tuple[str, ...]) -> list[str]:
     symbols: list[str] = []
     for value in values:
         for raw in filter(None, _SEPARATORS.split(value.strip())):
-            symbol = raw.upper()
-            if not SYMBOL_PATTERN.match(symbol):
-                raise click.BadParameter(f"not a valid symbol: {raw!r}", param_hint="--symbols")
-            symbols.append(symbol)
+            problem = symbol_problem(raw)
+            if problem is not None:
+                raise click.BadParameter(problem, param_hint="--symbols")
+            symbols.append(raw.upper())
     return list(dict.fromkeys(symbols))
 
 

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from models.base import db
 from models.market import Asset, Quote
-from models.messages import asset_channel, iso
+from protocol.channels import asset_channel
+from protocol.wire import iso
 
 
 def asset_update_data(symbol: str, quote: Quote) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from app.extensions import db
 from models.bus import get_bus
 from models.feed_status import get_feed_status
 from models.market import Quote
-from models.messages import dumps, iso
+from protocol.wire import dumps, iso
 
 logger = logging.getLogger("pricewire.realtime")
 

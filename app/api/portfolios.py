@@ -14,9 +14,9 @@ from app.api.history import DAYS_ERROR, parse_days, thinned_series
 from app.api.monitoring import json_response
 from app.extensions import db
 from models.base import utcnow
-from models.messages import iso
 from models.portfolio import Portfolio, PortfolioValue
 from models.portfolio_valuation import owned_portfolio, portfolio_update_data, value_portfolios
+from protocol.wire import iso
 
 DEFAULT_HISTORY_DAYS = 30
 NOT_FOUND = {"error": "portfolio not found"}

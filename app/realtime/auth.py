@@ -14,7 +14,7 @@ from app.auth import bearer_token
 from app.extensions import db
 from app.realtime.connection import Identity
 from models import ApiToken, User
-from models.messages import FORBIDDEN, UNAUTHORIZED
+from protocol.codes import FORBIDDEN, UNAUTHORIZED
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 

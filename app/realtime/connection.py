@@ -20,10 +20,8 @@ from app.realtime.limits import HOLD, REPLACED, SEND, Subscription
 from app.realtime.socket import PING_FRAME
 from app.realtime.tasks import spawn
 from app.realtime.updates import Update, text_frame
-from models.messages import (
+from protocol.client import (
     ASSET_UPDATE,
-    CLOSE_NO_PONG,
-    CLOSE_REASONS,
     CONNECTION,
     ERROR,
     FEED_STATUS,
@@ -31,13 +29,12 @@ from models.messages import (
     PONG,
     PORTFOLIO_UPDATE,
     POSITION_UPDATE,
-    SLOW_CONSUMER,
     SUBSCRIBED,
     UNSUBSCRIBED,
-    client_envelope,
     error_data,
-    iso,
 )
+from protocol.codes import CLOSE_NO_PONG, CLOSE_REASONS, SLOW_CONSUMER
+from protocol.wire import client_envelope, iso
 
 logger = logging.getLogger("pricewire.realtime")
 

@@ -6,9 +6,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from app.extensions import db
-from models.messages import asset_channel, portfolio_channel
 from models.portfolio_valuation import portfolio_update_data
 from models.snapshots import quote_snapshots
+from protocol.channels import (
+    asset_channel,
+    channel_portfolio_id,
+    channel_symbol,
+    is_asset_channel,
+    is_portfolio_channel,
+    portfolio_channel,
+)
 
 
 def asset_snapshots(symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -31,11 +38,11 @@ def portfolio_snapshot(portfolio_id: int) -> dict[str, Any] | None:
 def channel_snapshots(channels: Iterable[str]) -> dict[str, dict[str, Any]]:
     """channel -> snapshot data for asset and portfolio channels (missing ones left out)."""
     wanted = list(channels)
-    symbols = [channel.split(":", 1)[1] for channel in wanted if channel.startswith("asset:")]
+    symbols = [channel_symbol(channel) for channel in wanted if is_asset_channel(channel)]
     result = asset_snapshots(symbols) if symbols else {}
     for channel in wanted:
-        if channel.startswith("portfolio:"):
-            portfolio_id = int(channel.split(":", 1)[1])
+        if is_portfolio_channel(channel):
+            portfolio_id = channel_portfolio_id(channel)
             data = portfolio_snapshot(portfolio_id)
             if data is not None:
                 result[portfolio_channel(portfolio_id)] = data

@@ -16,7 +16,7 @@ from wsproto.events import CloseConnection, TextMessage
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError
 
-from models.messages import TOO_LARGE
+from protocol.codes import TOO_LARGE
 
 LINGER_SECONDS = 2.0  # how long a closing socket keeps reading so the peer gets our close frame, not a RST
 LINGER_BYTES = 16 << 20  # read and discarded, never buffered

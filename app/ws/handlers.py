@@ -14,23 +14,19 @@ from app.realtime.limits import Subscription
 from app.realtime.relay import Relay
 from app.realtime.snapshots import asset_snapshots, portfolio_snapshot
 from app.realtime.updates import Update, resumed_update, snapshot_update
-from models.messages import (
-    BAD_REQUEST,
-    FORBIDDEN,
+from protocol.channels import ASSET, PORTFOLIO, asset_channel, channel_symbol, is_asset_channel, portfolio_channel
+from protocol.client import (
     PING,
     PONG,
     SUBSCRIBE_ASSET,
     SUBSCRIBE_PORTFOLIO,
     SUBSCRIBED,
-    UNAUTHORIZED,
     UNSUBSCRIBE_ASSET,
     UNSUBSCRIBED,
     ClientMessage,
-    ProtocolError,
-    asset_channel,
     parse_client_message,
-    portfolio_channel,
 )
+from protocol.codes import BAD_REQUEST, FORBIDDEN, UNAUTHORIZED, ProtocolError
 
 
 class MessageHandler:
@@ -86,7 +82,7 @@ class MessageHandler:
         connection = self.connection
         if not self._allowed(message, channels):
             return False
-        kind = "asset" if message.type == SUBSCRIBE_ASSET else "portfolio"
+        kind = ASSET if message.type == SUBSCRIBE_ASSET else PORTFOLIO
         created: dict[str, Subscription] = {}
         generation = 0
         for channel, target in channels:
@@ -106,7 +102,7 @@ class MessageHandler:
                 if missed is not None:
                     replayed[channel] = [resumed_update(update, connection.id) for update in missed]
         for channel, target in channels:
-            key = "symbol" if kind == "asset" else "portfolio_id"
+            key = "symbol" if kind == ASSET else "portfolio_id"
             connection.reply(SUBSCRIBED, {"channel": channel, key: target, "resumed": channel in replayed})
         wanted = [channel for channel in created if channel not in replayed]
         snapshots = self._snapshots(kind, wanted, message) if wanted else {}
@@ -123,8 +119,8 @@ class MessageHandler:
         return True
 
     def _snapshots(self, kind: str, channels: list[str], message: ClientMessage) -> dict[str, dict[str, Any]]:
-        if kind == "asset":
-            return asset_snapshots(channel.split(":", 1)[1] for channel in channels)
+        if kind == ASSET:
+            return asset_snapshots(channel_symbol(channel) for channel in channels)
         assert message.portfolio_id is not None
         data = portfolio_snapshot(message.portfolio_id)
         return {} if data is None else {channels[0]: data}
@@ -138,5 +134,5 @@ class MessageHandler:
             if subscription is not None:
                 metrics.subscriptions.labels(subscription.kind).dec()
                 self.relay.unsubscribe(connection, channel)
-            key = "symbol" if channel.startswith("asset:") else "portfolio_id"
+            key = "symbol" if is_asset_channel(channel) else "portfolio_id"
             connection.reply(UNSUBSCRIBED, {"channel": channel, key: target})

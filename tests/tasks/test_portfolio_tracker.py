@@ -18,7 +18,7 @@ from sqlalchemy import event, func, select
 from app.config import normalise_database_url
 from models import Portfolio, PortfolioValue, Position, db
 from models.bus import Listener, get_bus
-from models.messages import portfolio_channel, user_channel
+from protocol.channels import portfolio_channel, user_channel
 from tasks.portfolio_tracker import PortfolioTracker, fx_symbols_for_tracked_portfolios, revalue_for_symbols
 from tests.conftest import make_app
 from tests.support.portfolios import NOW, D, add_user, seed_many, seed_mixed, set_price
