@@ -97,7 +97,7 @@ def _as_utc(moment: datetime) -> datetime:
 
 
 def _sub(a: Decimal | None, b: Decimal | None) -> Decimal | None:
-    """a - b at full precision, None if either is unknown."""
+    """A - b at full precision, None if either is unknown."""
     if a is None or b is None:
         return None
     with localcontext(CONTEXT):
@@ -220,7 +220,7 @@ class PortfolioValuation:
         return percent(self.stale_value, self.total_value)
 
     def as_dict(self) -> dict[str, Any]:
-        """Message fields, with each position's own as_dict()."""
+        """Message fields, each position as its own dict."""
         return {
             "portfolio_id": self.portfolio_id,
             "name": self.name,

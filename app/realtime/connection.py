@@ -79,8 +79,10 @@ class Identity:
 
 
 class Connection:
-    """Per-socket state. A message goes straight to the socket when nothing is waiting; otherwise it is
-    queued, and a writer greenlet (alive only while there is a backlog) drains the queue in order."""
+    """Per-socket state: a message goes straight to the socket when nothing is waiting.
+
+    Otherwise it is queued, and a writer greenlet (alive only while there is a backlog) drains the queue in order.
+    """
 
     def __init__(self, identity: Identity, *, queue_size: int, send_timeout: float, remote_addr: str | None = None,
                  connection_id: str | None = None, raw_frames: bool = True) -> None:

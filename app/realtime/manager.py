@@ -90,8 +90,10 @@ class ConnectionManager:
         return self._total("portfolio_subscriptions")
 
     def get_user_connections(self, user_or_id: Any) -> list[dict[str, Any]]:
-        """One dict per open connection of the user: connection_id, subscriptions, connected_at,
-        remote_addr, messages_sent, messages_dropped, process."""
+        """One dict per open connection of the user.
+
+        Keys: connection_id, subscriptions, connected_at, remote_addr, messages_sent, messages_dropped, process.
+        """
         user_id = _user_id(user_or_id)
         cluster = get_cluster(self.app)
         if cluster is not None:

@@ -19,7 +19,7 @@ from protocol.channels import (
 
 
 def asset_snapshots(symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """channel -> asset_update data of each symbol with a stored quote (one query)."""
+    """Channel -> asset_update data of each symbol with a stored quote (one query)."""
     try:
         return {asset_channel(symbol): data for symbol, data in quote_snapshots(symbols).items()}
     finally:
@@ -36,7 +36,7 @@ def portfolio_snapshot(portfolio_id: int) -> dict[str, Any] | None:
 
 
 def channel_snapshots(channels: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """channel -> snapshot data for asset and portfolio channels (missing ones left out)."""
+    """Channel -> snapshot data for asset and portfolio channels (missing ones left out)."""
     wanted = list(channels)
     symbols = [channel_symbol(channel) for channel in wanted if is_asset_channel(channel)]
     result = asset_snapshots(symbols) if symbols else {}

@@ -161,6 +161,7 @@ class RealtimeSocket(Server):
         _open_sockets.add(self)
 
     def handshake(self) -> None:
+        """The upgrade, with the socket behind a lock and oversize frames answered with our error first."""
         self.sock: Any = LockedSocket(self.sock)
         self.ws: Any = _OversizeGuard(self.ws, self._oversize_error)
         super().handshake()

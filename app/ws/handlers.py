@@ -83,26 +83,12 @@ class MessageHandler:
         if not self._allowed(message, channels):
             return False
         kind = ASSET if message.type == SUBSCRIBE_ASSET else PORTFOLIO
-        created: dict[str, Subscription] = {}
-        generation = 0
-        for channel, target in channels:
-            subscription = Subscription(channel, kind, target, message.max_hz, message.min_change_percent,
-                                        pending_limit=self.pending_limit)
-            if connection.subscriptions.get(channel) is None:
-                metrics.subscriptions.labels(kind).inc()
-            connection.subscriptions[channel] = subscription
-            created[channel] = subscription
-            generation = max(generation, self.relay.subscribe(connection, channel))
+        created, generation = self._register(message, kind, channels)
         # Listen first, read the state second: an update published in between is held, not lost.
         self.relay.wait_applied(generation)
-        replayed: dict[str, list[Update]] = {}
-        if message.last_seq is not None:
-            for channel in created:
-                missed = self.relay.replay(channel, message.last_seq)
-                if missed is not None:
-                    replayed[channel] = [resumed_update(update, connection.id) for update in missed]
+        replayed = self._replayed(created, message.last_seq)
+        key = "symbol" if kind == ASSET else "portfolio_id"
         for channel, target in channels:
-            key = "symbol" if kind == ASSET else "portfolio_id"
             connection.reply(SUBSCRIBED, {"channel": channel, key: target, "resumed": channel in replayed})
         wanted = [channel for channel in created if channel not in replayed]
         snapshots = self._snapshots(kind, wanted, message) if wanted else {}
@@ -117,6 +103,33 @@ class MessageHandler:
                 initial = []
             connection.start_subscription(subscription, initial)
         return True
+
+    def _register(self, message: ClientMessage, kind: str,
+                  channels: list[tuple[str, Any]]) -> tuple[dict[str, Subscription], int]:
+        """Subscriptions on the connection and the relay; the relay generation to wait for."""
+        connection = self.connection
+        created: dict[str, Subscription] = {}
+        generation = 0
+        for channel, target in channels:
+            subscription = Subscription(channel, kind, target, message.max_hz, message.min_change_percent,
+                                        pending_limit=self.pending_limit)
+            if connection.subscriptions.get(channel) is None:
+                metrics.subscriptions.labels(kind).inc()
+            connection.subscriptions[channel] = subscription
+            created[channel] = subscription
+            generation = max(generation, self.relay.subscribe(connection, channel))
+        return created, generation
+
+    def _replayed(self, channels: dict[str, Subscription], last_seq: int | None) -> dict[str, list[Update]]:
+        """The buffered updates after `last_seq` per channel, where the buffer still reaches back that far."""
+        replayed: dict[str, list[Update]] = {}
+        if last_seq is None:
+            return replayed
+        for channel in channels:
+            missed = self.relay.replay(channel, last_seq)
+            if missed is not None:
+                replayed[channel] = [resumed_update(update, self.connection.id) for update in missed]
+        return replayed
 
     def _snapshots(self, kind: str, channels: list[str], message: ClientMessage) -> dict[str, dict[str, Any]]:
         if kind == ASSET:

@@ -48,7 +48,7 @@ def hashed_normal(*parts: object) -> float:
 
 @lru_cache(maxsize=8)
 def _midpoint_sds(span: float) -> list[float]:
-    """sd of a level-l midpoint: its parent interval spans span / 2**(l-1), variance a quarter of it."""
+    """Sd of a level-l midpoint: its parent interval spans span / 2**(l-1), variance a quarter of it."""
     return [math.sqrt(span / 2 ** (level + 1)) for level in range(LEVELS + 1)]
 
 
