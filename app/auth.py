@@ -6,10 +6,10 @@ import contextlib
 from typing import Any
 
 from flask import Blueprint, Request, Response, jsonify, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
-from app.extensions import db, login_manager
+from app.extensions import db, login_manager, login_required
 from models import ApiToken, User
 from models.bus import BusError, get_bus
 from protocol.bus import logout_message

@@ -96,7 +96,7 @@ def get_manager(app: Flask | None = None) -> DataSourceManager:
     if cached is None or cached[0] != os.getpid():
         cached = (os.getpid(), build_data_source_manager(app.config, get_feed_status(app).client))
         app.extensions[MANAGER_KEY] = cached
-    return cached[1]  # type: ignore[no-any-return]
+    return cached[1]
 
 
 def is_transient(reason: str | None) -> bool:

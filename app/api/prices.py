@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Response, current_app, request
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import select
 
 from app.api import blueprint
 from app.api.history import DAYS_ERROR, parse_days, thinned_series
 from app.api.monitoring import json_response
-from app.extensions import db
+from app.extensions import db, login_required
 from models.market import Asset, PriceHistory
 from protocol.client import MAX_SYMBOLS_PER_MESSAGE
 from protocol.codes import ProtocolError

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, request
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.api import blueprint
 from app.api.monitoring import json_response
-from app.extensions import db
+from app.extensions import db, login_required
 from models.market import Asset, WatchlistItem, get_or_create_asset
 from models.snapshots import quote_snapshots
 from protocol.codes import ProtocolError

@@ -73,7 +73,7 @@ class BrownianDay:
 
     def grid(self, k: int) -> array[float]:
         """The memoised nodes at i * 675 s, computed at least for 0 <= i <= k (k <= 128)."""
-        grid = self._grid
+        grid: array[float] = self._grid
         if k > self._filled:
             prefix = self._prefix
             for level in range(1, GRID_LEVEL + 1):
