@@ -73,7 +73,7 @@ def significant_change_threshold() -> Decimal:
 
 
 def _currency_codes(major: str) -> set[str]:
-    """Every stored currency code that normalises to `major` ('GBP' -> GBP, GBp, GBX, GBx)."""
+    """Every stored currency code that normalizes to `major` ('GBP' -> GBP, GBp, GBX, GBx)."""
     return {major} | {code for code, (to, _) in MINOR_UNIT_CURRENCIES.items() if to == major}
 
 

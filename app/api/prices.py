@@ -96,18 +96,18 @@ def history_points(asset_id: int, since: datetime) -> tuple[list[dict[str, Any]]
 def price_history(symbol: str) -> Response:
     """Stored prices of one asset over the last `days` days, oldest first."""
     try:
-        normalised = normalize_symbol(symbol)
+        normalized = normalize_symbol(symbol)
         days = history_days(request.args.get("days"))
     except ProtocolError as exc:
         return json_response({"error": exc.message}, 400)
     except BadRequest as exc:
         return json_response({"error": exc.message}, exc.status)
-    asset_id = db.session.scalar(select(Asset.id).where(Asset.symbol == normalised))
+    asset_id = db.session.scalar(select(Asset.id).where(Asset.symbol == normalized))
     if asset_id is None:
-        return json_response({"error": f"unknown symbol: {normalised}"}, 404)
+        return json_response({"error": f"unknown symbol: {normalized}"}, 404)
     points, downsampled = history_points(asset_id, datetime.now(UTC) - timedelta(days=days))
     return json_response({
-        "symbol": normalised,
+        "symbol": normalized,
         "days": days,
         "count": len(points),
         "downsampled": downsampled,

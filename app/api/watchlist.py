@@ -81,10 +81,10 @@ def add_to_watchlist() -> Response:
 def remove_from_watchlist(symbol: str) -> Response:
     """Stop watching a symbol: 204, or 404 if it was not watched."""
     try:
-        normalised = normalize_symbol(symbol)
+        normalized = normalize_symbol(symbol)
     except ProtocolError as exc:
         return json_response({"error": exc.message}, 400)
-    asset_id = select(Asset.id).where(Asset.symbol == normalised).scalar_subquery()
+    asset_id = select(Asset.id).where(Asset.symbol == normalized).scalar_subquery()
     removed = db.session.execute(
         delete(WatchlistItem)
         .where(WatchlistItem.user_id == current_user.id, WatchlistItem.asset_id == asset_id)

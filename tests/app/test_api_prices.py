@@ -49,7 +49,7 @@ def test_refresh_requires_login(client: FlaskClient, refresh: FakeRefresh) -> No
     assert refresh.calls == []
 
 
-def test_refresh_enqueues_normalised_symbols(client: FlaskClient, refresh: FakeRefresh) -> None:
+def test_refresh_enqueues_normalized_symbols(client: FlaskClient, refresh: FakeRefresh) -> None:
     login(client)
     response = client.post("/api/prices/refresh", json={"symbols": [" aapl", "MSFT", "AAPL", "eurusd=x"]})
     assert response.status_code == 202

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol.codes import BAD_REQUEST, ProtocolError
-from protocol.symbols import MAX_SYMBOL_LENGTH, is_valid_symbol, normalize_symbol, symbol_or_none
+from protocol.symbols import MAX_SYMBOL_LENGTH, SYMBOL_PATTERN, is_valid_symbol, normalize_symbol, symbol_or_none
 
 CANONICAL = ["AAPL", "BRK-B", "BRK.B", "VOD.L", "7203.T", "EURUSD=X", "BTC-USD", "^GSPC", "GC=F", "DX-Y.NYB"]
 
@@ -60,3 +63,11 @@ def test_the_rule_never_raises_anything_else(raw: str) -> None:
     except ProtocolError:
         return
     assert symbol == symbol.strip().upper() and 0 < len(symbol) <= MAX_SYMBOL_LENGTH
+
+
+def test_the_dashboard_checks_the_same_rule() -> None:
+    script = (Path(__file__).resolve().parents[2] / "app" / "static" / "js" / "dashboard.js").read_text()
+    pattern = re.search(r"const SYMBOL_RE = /(.+)/;", script)
+    length = re.search(r"const MAX_SYMBOL_LENGTH = (\d+);", script)
+    assert pattern is not None and pattern.group(1) == SYMBOL_PATTERN.pattern
+    assert length is not None and int(length.group(1)) == MAX_SYMBOL_LENGTH
