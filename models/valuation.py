@@ -44,6 +44,7 @@ from models.currency import (
     round_money,
     round_percent,
 )
+from protocol.wire import iso_or_none
 
 __all__ = [  # FxRate, convert and fx_symbols_needed are re-exported from currency
     "DEFAULT_THRESHOLD_PERCENT", "NO_FX_RATE", "NO_PRICE", "FxRate", "PortfolioInput",
@@ -236,7 +237,7 @@ class PortfolioValuation:
             "stale_share_percent": _pct(self.stale_share_percent),
             "stale_positions": self.stale_positions,
             "value_changed": self.value_changed,
-            "as_of": None if self.as_of is None else self.as_of.isoformat(),
+            "as_of": iso_or_none(self.as_of),
         }
 
     to_message = as_dict

@@ -23,6 +23,7 @@ from protocol.bus import (
     heartbeat_message,
 )
 from protocol.channels import FEED_CHANNEL, HEARTBEAT_CHANNEL
+from protocol.wire import iso
 from tasks.market_data import DataSourceManager, FeedEvent
 
 if TYPE_CHECKING:
@@ -81,6 +82,6 @@ def record_status(store: FeedStatusStore, manager: DataSourceManager, batch: Bat
     store.record_results([s for s in batch.results if s not in batch.failed], batch.failed)
     store.record_source_stats(manager.source_stats())
     if batch.successes:
-        store.write(last_update=datetime.now(UTC).isoformat(), last_success_at=time.time())
+        store.write(last_update=iso(datetime.now(UTC)), last_success_at=time.time())
         if bus is not None and store.set_flag("stale", False):
             publish_feed_status(bus, FEED_OK, "quotes are fresh again")
