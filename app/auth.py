@@ -48,10 +48,14 @@ def unauthorized() -> Any:
     return redirect(url_for("auth.login", next=request.path))
 
 
-def _credentials() -> tuple[str, str]:
+LOGIN_BODY_ERROR = 'expected a JSON object {"username": ..., "password": ...}'
+
+
+def _credentials() -> tuple[str, str] | None:
+    """Username and password from a JSON object or the form; None when a JSON body is not an object."""
     source = request.get_json(silent=True) if request.is_json else request.form
     if source is None or not hasattr(source, "get"):
-        return "", ""
+        return None
     username, password = source.get("username"), source.get("password")
     return (username if isinstance(username, str) else "", password if isinstance(password, str) else "")
 
@@ -61,7 +65,10 @@ def login() -> Any:
     """Show the form, or check credentials and start a session."""
     if request.method == "GET":
         return render_template("login.html", error=None)
-    username, password = _credentials()
+    credentials = _credentials()
+    if credentials is None:  # malformed: a client bug, not a failed login
+        return jsonify(error=LOGIN_BODY_ERROR), 400
+    username, password = credentials
     user = db.session.scalar(select(User).where(User.username == username.strip())) if username else None
     if user is None or not user.check_password(password):
         if wants_json():
