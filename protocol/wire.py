@@ -24,10 +24,14 @@ def iso_or_none(moment: datetime | None) -> str | None:
 
 
 def json_number(value: Decimal) -> float | str | None:
-    """A Decimal as JSON: a number when its digits survive a float, else its exact text; None if not finite."""
+    """A Decimal as JSON: a number when its digits survive a float, else its exact text; None if not finite.
+
+    Trailing zeros do not count: 2950000000000.00000000 from a NUMERIC(24, 8) column and 2950000000000 from a
+    provider are the same number and get the same JSON type.
+    """
     if not value.is_finite():
         return None
-    if len(value.as_tuple().digits) <= _EXACT_FLOAT_DIGITS:
+    if len(value.normalize().as_tuple().digits) <= _EXACT_FLOAT_DIGITS:
         return float(value)
     return str(value)
 

@@ -100,6 +100,12 @@ def test_decimals_keep_their_digits() -> None:
     assert json.loads(text, parse_float=Decimal)["price"] == Decimal("150.25")
 
 
+def test_trailing_zeros_do_not_change_the_json_type() -> None:
+    stored, fetched = Decimal("2950000000000.00000000"), Decimal("2950000000000")
+    assert dumps(stored) == dumps(fetched) == "2950000000000.0"
+    assert dumps(Decimal("12345678.10000000")) == dumps(Decimal("12345678.1")) == "12345678.1"
+
+
 def test_bus_message_round_trip() -> None:
     text = bus_message("asset_update", {"symbol": "AAPL", "price": Decimal("1.10"), "seq": 3}, published_at=12.5)
     payload = parse_bus_message(text)
