@@ -1,4 +1,4 @@
-"""`python -m bench.run --quick|--full [--only fanout,memory,slow,feed] [--json-out PATH]` (make bench[-quick]).
+"""`python -m bench.run --quick|--full [--only fanout,...,reconnect] [--json-out PATH]` (make bench[-quick]).
 
 Real Redis and PostgreSQL on 127.0.0.1, real gunicorn+gevent, the peers side by side; every child process is
 stopped in `finally`, and a watchdog alarm bounds the whole run. The last stdout line is the headline JSON.
@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ PLANS = {
                  fill_seconds=40.0),
 }
 TARGETS = {"quick": ["ours-1w", "bare"], "full": ["ours-1w", "ours-2w", "bare", "channels"]}
+RECONNECT_COUNTS = {"quick": [1000], "full": [1000, 5000]}
 WATCHDOG_S = {"quick": 300, "full": 5400}
 QUIET_BUSY = 0.15  # fraction of all cores
 QUIET_WAIT_S = {"quick": 0.0, "full": 180.0}
@@ -123,7 +124,8 @@ def parse() -> argparse.Namespace:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--quick", action="store_true", help="1,000 clients, ours and the bare relay, < 1 minute")
     mode.add_argument("--full", action="store_true", help="1,000 and 5,000 clients, all servers, the feed")
-    parser.add_argument("--only", default="", help="comma-separated subset of fanout,memory,slow,feed")
+    parser.add_argument("--only", default="",
+                        help="comma-separated subset of fanout,memory,slow,feed,reconnect,portfolio")
     parser.add_argument("--targets", default="", help="comma-separated subset of ours-1w,ours-2w,bare,channels")
     parser.add_argument("--load-procs", type=int, default=1, help="load generator processes")
     parser.add_argument("--json-out", default=str(RESULTS / "latest.json"))
@@ -146,15 +148,74 @@ def run_servers(targets: list[Target], plan: Plan, mode: str, log_dir: Path, rep
         report["results"][target.name] = result
 
 
+@dataclass(frozen=True)
+class Scenario:
+    """What to run, and where."""
+
+    only: set[str]
+    mode: str
+    plan: Plan
+    names: list[str]
+    env: dict[str, str]
+    run_id: str
+    log_dir: Path
+
+
+def run_scenarios(run: Scenario, report: dict[str, Any], databases: list[str]) -> None:
+    """Every scenario asked for, in turn; databases made are appended to `databases` (the caller drops them)."""
+    redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    env = dict(run.env)
+    wanted_targets = bool(run.only & {"fanout", "memory", "slow"})
+    if wanted_targets or run.only & {"feed", "reconnect"}:
+        db_url = create_database(env)
+        databases.append(db_url)
+        env["DATABASE_URL"] = db_url
+    if wanted_targets:
+        tokens = issue_tokens(env["DATABASE_URL"], run.plan.big_clients)
+        run_servers(make_targets(run.names, env, tokens, run.run_id), run.plan, run.mode, run.log_dir, report)
+    if "feed" in run.only and run.mode == "full":
+        from bench.feed_bench import run_feed
+
+        report["feed"] = run_feed(env, run.log_dir, say)
+    if "reconnect" in run.only:
+        from bench.reconnect import run_reconnect
+
+        report["reconnect"] = run_reconnect({**env, "REDIS_KEY_PREFIX": f"{run.run_id}-storm"}, env["DATABASE_URL"],
+                                            run.log_dir, say, RECONNECT_COUNTS[run.mode])
+    if "portfolio" in run.only:
+        from bench.portfolio_bench import run_portfolio
+
+        report["portfolio"] = run_portfolio(run.env, run.log_dir, say, run.mode)
+
+
+def extra_headline(report: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures of the scenarios beyond fan-out (reconnect_1k_s, ...)."""
+    line: dict[str, Any] = {}
+    for clients, storm in report.get("reconnect", {}).items():
+        name = f"reconnect_{int(clients) // 1000}k"
+        line[f"{name}_s"] = storm["all_snapshots_s"] if storm["complete"] == int(clients) else None
+        line[f"{name}_complete"] = storm["complete"]
+    if report.get("reconnect"):
+        line["reconnect_loadavg"] = next(iter(report["reconnect"].values()))["loadavg_before"]
+    portfolio = report.get("portfolio")
+    if portfolio is not None:
+        line.update(portfolio_p99_ms=(portfolio.get("latency_ms") or {}).get("p99_ms"),
+                    portfolios_per_core_s=portfolio.get("portfolios_per_core_s"),
+                    db_growth_mb_per_day=portfolio.get("db_growth_mb_per_day"),
+                    portfolio_loadavg=portfolio.get("loadavg_1_5_15"))
+    return line
+
+
 def _on_signal(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def main() -> int:  # noqa: PLR0915 - one linear script
+def main() -> int:
     """Run the benchmark; returns the exit code."""
     args = parse()
     mode = "quick" if args.quick else "full"
-    only = {part.strip() for part in args.only.split(",") if part.strip()} or {"fanout", "memory", "slow", "feed"}
+    only = ({part.strip() for part in args.only.split(",") if part.strip()}
+            or {"fanout", "memory", "slow", "feed", "reconnect", "portfolio"})
     names = [n.strip() for n in args.targets.split(",") if n.strip()] or TARGETS[mode]
     plan = replace(PLANS[mode], load_procs=args.load_procs, slow="slow" in only)
     if "fanout" not in only and "slow" not in only:
@@ -172,21 +233,10 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     base_env.update(REDIS_URL=REDIS_URL, PEER_REDIS_URL=PEER_REDIS_URL, SECRET_KEY="bench-secret",
                     LOG_LEVEL="WARNING", MARKET_DATA_SOURCE_PRIORITIES="simulated:1")
     report: dict[str, Any] = {"mode": mode, "machine": machine(), "plan": plan.__dict__, "results": {}}
-    db_url = None
+    databases: list[str] = []
     code = 0
     try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-        wanted_targets = bool(only & {"fanout", "memory", "slow"})
-        if wanted_targets or "feed" in only:
-            db_url = create_database(base_env)
-            base_env["DATABASE_URL"] = db_url
-        if wanted_targets:
-            tokens = issue_tokens(db_url, plan.big_clients)  # type: ignore[arg-type]
-            run_servers(make_targets(names, base_env, tokens, run_id), plan, mode, log_dir, report)
-        if "feed" in only and mode == "full":
-            from bench.feed_bench import run_feed
-
-            report["feed"] = run_feed(base_env, log_dir, say)
+        run_scenarios(Scenario(only, mode, plan, names, base_env, run_id, log_dir), report, databases)
     except (KeyboardInterrupt, redis.RedisError, OSError, RuntimeError, subprocess.SubprocessError) as exc:
         report["error"] = f"{type(exc).__name__}: {exc}"
         say(f"benchmark stopped: {report['error']}")
@@ -195,7 +245,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         signal.alarm(0)
         servers.stop_all()
         cleanup_redis(run_id)
-        if db_url:
+        for db_url in databases:
             drop_database(db_url)
     counts = sorted({row["clients"] for r in report["results"].values() for rows in r.get("fanout", {}).values()
                      for row in rows}) or [plan.big_clients]
@@ -205,7 +255,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1, default=str))
     say(f"full results: {out} (logs: {log_dir}); {report['seconds']} s")
-    line = {"mode": mode, "seconds": report["seconds"], **report["headline"].get("1000", {})}
+    line = {"mode": mode, "seconds": report["seconds"], **report["headline"].get("1000", {}), **extra_headline(report)}
     if mode == "full":
         line["at_5000"] = report["headline"].get("5000")
     print(json.dumps(line, default=str), flush=True)

@@ -81,25 +81,44 @@ def authenticate(request: Request, allowed_origins: Iterable[str]) -> Identity |
     return Rejection(UNAUTHORIZED, "authentication required")
 
 
+def authorised(identities: Iterable[Identity]) -> dict[Identity, bool]:
+    """Each identity -> True while its user exists and (for a token) the token is not revoked; two queries at most."""
+    wanted = list(dict.fromkeys(identities))
+    hashes = [i.token_hash for i in wanted if i.method == "token" and i.token_hash is not None]
+    users = [i.user_id for i in wanted if i.method != "token"]
+    tokens: set[tuple[str, int]] = set()
+    if hashes:
+        tokens = {(str(h), int(u)) for h, u in db.session.execute(
+            select(ApiToken.token_hash, ApiToken.user_id).where(ApiToken.token_hash.in_(hashes)))}
+    existing: set[int] = set()
+    if users:
+        existing = {int(u) for u in db.session.scalars(select(User.id).where(User.id.in_(users)))}
+    return {i: ((i.token_hash or "", i.user_id) in tokens if i.method == "token" else i.user_id in existing)
+            for i in wanted}
+
+
 def still_authorised(identity: Identity) -> bool:
     """True while the user exists and (for a token) the token is not revoked. Short session."""
     try:
-        if identity.method == "token":
-            found = db.session.scalar(select(ApiToken.id).where(ApiToken.token_hash == identity.token_hash,
-                                                                ApiToken.user_id == identity.user_id))
-        else:
-            found = db.session.scalar(select(User.id).where(User.id == identity.user_id))
-        return found is not None
+        return authorised([identity])[identity]
     finally:
         db.session.remove()
 
 
-def may_read_portfolio(identity: Identity, portfolio_id: int) -> bool:
-    """True when the user owns the portfolio (missing and foreign are the same answer). Short session."""
+def portfolio_owners(portfolio_ids: Iterable[int]) -> dict[int, int]:
+    """Portfolio id -> owner's user id, for those that exist (one query)."""
     from models import Portfolio
 
+    wanted = list(dict.fromkeys(portfolio_ids))
+    if not wanted:
+        return {}
+    rows = db.session.execute(select(Portfolio.id, Portfolio.user_id).where(Portfolio.id.in_(wanted)))
+    return {int(pid): int(owner) for pid, owner in rows}
+
+
+def may_read_portfolio(identity: Identity, portfolio_id: int) -> bool:
+    """True when the user owns the portfolio (missing and foreign are the same answer). Short session."""
     try:
-        owner = db.session.scalar(select(Portfolio.user_id).where(Portfolio.id == portfolio_id))
-        return owner is not None and int(owner) == identity.user_id
+        return portfolio_owners([portfolio_id]).get(portfolio_id) == identity.user_id
     finally:
         db.session.remove()

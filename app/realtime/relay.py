@@ -23,6 +23,7 @@ from app.realtime.buffers import ResumeBuffer
 from app.realtime.bus_loop import OP_TIMEOUT, BusLoop
 from app.realtime.connection import WRITTEN, Connection, record_written
 from app.realtime.gc_tuning import GcScheduler
+from app.realtime.shared_reads import SharedReads
 from app.realtime.snapshots import channel_snapshots
 from app.realtime.stats import StatsHeartbeat, relay_stats
 from app.realtime.tasks import spawn
@@ -30,7 +31,7 @@ from app.realtime.updates import Update, channel_kind, make_update, snapshot_upd
 from models.bus import BusMessage, get_bus
 from protocol.bus import CONTROL_LOGOUT, FEED_DEGRADED, FEED_RECOVERED, parse_bus_message
 from protocol.channels import FEED_CHANNEL, HEARTBEAT_CHANNEL, channel_user_id, is_user_channel, user_channel
-from protocol.client import FEED_STATUS
+from protocol.client import ASSET_UPDATE, FEED_STATUS
 from protocol.codes import CLOSE_GOING_AWAY, UNAUTHORIZED
 from protocol.wire import client_envelope
 
@@ -62,6 +63,7 @@ class Relay:
         self.bus_state = "starting"  # "up" | "down"
         self.last_worker_heartbeat: float | None = None
         self.last_feed_status: tuple[str, str] | None = None  # (status, frame) of the feed's latest word
+        self.reads = SharedReads(app)  # subscribe's reads, shared by every socket of the process
         self.requested = 0
         self.applied = 0
         self._applied_event = gevent.event.Event()
@@ -228,6 +230,7 @@ class Relay:
                 self.buffers[channel] = ResumeBuffer(self.buffer_size)
         for channel in removed:
             self.buffers.pop(channel, None)
+        self.reads.forget(removed)
         self.listened = (self.listened | added) - removed
         self._set_applied(generation)
 
@@ -259,6 +262,8 @@ class Relay:
             buffer = self.buffers.get(channel)
             if buffer is not None:
                 buffer.append(update)
+            if update.kind == ASSET_UPDATE and channel in self.listened:
+                self.reads.heard(channel, payload.data)
             self._fan_out(self.subscribers.get(channel, ()), lambda c: c.deliver(update), update.kind,
                           update.published_at)
             return
@@ -316,6 +321,7 @@ class Relay:
         previous, self.bus_state = self.bus_state, "down"
         self.listened = set()
         self.buffers.clear()
+        self.reads.forget()
         self._set_applied(self.requested)
         self.stats.mark_dirty()
         if previous == "down":

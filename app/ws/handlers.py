@@ -7,12 +7,10 @@ from typing import Any
 from flask import Flask
 
 from app import metrics
-from app.realtime.auth import may_read_portfolio, still_authorised
 from app.realtime.connection import Connection
-from app.realtime.feed_requests import ask_feed_for
 from app.realtime.limits import Subscription
 from app.realtime.relay import Relay
-from app.realtime.snapshots import asset_snapshots, portfolio_snapshot
+from app.realtime.snapshots import portfolio_snapshot
 from app.realtime.updates import Update, resumed_update, snapshot_update
 from protocol.channels import ASSET, PORTFOLIO, asset_channel, channel_symbol, is_asset_channel, portfolio_channel
 from protocol.client import (
@@ -50,7 +48,7 @@ class MessageHandler:
             self.connection.reply(PONG, {})
         elif message.type == SUBSCRIBE_ASSET:
             if self._subscribe(message, [(asset_channel(symbol), symbol) for symbol in message.symbols]):
-                ask_feed_for(self.app, message.symbols)
+                self.relay.reads.ask_feed_for(message.symbols)
         elif message.type == SUBSCRIBE_PORTFOLIO:
             assert message.portfolio_id is not None
             self._subscribe(message, [(portfolio_channel(message.portfolio_id), message.portfolio_id)])
@@ -69,10 +67,11 @@ class MessageHandler:
             connection.error(BAD_REQUEST, f"subscription limit reached: at most {self.max_subscriptions} "
                                           f"per connection (have {len(connection.subscriptions)})")
             return False
-        if not still_authorised(connection.identity):
+        reads = self.relay.reads
+        if not reads.still_authorised(connection.identity):
             connection.close(UNAUTHORIZED, "credentials are no longer valid")
             return False
-        if message.portfolio_id is not None and not may_read_portfolio(connection.identity, message.portfolio_id):
+        if message.portfolio_id is not None and not reads.may_read_portfolio(connection.identity, message.portfolio_id):
             # The same words whether the portfolio is missing or someone else's.
             connection.error(FORBIDDEN, f"portfolio {message.portfolio_id} is not available to you")
             return False
@@ -133,7 +132,8 @@ class MessageHandler:
 
     def _snapshots(self, kind: str, channels: list[str], message: ClientMessage) -> dict[str, dict[str, Any]]:
         if kind == ASSET:
-            return asset_snapshots(channel_symbol(channel) for channel in channels)
+            return self.relay.reads.asset_snapshots((channel_symbol(channel) for channel in channels),
+                                                    self.relay.listened)
         assert message.portfolio_id is not None
         data = portfolio_snapshot(message.portfolio_id)
         return {} if data is None else {channels[0]: data}

@@ -1,0 +1,154 @@
+"""Subscribe's shared reads: snapshots from memory or one batched query equal the database's, auth in batches."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import gevent
+import pytest
+from flask import Flask
+
+from app.realtime.auth import authorised
+from app.realtime.coalesce import CoalesceError, Coalescer
+from app.realtime.connection import Identity
+from app.realtime.relay import Relay
+from app.realtime.updates import snapshot_update
+from models import ApiToken, Asset, Quote, User, db
+from models.bus import BusMessage
+from models.snapshots import asset_update_data, quote_snapshots
+from protocol.bus import asset_update_message
+from protocol.channels import asset_channel
+
+SYMBOLS = [f"S{i:02d}" for i in range(30)]
+
+
+@pytest.fixture
+def relay(app: Flask) -> Iterator[Relay]:
+    created = Relay(app)  # never started: dispatch() and listening() are driven by hand
+    yield created
+    created.stats.stop()
+
+
+@pytest.fixture
+def quotes(app: Flask) -> None:
+    now = datetime(2026, 11, 29, 15, 30, 1, 123456, tzinfo=UTC)
+    for index, symbol in enumerate(SYMBOLS):
+        asset = Asset(symbol=symbol, name=symbol, currency="USD")
+        db.session.add(asset)
+        db.session.flush()
+        db.session.add(Quote(asset_id=asset.id, price=Decimal("101.2500") + index, previous_close=Decimal("100.10"),
+                             change=Decimal("1.15"), change_percent=Decimal("1.1489"), volume=1_000 + index,
+                             high=Decimal("102"), low=None, market_cap=Decimal("3.0E12"), source="simulated",
+                             last_updated=now, seq=7 + index))
+    db.session.commit()
+
+
+def client_view(channel: str, data: dict[str, Any]) -> Any:
+    """What a client receives as the snapshot of `channel`."""
+    return json.loads(snapshot_update(channel, data).text)["data"]
+
+
+def database_view() -> dict[str, Any]:
+    return {asset_channel(s): client_view(asset_channel(s), d) for s, d in quote_snapshots(SYMBOLS).items()}
+
+
+def test_many_sockets_at_once_share_one_query_and_get_the_database_snapshot(relay: Relay, quotes: None) -> None:
+    asks = [gevent.spawn(relay.reads.asset_snapshots, [symbol, "NOPE"], set()) for symbol in SYMBOLS]
+    asks.append(gevent.spawn(relay.reads.asset_snapshots, SYMBOLS, set()))
+    gevent.joinall(asks, raise_error=True)
+
+    assert relay.reads.snapshots.batches == 1
+    expected = database_view()
+    for symbol, ask in zip(SYMBOLS, asks, strict=False):
+        assert {c: client_view(c, d) for c, d in ask.value.items()} == {asset_channel(symbol): expected[asset_channel(symbol)]}
+    assert {c: client_view(c, d) for c, d in asks[-1].value.items()} == expected
+
+
+def test_a_snapshot_from_the_latest_update_heard_equals_the_database_one(relay: Relay, quotes: None) -> None:
+    channels = {asset_channel(symbol) for symbol in SYMBOLS}
+    relay.listening(channels, set(), 0)
+    for symbol in SYMBOLS:  # what the price feed publishes after it stored the quote
+        quote = db.session.get(Asset, _asset_id(symbol)).quote
+        relay.dispatch(BusMessage(asset_channel(symbol), asset_update_message(asset_update_data(symbol, quote))))
+
+    served = relay.reads.asset_snapshots(SYMBOLS, relay.listened)
+
+    assert relay.reads.snapshots.batches == 0  # nothing read: all from memory
+    assert {c: client_view(c, d) for c, d in served.items()} == database_view()
+
+
+def test_a_read_is_remembered_only_while_the_relay_listens(relay: Relay, quotes: None) -> None:
+    listened = asset_channel(SYMBOLS[0])
+    relay.listening({listened}, set(), 0)
+
+    relay.reads.asset_snapshots(SYMBOLS[:2], relay.listened)
+    assert set(relay.reads.latest) == {listened}
+
+    relay.listening(set(), {listened}, 0)
+    assert relay.reads.latest == {}
+    relay.listening({listened}, set(), 0)
+    relay.reads.asset_snapshots(SYMBOLS[:1], relay.listened)
+    relay.mark_down("test")
+    assert relay.reads.latest == {}
+
+
+def test_a_newer_update_heard_replaces_the_remembered_one(relay: Relay, quotes: None) -> None:
+    channel = asset_channel(SYMBOLS[0])
+    relay.listening({channel}, set(), 0)
+    relay.reads.asset_snapshots(SYMBOLS[:1], relay.listened)
+    newer = {**quote_snapshots(SYMBOLS[:1])[SYMBOLS[0]], "price": Decimal("250"), "seq": 99}
+    relay.dispatch(BusMessage(channel, asset_update_message(newer)))
+
+    served = relay.reads.asset_snapshots(SYMBOLS[:1], relay.listened)
+
+    assert client_view(channel, served[channel])["seq"] == 99
+    assert relay.reads.snapshots.batches == 1
+
+
+def test_authorisation_of_many_identities_in_one_read(app: Flask) -> None:
+    alice, bob = User(username="alice"), User(username="bob")
+    for user in (alice, bob):
+        user.set_password("pw")
+    db.session.add_all([alice, bob])
+    db.session.flush()
+    token, plain = ApiToken.issue(alice, "t")
+    revoked, revoked_plain = ApiToken.issue(alice, "r")
+    db.session.add_all([token, revoked])
+    db.session.commit()
+    identities = [
+        Identity(alice.id, "token", ApiToken.hash_token(plain)),
+        Identity(alice.id, "token", ApiToken.hash_token(revoked_plain)),
+        Identity(bob.id, "token", ApiToken.hash_token(plain)),  # someone else's token
+        Identity(bob.id, "session"),
+        Identity(9999, "session"),
+    ]
+    db.session.delete(revoked)
+    db.session.commit()
+
+    assert authorised(identities) == dict(zip(identities, [True, False, False, True, False], strict=True))
+
+
+def test_a_failed_shared_read_fails_every_waiter_and_the_next_one_runs(app: Flask) -> None:
+    calls: list[list[int]] = []
+
+    def fetch(keys: list[int]) -> dict[int, int]:
+        calls.append(keys)
+        if len(calls) == 1:
+            raise RuntimeError("database gone")
+        return {key: key * 2 for key in keys}
+
+    coalescer: Coalescer[int, int] = Coalescer(app, fetch, "test", chunk=2)
+    first = [gevent.spawn(coalescer.get, [n]) for n in range(3)]
+    gevent.joinall(first)
+    assert all(isinstance(g.exception, CoalesceError) for g in first)
+
+    assert coalescer.get([1, 2, 3, 4, 5]) == {1: 2, 2: 4, 3: 6, 4: 8, 5: 10}
+    assert calls[1:] == [[1, 2], [3, 4], [5]]  # chunked
+
+
+def _asset_id(symbol: str) -> int:
+    return int(db.session.scalar(db.select(Asset.id).where(Asset.symbol == symbol)))
