@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -54,13 +54,27 @@ def origin_allowed(origin: str, allowed: Iterable[str], host: str, schemes: Iter
     return given in {normalize_origin(f"{scheme}://{host}") for scheme in schemes}
 
 
-def token_identity(token: str) -> Identity | None:
-    """The user of an API token (stored hashed), or None."""
-    user_id = ApiToken.owner_id(token)
-    return None if user_id is None else Identity(int(user_id), "token", ApiToken.hash_token(token))
+TokenOwners = Callable[[str], int | None]  # token hash -> user id
 
 
-def authenticate(request: Request, allowed_origins: Iterable[str]) -> Identity | Rejection:
+def token_owners(token_hashes: Iterable[str]) -> dict[str, int]:
+    """Token hash -> its user's id, for the tokens that exist (one query)."""
+    wanted = list(dict.fromkeys(token_hashes))
+    if not wanted:
+        return {}
+    rows = db.session.execute(select(ApiToken.token_hash, ApiToken.user_id).where(ApiToken.token_hash.in_(wanted)))
+    return {str(token_hash): int(user_id) for token_hash, user_id in rows}
+
+
+def token_identity(token: str, owners: TokenOwners | None = None) -> Identity | None:
+    """The user of an API token (stored hashed), or None; `owners` looks hashes up (default: one query now)."""
+    token_hash = ApiToken.hash_token(token)
+    user_id = token_owners([token_hash]).get(token_hash) if owners is None else owners(token_hash)
+    return None if user_id is None else Identity(int(user_id), "token", token_hash)
+
+
+def authenticate(request: Request, allowed_origins: Iterable[str],
+                 owners: TokenOwners | None = None) -> Identity | Rejection:
     """Decide before the handshake; the caller must db.session.remove() afterwards."""
     has_auth_header = "Authorization" in request.headers
     token = bearer_token(request)
@@ -74,7 +88,7 @@ def authenticate(request: Request, allowed_origins: Iterable[str]) -> Identity |
         # Browsers always send Origin; only non-browser clients (with a token) may omit it.
         return Rejection(FORBIDDEN, "origin required (or authenticate with a bearer token)")
     if has_auth_header:
-        identity = token_identity(token) if token else None
+        identity = token_identity(token, owners) if token else None
         return identity or Rejection(UNAUTHORIZED, "invalid token")
     if current_user.is_authenticated:
         return Identity(int(current_user.id), "session")

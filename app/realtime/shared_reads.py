@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Flask
 
-from app.realtime.auth import authorised, portfolio_owners
+from app.realtime.auth import authorised, portfolio_owners, token_owners
 from app.realtime.coalesce import Coalescer
 from app.realtime.connection import Identity
 from app.realtime.feed_requests import ask_feed_for
@@ -33,6 +33,7 @@ class SharedReads:
         self.latest: dict[str, dict[str, Any]] = {}  # asset channel -> data of its newest update
         self.snapshots: Coalescer[str, dict[str, Any]] = Coalescer(app, quote_snapshots, "snapshots")
         self.auth: Coalescer[Identity, bool] = Coalescer(app, authorised, "auth")
+        self.tokens: Coalescer[str, int] = Coalescer(app, token_owners, "tokens")
         self.owners: Coalescer[int, int] = Coalescer(app, portfolio_owners, "owners")
         self.feed_requests: Coalescer[str, None] = Coalescer(app, lambda symbols: self._ask(app, symbols),
                                                              "feed-requests")
@@ -78,6 +79,10 @@ class SharedReads:
             if channel in listened:
                 self.latest.setdefault(channel, data)
         return result
+
+    def token_owner(self, token_hash: str) -> int | None:
+        """The user id of a token (by hash), looked up with every other socket connecting now."""
+        return self.tokens.get([token_hash]).get(token_hash)
 
     def still_authorised(self, identity: Identity) -> bool:
         """The user exists and (for a token) the token is not revoked, checked now in a shared query."""

@@ -47,16 +47,18 @@ def realtime_socket() -> Response:
     """The realtime WebSocket (see docs/protocol.md)."""
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     config = app.config
+    relay = get_relay(app)
     try:
         # @login_required cannot guard a WebSocket route: the decision is taken here, before the handshake.
-        decision: Identity | Rejection = authenticate(request, config["WEBSOCKET_ALLOWED_ORIGINS"])
+        # Token lookups are shared with every socket connecting at the same time (one query for a storm).
+        decision: Identity | Rejection = authenticate(request, config["WEBSOCKET_ALLOWED_ORIGINS"],
+                                                      relay.reads.token_owner)
     except Exception:
         logger.exception("websocket authentication failed")
         decision = Rejection(CLOSE_INTERNAL_ERROR, "server error; please retry")
     finally:
         db.session.remove()  # the socket must not hold a pooled database connection for its life
     connection_id = str(uuid.uuid4())
-    relay = get_relay(app)
     slot_taken = False
     if isinstance(decision, Identity):
         slot_taken = _reserve_slot(app, relay, decision.user_id, connection_id)
