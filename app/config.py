@@ -34,6 +34,8 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
     "DATA_STALE_AFTER_SECONDS": (300, 1),
     "HISTORY_RETENTION_DAYS": (400, 0),  # 0 = keep every row
     "PORTFOLIO_SIGNIFICANT_CHANGE_PERCENT": (1, 0),
+    "PORTFOLIO_HISTORY_RESOLUTION_SECONDS": (60, 0),  # one stored point per portfolio per period; 0 = every change
+    "PORTFOLIO_HISTORY_INTRADAY_DAYS": (7, 0),  # then only each day's close is kept; 0 = never reduced
     "PORT": (8000, 1),
     "SIMULATED_SEED": (42, 0),
     "SIMULATED_LATENCY_MS": (0, 0),

@@ -46,6 +46,7 @@ class LastSnapshot:
     total_value: Decimal
     daily_change: Decimal
     stale_value: Decimal
+    id: int | None = None  # its row, which a revaluation in the same history period overwrites
 
 
 @dataclass(frozen=True)
@@ -193,11 +194,12 @@ def last_snapshots(portfolio_ids: Iterable[int]) -> dict[int, LastSnapshot]:
     )
     rows = db.session.execute(
         select(Portfolio.id, PortfolioValue.timestamp, PortfolioValue.total_value,
-               PortfolioValue.daily_change, PortfolioValue.stale_value)
+               PortfolioValue.daily_change, PortfolioValue.stale_value, PortfolioValue.id.label("value_id"))
         .join(PortfolioValue, PortfolioValue.id == latest)
         .where(Portfolio.id.in_(ids))
     ).all()
-    return {row.id: LastSnapshot(row.timestamp, row.total_value, row.daily_change, row.stale_value) for row in rows}
+    return {row.id: LastSnapshot(row.timestamp, row.total_value, row.daily_change, row.stale_value, row.value_id)
+            for row in rows}
 
 
 def load_portfolios(portfolio_ids: Iterable[int]) -> LoadedBatch:

@@ -9,6 +9,7 @@ from celery import shared_task
 from flask import Flask, current_app
 
 from models.base import utcnow
+from models.history_resolution import compact_to_daily_closes
 from models.retention import prune_history
 from protocol.feed_control import TASK_PRUNE_HISTORY
 
@@ -18,11 +19,18 @@ PRUNE_PERIOD_SECONDS = 3600
 
 
 def prune_expired_history(app: Flask, *, days: int | None = None, dry_run: bool = False) -> dict[str, int]:
-    """Prune what is older than `days` or the app's retention (nothing when HISTORY_RETENTION_DAYS is 0)."""
+    """Prune what is older than `days` or the app's retention (nothing when HISTORY_RETENTION_DAYS is 0).
+
+    Portfolio points older than PORTFOLIO_HISTORY_INTRADAY_DAYS are also reduced to one per day (the close).
+    """
     days = int(app.config["HISTORY_RETENTION_DAYS"]) if days is None else days
     if days <= 0:
         return {}
     counts = prune_history(utcnow() - timedelta(days=days), dry_run=dry_run)
+    intraday = int(app.config["PORTFOLIO_HISTORY_INTRADAY_DAYS"])
+    if intraday > 0:
+        counts["portfolio_values_compacted"] = compact_to_daily_closes(
+            utcnow() - timedelta(days=intraday), dry_run=dry_run)
     logger.info("history pruned", extra={"retention_days": days, "dry_run": dry_run, **counts})
     return counts
 

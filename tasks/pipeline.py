@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 from flask import Flask, current_app
 from sqlalchemy import select, union
 
@@ -37,6 +38,7 @@ from tasks.feed_events import (
 from tasks.market_data import DataSourceManager, QuoteResult, build_data_source_manager
 from tasks.portfolio_tracker import fx_symbols_for_tracked_portfolios, revalue_for_symbols
 from tasks.quote_store import ensure_assets, is_changed, store_history, store_quotes
+from tasks.revaluer import get_revaluer
 
 logger = logging.getLogger("pricewire.price_feed")
 
@@ -184,14 +186,23 @@ def publish_updates(bus: Bus, updates: Sequence[tuple[str, Quote]]) -> int:
 
 
 def revalue(symbols: Sequence[str]) -> None:
-    """Hand changed symbols to portfolio valuation; its failure never undoes the stored quotes."""
+    """Hand changed symbols to portfolio valuation (a round at a time, see tasks.revaluer); never undoes quotes."""
     if not symbols:
         return
     try:
-        revalue_for_symbols(list(symbols))
+        get_revaluer(current_app._get_current_object()).run(symbols, _revalue_round)  # type: ignore[attr-defined]
+    except (redis.RedisError, OSError) as exc:  # the coordination is down: revalue this batch's symbols alone
+        logger.warning("revaluation rounds unavailable; revaluing inline", extra={"error": str(exc)})
+        _revalue_round(set(symbols))
+
+
+def _revalue_round(symbols: set[str]) -> None:
+    """One round: the portfolios holding `symbols`; a failure is logged and rolled back."""
+    try:
+        revalue_for_symbols(sorted(symbols))
     except Exception:
         db.session.rollback()
-        logger.exception("portfolio revaluation failed", extra={"symbols": list(symbols)[:20]})
+        logger.exception("portfolio revaluation failed", extra={"symbols": sorted(symbols)[:20]})
 
 
 def process_batch(symbols: Sequence[str], force: bool = False, dry_run: bool = False, *, publish: bool = True,

@@ -16,11 +16,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
 from models.base import db, utcnow
 from models.bus import BusError, get_bus
-from models.portfolio import Portfolio, PortfolioValue, Position
+from models.history_resolution import store_points
+from models.portfolio import Portfolio, Position
 from models.portfolio_valuation import (
     LoadedBatch,
     LoadedPortfolio,
@@ -87,14 +88,12 @@ def _position_data(pos: PositionValuation, item: LoadedPortfolio, seq: int | Non
     }
 
 
-def _publish(channel: str, kind: str, data: dict[str, Any]) -> bool:
-    """Publish one message; a bus failure is logged, not raised (the state is committed)."""
+def _publish_all(messages: list[tuple[str, str]]) -> None:
+    """Publish a batch's messages in one pipeline; a bus failure is logged, not raised (the state is committed)."""
     try:
-        get_bus().publish(channel, bus_message(kind, data))
-        return True
+        get_bus().publish_many(messages)
     except BusError as exc:
-        logger.warning("publish failed", extra={"channel": channel, "type": kind, "error": str(exc)})
-        return False
+        logger.warning("publish failed", extra={"messages": len(messages), "error": str(exc)})
 
 
 def revalue_for_symbols(symbols: Iterable[str], now: datetime | None = None) -> list[dict[str, Any]]:
@@ -116,11 +115,11 @@ def revalue_for_symbols(symbols: Iterable[str], now: datetime | None = None) -> 
         seqs: dict[int, int] = {}
         published_rows: list[dict[str, Any]] = []
         if dirty:
-            db.session.execute(insert(PortfolioValue), [
+            store_points([
                 {"portfolio_id": pid, "timestamp": moment, "total_value": valuations[pid].total_value,
                  "daily_change": _stored_daily_change(valuations[pid]), "stale_value": valuations[pid].stale_value}
                 for pid in dirty
-            ])
+            ], {pid: batch.portfolios[pid].last_snapshot for pid in dirty})
             result = db.session.execute(
                 update(Portfolio).where(Portfolio.id.in_(dirty)).values(seq=Portfolio.seq + 1)
                 .returning(Portfolio.id, Portfolio.seq).execution_options(synchronize_session=False)
@@ -135,16 +134,18 @@ def revalue_for_symbols(symbols: Iterable[str], now: datetime | None = None) -> 
         db.session.rollback()
         raise
     # Only now is the state durable: a client that resyncs after this message finds it stored.
-    updates, positions_sent = [], 0
+    updates, messages, positions_sent = [], [], 0
     for pid in dirty:
         item, valuation = batch.portfolios[pid], valuations[pid]
         data = update_data(valuation, seqs[pid], moment, changed_symbols)
-        _publish(portfolio_channel(pid), PORTFOLIO_UPDATE, data)
+        messages.append((portfolio_channel(pid), bus_message(PORTFOLIO_UPDATE, data)))
         updates.append(data)
         for pos in valuation.positions:
             if pos.significant_change:
-                positions_sent += _publish(user_channel(item.user_id), POSITION_UPDATE,
-                                           _position_data(pos, item, seqs[pid]))
+                messages.append((user_channel(item.user_id),
+                                 bus_message(POSITION_UPDATE, _position_data(pos, item, seqs[pid]))))
+                positions_sent += 1
+    _publish_all(messages)
     logger.info("portfolios revalued", extra={
         "symbols": len(changed_symbols), "portfolios": len(ids), "published": len(updates),
         "position_updates": positions_sent, "duration_ms": round((time.monotonic() - started) * 1000, 1),

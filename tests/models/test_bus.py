@@ -79,3 +79,14 @@ def test_publish_without_listeners_counts_zero(bus: Bus) -> None:
 def test_factory_picks_backend(redis_server_url: str) -> None:
     assert isinstance(create_bus(None), InMemoryBus)
     assert isinstance(create_bus(redis_server_url), RedisBus)
+
+
+def test_publish_many_delivers_in_order_in_chunks(bus: Bus) -> None:
+    listener = subscribed(bus, "portfolio:1", "portfolio:2")
+    messages = [(f"portfolio:{1 + i % 2}", f"m{i}") for i in range(7)] + [("portfolio:9", "nobody")]
+
+    received = bus.publish_many(messages, chunk=3) if isinstance(bus, RedisBus) else bus.publish_many(messages)
+
+    assert received == 7
+    assert [(m.channel, m.data) for m in receive(listener, 7)] == messages[:7]
+    listener.close()

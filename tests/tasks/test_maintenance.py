@@ -29,5 +29,5 @@ def test_the_task_prunes_past_the_retention(app: Flask) -> None:
                                     source="simulated"))
     db.session.commit()
     celery_init_app(app)  # tasks run in this app's context
-    assert prune_history_task() == {"price_history": 1, "portfolio_values": 0}
+    assert prune_history_task() == {"price_history": 1, "portfolio_values": 0, "portfolio_values_compacted": 0}
     assert db.session.scalar(select(func.count()).select_from(PriceHistory)) == 1

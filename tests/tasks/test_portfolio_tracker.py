@@ -164,7 +164,11 @@ def publishes(live_app: Flask, pg_committed_url: str, monkeypatch: pytest.Monkey
             seen.append((message["type"], seq))
         return real_publish(channel, data)
 
+    def spy_many(messages: list[tuple[str, str]]) -> int:
+        return sum(spy(channel, data) for channel, data in messages)
+
     monkeypatch.setattr(bus, "publish", spy)
+    monkeypatch.setattr(bus, "publish_many", spy_many)
     yield seen
     observer.dispose()
 
@@ -190,7 +194,7 @@ def test_stored_price_change_publishes_portfolio_update(live_app: Flask, publish
     assert data["positions_updated"][0]["current_value"] == 1510.0
     assert data["as_of"] == "2024-01-15T15:30:00Z" and isinstance(update["published_at"], float)
     assert marker(listener, user_channel(user.id), "no position update")["type"] == "marker"
-    assert stored(portfolio.id) == (2, 2)
+    assert stored(portfolio.id) == (2, 1)  # the same minute: the newest point replaced the first
     snapshot = db.session.scalars(select(PortfolioValue).order_by(PortfolioValue.id.desc())).first()
     assert snapshot is not None and (snapshot.total_value, snapshot.daily_change) == (D("5065.25"), D("24.50"))
 

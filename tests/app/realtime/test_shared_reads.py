@@ -64,7 +64,8 @@ def test_many_sockets_at_once_share_one_query_and_get_the_database_snapshot(rela
     assert relay.reads.snapshots.batches == 1
     expected = database_view()
     for symbol, ask in zip(SYMBOLS, asks, strict=False):
-        assert {c: client_view(c, d) for c, d in ask.value.items()} == {asset_channel(symbol): expected[asset_channel(symbol)]}
+        channel = asset_channel(symbol)
+        assert {c: client_view(c, d) for c, d in ask.value.items()} == {channel: expected[channel]}
     assert {c: client_view(c, d) for c, d in asks[-1].value.items()} == expected
 
 

@@ -1,0 +1,112 @@
+"""Portfolio history at a bounded resolution: one stored point per portfolio per period (the newest of it).
+
+Live values are pushed on every change; what is stored is coarser. Within one period of
+PORTFOLIO_HISTORY_RESOLUTION_SECONDS (60: a point a minute) a revaluation overwrites the portfolio's newest
+point instead of adding one, so each period keeps its newest value and a day holds at most 1,440 points per
+portfolio (390 for a US session). After PORTFOLIO_HISTORY_INTRADAY_DAYS (7) the points of a UTC day are
+reduced to its newest one, the daily close, which is kept until HISTORY_RETENTION_DAYS.
+0 disables either step (every change stored; intraday points kept).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from flask import current_app, has_app_context
+from sqlalchemy import delete, func, insert, select, update
+
+from models.base import db
+from models.portfolio import PortfolioValue
+
+RESOLUTION_SETTING = "PORTFOLIO_HISTORY_RESOLUTION_SECONDS"
+INTRADAY_SETTING = "PORTFOLIO_HISTORY_INTRADAY_DAYS"
+DEFAULT_RESOLUTION_SECONDS = 60
+DEFAULT_INTRADAY_DAYS = 7
+
+
+class Stored(Protocol):
+    """A portfolio's newest stored point, as the revaluation loaded it."""
+
+    @property
+    def timestamp(self) -> datetime:
+        """When it was valued."""
+
+    @property
+    def id(self) -> int | None:
+        """Its row id (None when unknown)."""
+
+
+def _setting(name: str, default: int) -> int:
+    raw = current_app.config.get(name) if has_app_context() else None
+    return default if raw is None else int(raw)
+
+
+def resolution_seconds() -> int:
+    """PORTFOLIO_HISTORY_RESOLUTION_SECONDS of the current app (default 60; 0 = every change)."""
+    return _setting(RESOLUTION_SETTING, DEFAULT_RESOLUTION_SECONDS)
+
+
+def intraday_days() -> int:
+    """PORTFOLIO_HISTORY_INTRADAY_DAYS of the current app (default 7; 0 = never reduce to daily closes)."""
+    return _setting(INTRADAY_SETTING, DEFAULT_INTRADAY_DAYS)
+
+
+def same_period(first: datetime, second: datetime, seconds: int) -> bool:
+    """Whether two moments fall in the same period of `seconds` (periods start at the Unix epoch)."""
+    return seconds > 0 and int(first.timestamp() // seconds) == int(second.timestamp() // seconds)
+
+
+def split_writes(rows: Iterable[dict[str, Any]], newest: Mapping[int, Stored | None],
+                 seconds: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(rows to insert, rows that overwrite the newest point of the same period, with its `id`)."""
+    inserts, updates = [], []
+    for row in rows:
+        last = newest.get(row["portfolio_id"])
+        if last is not None and last.id is not None and same_period(last.timestamp, row["timestamp"], seconds):
+            updates.append({**row, "id": last.id})
+        else:
+            inserts.append(row)
+    return inserts, updates
+
+
+def _utc_day(stamp: Any) -> Any:
+    """The UTC date of a timestamp column (PostgreSQL would use the session's time zone otherwise)."""
+    if db.engine.dialect.name == "postgresql":
+        return func.date(func.timezone("UTC", stamp))
+    return func.date(stamp)
+
+
+def _superseded(before: datetime) -> Any:
+    """Ids of points before `before` with a newer point of the same portfolio on the same UTC day."""
+    ranked = select(
+        PortfolioValue.id,
+        func.row_number().over(
+            partition_by=(PortfolioValue.portfolio_id, _utc_day(PortfolioValue.timestamp)),
+            order_by=(PortfolioValue.timestamp.desc(), PortfolioValue.id.desc()),
+        ).label("rank"),
+    ).where(PortfolioValue.timestamp < before).subquery()
+    return select(ranked.c.id).where(ranked.c.rank > 1)
+
+
+def compact_to_daily_closes(before: datetime, *, dry_run: bool = False, chunk_rows: int = 5000) -> int:
+    """Reduce each portfolio's points before `before` to one per UTC day, its newest; how many went (would go)."""
+    if dry_run:
+        return int(db.session.scalar(select(func.count()).select_from(_superseded(before).subquery())) or 0)
+    removed = 0
+    while ids := list(db.session.scalars(_superseded(before).limit(chunk_rows))):
+        db.session.execute(delete(PortfolioValue).where(PortfolioValue.id.in_(ids)))
+        db.session.commit()
+        removed += len(ids)
+    return removed
+
+
+def store_points(rows: list[dict[str, Any]], newest: Mapping[int, Stored | None]) -> tuple[int, int]:
+    """Insert the points that open a period, overwrite the newest point of the rest; (inserted, overwritten)."""
+    inserts, updates = split_writes(rows, newest, resolution_seconds())
+    if inserts:
+        db.session.execute(insert(PortfolioValue), inserts)
+    if updates:
+        db.session.execute(update(PortfolioValue), updates)  # by primary key: one executemany
+    return len(inserts), len(updates)

@@ -1,0 +1,115 @@
+"""Stored portfolio history at a bounded resolution: a point per minute (the newest), then a point per day."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from models import Portfolio, PortfolioValue, User, db
+from models.history_resolution import compact_to_daily_closes, same_period, split_writes, store_points
+from models.portfolio_valuation import last_snapshots
+
+START = datetime(2026, 11, 27, 14, 30, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["app", "pg_app"])
+def db_app(request: pytest.FixtureRequest) -> Flask:
+    """Embedded SQLite and PostgreSQL: the day of a point is its UTC day on both."""
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def portfolio_id(db_app: Flask) -> int:
+    user = User(username="ann")
+    user.set_password("pw")
+    portfolio = Portfolio(owner=user, name="main", base_currency="USD")
+    db.session.add_all([user, portfolio])
+    db.session.commit()
+    return int(portfolio.id)
+
+
+def row(pid: int, moment: datetime, value: str) -> dict[str, Any]:
+    return {"portfolio_id": pid, "timestamp": moment, "total_value": Decimal(value), "daily_change": Decimal(0),
+            "stale_value": Decimal(0)}
+
+
+def revalue(pid: int, moment: datetime, value: str) -> tuple[int, int]:
+    """What the revaluation does: store against the newest stored point, commit."""
+    counts = store_points([row(pid, moment, value)], last_snapshots([pid]))
+    db.session.commit()
+    return counts
+
+
+def points(pid: int) -> list[tuple[datetime, Decimal]]:
+    db.session.expire_all()
+    rows = db.session.execute(select(PortfolioValue.timestamp, PortfolioValue.total_value)
+                              .where(PortfolioValue.portfolio_id == pid).order_by(PortfolioValue.timestamp)).all()
+    return [(stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp, value) for stamp, value in rows]
+
+
+def test_periods() -> None:
+    assert same_period(START, START + timedelta(seconds=59), 60)
+    assert not same_period(START + timedelta(seconds=59), START + timedelta(seconds=60), 60)
+    assert not same_period(START, START, 0)  # 0: every change is its own point
+
+
+def test_split_writes_overwrites_only_the_newest_point_of_the_same_period() -> None:
+    class Newest:
+        def __init__(self, moment: datetime, ident: int | None) -> None:
+            self.timestamp, self.id = moment, ident
+
+    rows = [row(1, START + timedelta(seconds=30), "1"), row(2, START + timedelta(seconds=61), "2"),
+            row(3, START, "3"), row(4, START, "4")]
+    newest = {1: Newest(START, 10), 2: Newest(START, 20), 3: None, 4: Newest(START, None)}
+
+    inserts, updates = split_writes(rows, newest, 60)
+
+    assert [r["portfolio_id"] for r in inserts] == [2, 3, 4]
+    assert updates == [{**rows[0], "id": 10}]
+    assert split_writes(rows, newest, 0) == (rows, [])
+
+
+def test_one_point_per_minute_and_it_is_the_newest(db_app: Flask, portfolio_id: int) -> None:
+    ticks = [(0, "100"), (5, "101"), (55, "102"), (60, "103"), (65, "104"), (200, "105")]
+    counts = [revalue(portfolio_id, START + timedelta(seconds=s), v) for s, v in ticks]
+
+    assert counts == [(1, 0), (0, 1), (0, 1), (1, 0), (0, 1), (1, 0)]
+    assert points(portfolio_id) == [(START + timedelta(seconds=55), Decimal("102")),
+                                    (START + timedelta(seconds=65), Decimal("104")),
+                                    (START + timedelta(seconds=200), Decimal("105"))]
+
+
+def test_every_change_is_kept_with_resolution_zero(db_app: Flask, portfolio_id: int) -> None:
+    db_app.config["PORTFOLIO_HISTORY_RESOLUTION_SECONDS"] = 0
+    for second in (0, 1, 2):
+        revalue(portfolio_id, START + timedelta(seconds=second), str(100 + second))
+    assert len(points(portfolio_id)) == 3
+
+
+def test_old_intraday_points_become_one_close_per_day(db_app: Flask, portfolio_id: int) -> None:
+    owner = db.session.get(Portfolio, portfolio_id).owner
+    other = Portfolio(owner=owner, name="other", base_currency="USD")
+    db.session.add(other)
+    db.session.commit()
+    for day in range(3):  # three trading days of minute points, for two portfolios
+        for minute in range(0, 390, 60):
+            moment = START + timedelta(days=day, minutes=minute)
+            db.session.add(PortfolioValue(**row(portfolio_id, moment, str(day * 1000 + minute))))
+            db.session.add(PortfolioValue(**row(other.id, moment, str(minute))))
+    db.session.commit()
+    cutoff = START + timedelta(days=2)  # days 0 and 1 are old; day 2 keeps its minutes
+
+    assert compact_to_daily_closes(cutoff, dry_run=True) == 2 * 2 * 6
+    assert compact_to_daily_closes(cutoff, chunk_rows=5) == 24
+
+    kept = points(portfolio_id)
+    closes = [START + timedelta(days=day, minutes=360) for day in (0, 1)]
+    assert kept[:2] == [(closes[0], Decimal("360")), (closes[1], Decimal("1360"))]  # each day's newest point
+    assert len(kept) == 2 + 7 and kept[-1] == (START + timedelta(days=2, minutes=360), Decimal("2360"))
+    assert len(points(other.id)) == 9
+    assert compact_to_daily_closes(cutoff) == 0  # idempotent
