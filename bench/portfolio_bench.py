@@ -97,8 +97,9 @@ def db_counters(engine: sa.Engine) -> dict[str, int]:
             "SELECT xact_commit + xact_rollback, tup_inserted, tup_updated, tup_deleted, pg_database_size(datname) "
             "FROM pg_stat_database WHERE datname = current_database()")).one()
         values = connection.execute(sa.text("SELECT count(*) FROM portfolio_values")).scalar_one()
+        table = connection.execute(sa.text("SELECT pg_total_relation_size('portfolio_values')")).scalar_one()
     return {"transactions": row[0], "inserted": row[1], "updated": row[2], "deleted": row[3], "bytes": row[4],
-            "portfolio_values": values}
+            "portfolio_values": values, "history_bytes": table}
 
 
 def revaluations(log: str) -> int:
@@ -164,8 +165,10 @@ def measure(env: dict[str, str], db_url: str, size: Size, log_dir: Path, say: Ca
         seen = load.call({"cmd": "report"}, timeout=60)
         web_s = servers.tree_cpu_seconds(web.pid) - cpu_web
         worker_s = servers.tree_cpu_seconds(worker.pid) - cpu_worker
-        delta = {key: after[key] - before[key] for key in after}
+        delta: dict[str, Any] = {key: after[key] - before[key] for key in after}
         delta["revalued"] = revaluations(worker.log_tail(1 << 30)[log_offset:])
+        delta["bytes_per_history_row"] = after["history_bytes"] / max(1, after["portfolio_values"])
+        delta["resolution_s"] = int(env.get("PORTFOLIO_HISTORY_RESOLUTION_SECONDS", "60"))
         return summarise(size, {"connected": connected, "seen": seen, "delta": delta, "wall": wall, "web_s": web_s,
                                 "worker_s": worker_s, "loadavg": loadavg})
     finally:
@@ -181,6 +184,10 @@ def summarise(size: Size, measured: dict[str, Any]) -> dict[str, Any]:
     web_s, worker_s = measured["web_s"], measured["worker_s"]
     cycles = size.cycles
     per_day = TRADING_DAY_S / size.interval
+    revaluations_per_portfolio_day = delta["revalued"] / cycles / size.users * per_day
+    resolution = delta["resolution_s"]
+    points_per_day = (revaluations_per_portfolio_day if resolution <= 0
+                      else min(revaluations_per_portfolio_day, TRADING_DAY_S / resolution))
     return {
         "size": size.__dict__, "connected": measured["connected"]["connected"], "cycles": cycles,
         "wall_s": round(wall, 1), "loadavg_1_5_15": measured["loadavg"],
@@ -191,8 +198,11 @@ def summarise(size: Size, measured: dict[str, Any]) -> dict[str, Any]:
         "rows_inserted_per_cycle": round(delta["inserted"] / cycles),
         "rows_updated_per_cycle": round(delta["updated"] / cycles),
         "history_rows_per_cycle": round(delta["portfolio_values"] / cycles),
-        "db_bytes_per_cycle": round(delta["bytes"] / cycles),
-        "db_growth_mb_per_day": round(delta["bytes"] / cycles * per_day / 1e6, 1),
+        "db_bytes_per_cycle_incl_dead_tuples": round(delta["bytes"] / cycles),
+        "history_points_per_portfolio_day": round(points_per_day),
+        "bytes_per_history_row": round(delta["bytes_per_history_row"]),
+        # Kept rows: a point per revaluation (resolution 0) or per period, whichever is fewer, over a session.
+        "db_growth_mb_per_day": round(size.users * points_per_day * delta["bytes_per_history_row"] / 1e6, 1),
         "revaluations_per_cycle": round(delta["revalued"] / cycles),
         "portfolios_per_core_s": round(delta["revalued"] / worker_s) if worker_s else None,
     }
