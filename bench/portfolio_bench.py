@@ -97,7 +97,10 @@ def db_counters(engine: sa.Engine) -> dict[str, int]:
             "SELECT xact_commit + xact_rollback, tup_inserted, tup_updated, tup_deleted, pg_database_size(datname) "
             "FROM pg_stat_database WHERE datname = current_database()")).one()
         values = connection.execute(sa.text("SELECT count(*) FROM portfolio_values")).scalar_one()
-        table = connection.execute(sa.text("SELECT pg_total_relation_size('portfolio_values')")).scalar_one()
+        # A kept row: its tuple, heap header and line pointer (28 B) and an entry in each of its two indexes
+        # (~24 B each). Estimated so that dead tuples of overwritten points do not count as growth.
+        table = connection.execute(sa.text(
+            "SELECT coalesce(avg(pg_column_size(v.*)), 0) + 28 + 2 * 24 FROM portfolio_values v")).scalar_one()
     return {"transactions": row[0], "inserted": row[1], "updated": row[2], "deleted": row[3], "bytes": row[4],
             "portfolio_values": values, "history_bytes": table}
 
@@ -167,7 +170,7 @@ def measure(env: dict[str, str], db_url: str, size: Size, log_dir: Path, say: Ca
         worker_s = servers.tree_cpu_seconds(worker.pid) - cpu_worker
         delta: dict[str, Any] = {key: after[key] - before[key] for key in after}
         delta["revalued"] = revaluations(worker.log_tail(1 << 30)[log_offset:])
-        delta["bytes_per_history_row"] = after["history_bytes"] / max(1, after["portfolio_values"])
+        delta["bytes_per_history_row"] = float(after["history_bytes"])
         delta["resolution_s"] = int(env.get("PORTFOLIO_HISTORY_RESOLUTION_SECONDS", "60"))
         return summarise(size, {"connected": connected, "seen": seen, "delta": delta, "wall": wall, "web_s": web_s,
                                 "worker_s": worker_s, "loadavg": loadavg})
@@ -203,6 +206,8 @@ def summarise(size: Size, measured: dict[str, Any]) -> dict[str, Any]:
         "bytes_per_history_row": round(delta["bytes_per_history_row"]),
         # Kept rows: a point per revaluation (resolution 0) or per period, whichever is fewer, over a session.
         "db_growth_mb_per_day": round(size.users * points_per_day * delta["bytes_per_history_row"] / 1e6, 1),
+        # Once PORTFOLIO_HISTORY_INTRADAY_DAYS have passed, a day's points shrink to its close.
+        "db_steady_growth_mb_per_day": round(size.users * delta["bytes_per_history_row"] / 1e6, 2),
         "revaluations_per_cycle": round(delta["revalued"] / cycles),
         "portfolios_per_core_s": round(delta["revalued"] / worker_s) if worker_s else None,
     }
