@@ -278,12 +278,15 @@ def portfolio_update_data(portfolio_id: int, now: datetime | None = None) -> dic
 
     No ownership check: callers do that (owned_portfolio).
     """
+    return portfolio_updates_data([portfolio_id], now).get(portfolio_id)
+
+
+def portfolio_updates_data(portfolio_ids: Iterable[int], now: datetime | None = None) -> dict[int, dict[str, Any]]:
+    """portfolio_update data of each existing portfolio, read and valued together (at most three queries)."""
     moment = now or utcnow()
-    batch = load_portfolios([portfolio_id])
-    item = batch.portfolios.get(portfolio_id)
-    if item is None:
-        return None
-    return update_data(value_batch(batch, moment)[portfolio_id], item.seq, moment)
+    batch = load_portfolios(portfolio_ids)
+    valuations = value_batch(batch, moment)
+    return {pid: update_data(valuations[pid], item.seq, moment) for pid, item in batch.portfolios.items()}
 
 
 def owned_portfolio(user_id: int, portfolio_id: int) -> Portfolio | None:

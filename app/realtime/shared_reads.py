@@ -20,6 +20,7 @@ from app.realtime.auth import authorised, portfolio_owners, token_owners
 from app.realtime.coalesce import Coalescer
 from app.realtime.connection import Identity
 from app.realtime.feed_requests import ask_feed_for
+from models.portfolio_valuation import portfolio_updates_data
 from models.snapshots import quote_snapshots
 from protocol.channels import asset_channel
 
@@ -35,6 +36,8 @@ class SharedReads:
         self.auth: Coalescer[Identity, bool] = Coalescer(app, authorised, "auth")
         self.tokens: Coalescer[str, int] = Coalescer(app, token_owners, "tokens")
         self.owners: Coalescer[int, int] = Coalescer(app, portfolio_owners, "owners")
+        self.portfolios: Coalescer[int, dict[str, Any]] = Coalescer(app, portfolio_updates_data, "portfolios",
+                                                                    chunk=200)
         self.feed_requests: Coalescer[str, None] = Coalescer(app, lambda symbols: self._ask(app, symbols),
                                                              "feed-requests")
         self.hits = 0
@@ -91,6 +94,10 @@ class SharedReads:
     def may_read_portfolio(self, identity: Identity, portfolio_id: int) -> bool:
         """The user owns the portfolio (missing and foreign are the same answer), in a shared query."""
         return self.owners.get([portfolio_id]).get(portfolio_id) == identity.user_id
+
+    def portfolio_snapshot(self, portfolio_id: int) -> dict[str, Any] | None:
+        """A portfolio's current portfolio_update data, valued together with every other socket's asking now."""
+        return self.portfolios.get([portfolio_id]).get(portfolio_id)
 
     def ask_feed_for(self, symbols: Iterable[str]) -> None:
         """Have the feed track these symbols; one request for every socket's symbols, nobody waits for it."""

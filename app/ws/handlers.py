@@ -10,7 +10,6 @@ from app import metrics
 from app.realtime.connection import Connection
 from app.realtime.limits import Subscription
 from app.realtime.relay import Relay
-from app.realtime.snapshots import portfolio_snapshot
 from app.realtime.updates import Update, resumed_update, snapshot_update
 from protocol.channels import ASSET, PORTFOLIO, asset_channel, channel_symbol, is_asset_channel, portfolio_channel
 from protocol.client import (
@@ -86,21 +85,22 @@ class MessageHandler:
         # Listen first, read the state second: an update published in between is held, not lost.
         self.relay.wait_applied(generation)
         replayed = self._replayed(created, message.last_seq)
-        key = "symbol" if kind == ASSET else "portfolio_id"
-        for channel, target in channels:
-            connection.reply(SUBSCRIBED, {"channel": channel, key: target, "resumed": channel in replayed})
         wanted = [channel for channel in created if channel not in replayed]
         snapshots = self._snapshots(kind, wanted, message) if wanted else {}
-        for channel, subscription in created.items():
-            if connection.subscriptions.get(channel) is not subscription:
-                continue  # replaced or unsubscribed while we read
-            if channel in replayed:
-                initial = replayed[channel]
-            elif channel in snapshots:
-                initial = [snapshot_update(channel, snapshots[channel], connection.id)]
-            else:
-                initial = []
-            connection.start_subscription(subscription, initial)
+        key = "symbol" if kind == ASSET else "portfolio_id"
+        with connection.gathered():  # the acknowledgements and the snapshots in one write (nothing yields here)
+            for channel, target in channels:
+                connection.reply(SUBSCRIBED, {"channel": channel, key: target, "resumed": channel in replayed})
+            for channel, subscription in created.items():
+                if connection.subscriptions.get(channel) is not subscription:
+                    continue  # replaced or unsubscribed while we read
+                if channel in replayed:
+                    initial = replayed[channel]
+                elif channel in snapshots:
+                    initial = [snapshot_update(channel, snapshots[channel], connection.id)]
+                else:
+                    initial = []
+                connection.start_subscription(subscription, initial)
         return True
 
     def _register(self, message: ClientMessage, kind: str,
@@ -135,7 +135,7 @@ class MessageHandler:
             return self.relay.reads.asset_snapshots((channel_symbol(channel) for channel in channels),
                                                     self.relay.listened)
         assert message.portfolio_id is not None
-        data = portfolio_snapshot(message.portfolio_id)
+        data = self.relay.reads.portfolio_snapshot(message.portfolio_id)
         return {} if data is None else {channels[0]: data}
 
     # ---- unsubscribe ----------------------------------------------------------------------------

@@ -153,3 +153,31 @@ def test_a_failed_shared_read_fails_every_waiter_and_the_next_one_runs(app: Flas
 
 def _asset_id(symbol: str) -> int:
     return int(db.session.scalar(db.select(Asset.id).where(Asset.symbol == symbol)))
+
+
+def test_portfolio_snapshots_of_many_sockets_are_valued_together_and_equal_the_database_one(
+        relay: Relay, quotes: None) -> None:
+    from models import Portfolio, Position
+    from models.portfolio_valuation import portfolio_update_data
+
+    owner = User(username="owner")
+    owner.set_password("pw")
+    portfolios = [Portfolio(owner=owner, name=f"p{n}", base_currency="USD") for n in range(5)]
+    db.session.add_all([owner, *portfolios])
+    db.session.flush()
+    for n, portfolio in enumerate(portfolios):
+        for symbol in SYMBOLS[n:n + 3]:
+            db.session.add(Position(portfolio_id=portfolio.id, asset_id=_asset_id(symbol), quantity=Decimal(n + 1),
+                                    cost_basis=Decimal(500)))
+    db.session.commit()
+    ids = [p.id for p in portfolios]
+
+    asks = [gevent.spawn(relay.reads.portfolio_snapshot, pid) for pid in [*ids, 999]]
+    gevent.joinall(asks, raise_error=True)
+
+    assert relay.reads.portfolios.batches == 1
+    assert asks[-1].value is None  # no such portfolio
+    for pid, ask in zip(ids, asks, strict=False):
+        expected = portfolio_update_data(pid)
+        assert expected is not None
+        assert {**ask.value, "valued_at": None} == {**expected, "valued_at": None}
