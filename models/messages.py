@@ -67,7 +67,9 @@ FEED_RECOVERED = "recovered"
 # Workers publish a heartbeat on HEARTBEAT_CHANNEL this often (publish_heartbeat).
 HEARTBEAT_PERIOD_SECONDS = 5
 
-SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.\-=^]{0,19}$")
+# The ONE symbol rule (adapters, REST, CLI, WebSocket). Canonical form is Yahoo's: AAPL, BRK-B, VOD.L, 7203.T,
+# EURUSD=X, BTC-USD, ^GSPC (index: leading caret only), GC=F (future). Upper case, at most 20 characters.
+SYMBOL_PATTERN = re.compile(r"^\^?[A-Z0-9][A-Z0-9.\-=]{0,19}$")
 MAX_SYMBOLS_PER_MESSAGE = 50
 MAX_HZ_LIMIT = 50.0
 

@@ -100,6 +100,9 @@ class YahooFinanceSource(HttpSource):
             currency=row.get("currency"),
             timestamp=parse_unix_time(row.get("regularMarketTime"), "regularMarketTime"),
             max_skew=self.max_clock_skew,
+            exchange=row.get("exchange") or row.get("fullExchangeName"),
+            exchange_timezone=row.get("exchangeTimezoneName"),
+            market_state=row.get("marketState"),
         )
 
     def fetch_history(self, symbol: str, days: int) -> list[HistoryPoint]:

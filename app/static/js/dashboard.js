@@ -12,7 +12,7 @@ import { QuoteBoard } from './dashboard-quotes.js';
 
 const $ = (id) => document.getElementById(id);
 const root = $('dashboard');
-const SYMBOL_RE = /^[A-Z0-9][A-Z0-9.\-=^]{0,19}$/;
+const SYMBOL_RE = /^\^?[A-Z0-9][A-Z0-9.\-=]{0,19}$/;  // models/messages.py SYMBOL_PATTERN
 const REFRESH_EVERY_MS = 5 * 60 * 1000; // below the feed's 10-minute window for requested symbols
 const config = {
   portfolioId: toNumber(root.dataset.portfolioId),
