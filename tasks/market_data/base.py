@@ -218,6 +218,9 @@ class MarketDataSource(ABC):
         """(the provider's form of a canonical symbol, why); the form is None when it cannot serve it."""
         return self.capabilities.provider_symbol(symbol)
 
+    def share_state(self, client: Any, prefix: str) -> None:  # noqa: B027 - optional hook
+        """Keep state every worker should share (a negotiated session) in Redis; most sources keep none."""
+
     def fetch_currency(self, symbol: str) -> str | None:
         """The currency the provider states for a canonical symbol (reference data), None if it has none."""
         return None

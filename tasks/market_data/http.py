@@ -117,8 +117,10 @@ class HttpClient:
             except _REQUEST_ERRORS as exc:
                 error = TransientSourceError(f"{self.source_name}: connection error ({type(exc).__name__})")
             else:
-                with response:
+                try:
                     error_or_body = self._check(response, allow_status)
+                finally:
+                    response.close()
                 if not isinstance(error_or_body, SourceError):
                     return response.status_code, error_or_body
                 error = error_or_body
@@ -126,6 +128,19 @@ class HttpClient:
                 raise error
             self._sleep(self.backoff * (2**attempt))
             attempt += 1
+
+    def get_raw(self, url: str, headers: Mapping[str, str] | None = None) -> Any:
+        """One GET of an absolute URL, whatever its status (session negotiation reads headers and text).
+
+        Spends the rate limit; a connection error or timeout is a ``TransientSourceError``; not retried.
+        """
+        self._before_request()
+        try:
+            return self.session.get(url, timeout=self.timeout, headers=dict(headers or {}), allow_redirects=False)
+        except _TIMEOUTS:
+            raise TransientSourceError(f"{self.source_name}: timed out after {self.timeout}s") from None
+        except _REQUEST_ERRORS as exc:
+            raise TransientSourceError(f"{self.source_name}: connection error ({type(exc).__name__})") from None
 
     def _check(self, response: Any, allow_status: frozenset[int]) -> Any:
         """Return the JSON body or the error describing the response."""

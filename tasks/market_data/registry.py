@@ -75,7 +75,9 @@ def build_data_source_manager(config: Mapping[str, Any], redis_client: redis.Red
         stale_after=setting_float(config, "DATA_STALE_AFTER_SECONDS"),
     )
     for name, priority in sorted(priorities.items(), key=lambda item: item[1]):
-        manager.add_source(SOURCE_REGISTRY[name].from_config(config), priority)
+        source = SOURCE_REGISTRY[name].from_config(config)
+        source.share_state(redis_client, key_prefix)
+        manager.add_source(source, priority)
     if not manager.sources:
         logger.error("no usable market data source among %s; every quote will fail", sorted(priorities))
     return manager
