@@ -6,15 +6,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from models.messages import is_valid_symbol
-
 from .base import InvalidDataError, QuoteResult
 
 __all__ = [
     "build_quote",
     "check_not_future",
     "clean_text",
-    "normalize_symbol",
     "optional_positive",
     "optional_volume",
     "parse_date",
@@ -26,12 +23,6 @@ __all__ = [
 ]
 
 _PERCENT_STEP = Decimal("0.0001")
-
-
-def normalize_symbol(symbol: object) -> str | None:
-    """Upper-case and strip a symbol; None if the app's one symbol rule (models.messages) rejects it."""
-    text = symbol.strip().upper() if isinstance(symbol, str) else ""
-    return text if is_valid_symbol(text) else None
 
 
 def to_decimal(value: Any, field: str, *, required: bool = True) -> Decimal | None:
