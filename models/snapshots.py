@@ -29,6 +29,7 @@ def asset_update_data(symbol: str, quote: Quote) -> dict[str, Any]:
         "last_updated": iso(quote.last_updated),
         "as_of": iso(quote.last_updated),
         "source": quote.source,
+        "stale": bool(quote.stale),
         "seq": quote.seq,
         "channel": asset_channel(symbol),
     }

@@ -75,7 +75,7 @@ class HttpClient:
         if impersonate:
             # curl_cffi sends a real browser's TLS and HTTP/2 fingerprint and headers; a User-Agent of our
             # own would give it away again, so none is set.
-            self.session = curl_requests.Session(impersonate=impersonate)  # type: ignore[arg-type]
+            self.session = curl_requests.Session(impersonate=impersonate)
         else:
             self.session = requests.Session()
             # Retries are ours (transient-only, each one rate-limited), so the adapter never retries.

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 
@@ -38,31 +38,31 @@ class YahooCredentials:
     crumb: str
 
 
-class SessionStore:
+class SessionStore(Protocol):
     """Where the negotiated pair lives: this process only (embedded) or Redis (every worker)."""
 
     def get(self) -> YahooCredentials | None:
         """The stored pair, if any and not expired."""
-        raise NotImplementedError
+        ...
 
     def put(self, credentials: YahooCredentials, ttl: float) -> None:
         """Store the pair for ``ttl`` seconds."""
-        raise NotImplementedError
+        ...
 
     def forget(self, credentials: YahooCredentials) -> None:
         """Drop the pair if it is still the stored one (another worker may have renewed it already)."""
-        raise NotImplementedError
+        ...
 
     def lock(self, ttl: float) -> bool:
         """Claim the right to negotiate for ``ttl`` seconds; False if another worker holds it."""
-        raise NotImplementedError
+        ...
 
     def unlock(self) -> None:
         """Release the negotiation claim."""
-        raise NotImplementedError
+        ...
 
 
-class MemorySessionStore(SessionStore):
+class MemorySessionStore:
     """The pair in this process (embedded mode, or when Redis is down)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -71,28 +71,32 @@ class MemorySessionStore(SessionStore):
         self._lock = threading.Lock()
 
     def get(self) -> YahooCredentials | None:
+        """See SessionStore."""
         with self._lock:
             if self._value is None or self._clock() >= self._value[1]:
                 return None
             return self._value[0]
 
     def put(self, credentials: YahooCredentials, ttl: float) -> None:
+        """See SessionStore."""
         with self._lock:
             self._value = (credentials, self._clock() + ttl)
 
     def forget(self, credentials: YahooCredentials) -> None:
+        """See SessionStore."""
         with self._lock:
             if self._value is not None and self._value[0] == credentials:
                 self._value = None
 
     def lock(self, ttl: float) -> bool:
+        """See SessionStore."""
         return True  # one process: the caller's own lock serialises negotiation
 
     def unlock(self) -> None:
         """Nothing to release."""
 
 
-class RedisSessionStore(SessionStore):
+class RedisSessionStore:
     """The pair in Redis under ``{prefix}yahoo:session`` with a TTL; Redis errors fall back to this process."""
 
     def __init__(self, client: redis.Redis, prefix: str) -> None:
@@ -102,6 +106,7 @@ class RedisSessionStore(SessionStore):
         self._fallback = MemorySessionStore()
 
     def get(self) -> YahooCredentials | None:
+        """See SessionStore."""
         try:
             raw = self._client.get(self.key)
         except redis.RedisError:
@@ -115,6 +120,7 @@ class RedisSessionStore(SessionStore):
             return None
 
     def put(self, credentials: YahooCredentials, ttl: float) -> None:
+        """See SessionStore."""
         self._fallback.put(credentials, ttl)
         payload = json.dumps({"cookie": credentials.cookie, "crumb": credentials.crumb})
         try:
@@ -123,18 +129,21 @@ class RedisSessionStore(SessionStore):
             logger.warning("yahoo session not shared (Redis: %s)", exc)
 
     def forget(self, credentials: YahooCredentials) -> None:
+        """See SessionStore."""
         self._fallback.forget(credentials)
         with contextlib.suppress(redis.RedisError):
             if self.get() == credentials:
                 self._client.delete(self.key)
 
     def lock(self, ttl: float) -> bool:
+        """See SessionStore."""
         try:
             return bool(self._client.set(self._lock_key, "1", nx=True, px=max(1, int(ttl * 1000))))
         except redis.RedisError:
             return True
 
     def unlock(self) -> None:
+        """See SessionStore."""
         with contextlib.suppress(redis.RedisError):
             self._client.delete(self._lock_key)
 
@@ -151,7 +160,7 @@ def cookie_header(set_cookies: list[str]) -> str:
 
 
 def _is_throttle(status: int, text: str) -> bool:
-    """getcrumb's throttle: 429, or a 200 whose 'crumb' is the text 'Too Many Requests' (yfinance #2441)."""
+    """The getcrumb throttle: 429, or a 200 whose 'crumb' is the text 'Too Many Requests' (yfinance #2441)."""
     return status == 429 or "too many requests" in text.lower()
 
 
