@@ -151,17 +151,17 @@ class DataSourceManager:
                 capable.append(symbol)
         return capable
 
-    def lookup_currency(self, symbol: str) -> tuple[str | None, list[str]]:
-        """The currency a capable source states for ``symbol`` (reference data), with why others did not."""
+    def lookup_currency(self, symbol: str) -> tuple[str | None, str | None, list[str]]:
+        """(currency, source) a capable source states for ``symbol`` (reference data), and why others did not."""
         reasons: list[str] = []
         for entry in self._entries:
             if entry.source.provider_symbol(symbol)[0] is None:
                 continue
             answer, _outcome, reason = self._call(entry, partial(entry.source.fetch_currency, symbol))
             if answer:
-                return answer, reasons
+                return answer, entry.source.name, reasons
             reasons.append(reason or f"{entry.source.name}: states no currency")
-        return None, reasons
+        return None, None, reasons
 
     def _call(self, entry: _Entry, request: Callable[[], _T]) -> tuple[_T | None, str, str | None]:
         """Run one request against a source, keeping its health; return (answer, outcome, reason)."""

@@ -46,6 +46,12 @@ return 0
 
 # Daily quota: a counter per source and UTC day; GET, compare and INCR in one step across processes.
 _DAILY_LUA = """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return 0
+end
+if tonumber(ARGV[1]) <= 0 then
+  return 1
+end
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
 if used >= tonumber(ARGV[1]) then
   return 0
@@ -90,14 +96,17 @@ class _DailyCounts:
 
     def __init__(self) -> None:
         self._counts: dict[str, tuple[str, int]] = {}
+        self._spent: dict[str, str] = {}  # source -> the UTC day the provider said its quota was spent
         self._lock = threading.Lock()
 
     def acquire_daily(self, source: str, limit: int) -> float | None:
-        """Take one request from today's quota; 0 = unlimited."""
-        if limit <= 0:
-            return None
+        """Take one request from today's quota; 0 = unlimited (unless the provider said the day is spent)."""
         with self._lock:
             day = _day_key()
+            if self._spent.get(source) == day:
+                return seconds_until_daily_reset()
+            if limit <= 0:
+                return None
             seen, used = self._counts.get(source, (day, 0))
             used = used if seen == day else 0
             if used >= limit:
@@ -108,7 +117,7 @@ class _DailyCounts:
     def exhaust_daily(self, source: str, limit: int) -> None:
         """Mark today's quota spent."""
         with self._lock:
-            self._counts[source] = (_day_key(), max(limit, 1))
+            self._spent[source] = _day_key()
 
 
 class InProcessRateLimiter(_DailyCounts):
@@ -177,13 +186,12 @@ class RedisRateLimiter:
         return bool(granted)
 
     def acquire_daily(self, source: str, limit: int) -> float | None:
-        """Take one request from today's shared quota; 0 = unlimited."""
-        if limit <= 0:
-            return None
+        """Take one request from today's shared quota; 0 = unlimited (unless the provider said the day is spent)."""
         if self._redis_down():
             return self._fallback.acquire_daily(source, limit)
         try:
-            granted = self._daily(keys=[self._daily_key(source)], args=[limit, 2 * _DAY_SECONDS])
+            keys = [self._daily_key(source), self._daily_key(source) + ":spent"]
+            granted = self._daily(keys=keys, args=[limit, 2 * _DAY_SECONDS])
         except redis.RedisError as exc:
             self._went_down(exc)
             return self._fallback.acquire_daily(source, limit)
@@ -194,7 +202,7 @@ class RedisRateLimiter:
         """Mark today's quota spent for every worker."""
         self._fallback.exhaust_daily(source, limit)
         try:
-            self._client.set(self._daily_key(source), max(limit, 1), ex=2 * _DAY_SECONDS)
+            self._client.set(self._daily_key(source) + ":spent", 1, ex=2 * _DAY_SECONDS)
         except redis.RedisError as exc:
             self._went_down(exc)
 
