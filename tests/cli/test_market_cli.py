@@ -1,4 +1,4 @@
-"""`flask prices update` against the replay server with real providers, `flask prices sources`, `assets set-currency`."""
+"""`flask prices update` on real providers at the replay server; `flask prices sources`; `assets set-currency`."""
 
 from __future__ import annotations
 
