@@ -68,22 +68,15 @@ class AlphaVantageSource(HttpSource):
         results: dict[str, QuoteResult] = {}
         for symbol in symbols:
             try:
-                form = self._form(symbol)
+                form = self.required_form(symbol)
                 results[symbol] = self._quote(symbol, form, self._query("GLOBAL_QUOTE", form).get("Global Quote"))
             except SymbolError as exc:
                 results[symbol] = QuoteResult.failure(symbol, self.name, f"{self.name}: {exc}")
         return results
 
-    def _form(self, symbol: str) -> str:
-        """Alpha Vantage's form of a canonical symbol (VOD.L -> VOD.LON)."""
-        form, why = self.provider_symbol(symbol)
-        if form is None:
-            raise UnknownSymbolError(why)
-        return form
-
     def fetch_currency(self, symbol: str) -> str | None:
         """The currency SYMBOL_SEARCH states for the exact symbol ('GBX' for TSCO.LON), None if not listed."""
-        form = self._form(symbol)
+        form = self.required_form(symbol)
         params = {"function": "SYMBOL_SEARCH", "keywords": form, "apikey": self.api_key or ""}
         body = self.http.get_json("/query", params)
         matches = body.get("bestMatches") if isinstance(body, dict) else None
@@ -121,7 +114,7 @@ class AlphaVantageSource(HttpSource):
         size = "compact" if days <= _COMPACT_POINTS else "full"
         points = []
         try:
-            body = self._query("TIME_SERIES_DAILY", self._form(symbol), outputsize=size)
+            body = self._query("TIME_SERIES_DAILY", self.required_form(symbol), outputsize=size)
             series = body.get("Time Series (Daily)")
             if not isinstance(series, dict) or not series:
                 raise UnknownSymbolError("no daily series")

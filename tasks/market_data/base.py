@@ -221,6 +221,13 @@ class MarketDataSource(ABC):
     def share_state(self, client: Any, prefix: str) -> None:  # noqa: B027 - optional hook
         """Keep state every worker should share (a negotiated session) in Redis; most sources keep none."""
 
+    def required_form(self, symbol: str) -> str:
+        """The provider's form of a canonical symbol, or UnknownSymbolError saying why it has none."""
+        form, why = self.provider_symbol(symbol)
+        if form is None:
+            raise UnknownSymbolError(why)
+        return form
+
     def fetch_currency(self, symbol: str) -> str | None:
         """The currency the provider states for a canonical symbol (reference data), None if it has none."""
         return None

@@ -85,22 +85,15 @@ class FinnhubSource(HttpSource):
         results: dict[str, QuoteResult] = {}
         for symbol in symbols:
             try:
-                results[symbol] = self._quote(symbol, self._get("/api/v1/quote", self._form(symbol)))
+                results[symbol] = self._quote(symbol, self._get("/api/v1/quote", self.required_form(symbol)))
             except SymbolError as exc:
                 results[symbol] = QuoteResult.failure(symbol, self.name, f"{self.name}: {exc}")
         return results
 
-    def _form(self, symbol: str) -> str:
-        """The provider's form of a canonical symbol (the manager only sends symbols it can serve)."""
-        form, why = self.provider_symbol(symbol)
-        if form is None:
-            raise SymbolError(why)
-        return form
-
     def fetch_currency(self, symbol: str) -> str | None:
         """The listing currency from /stock/profile2 (free plan: US stocks)."""
         try:
-            body = self._get("/api/v1/stock/profile2", self._form(symbol))
+            body = self._get("/api/v1/stock/profile2", self.required_form(symbol))
         except SymbolError:
             return None
         return clean_text(body.get("currency"))
@@ -128,7 +121,7 @@ class FinnhubSource(HttpSource):
         """Fetch the last ``days`` daily candles."""
         now = int(time.time())
         span = (days * 7 // 5 + 7) * 86_400  # calendar days covering the trading days wanted
-        params = {"symbol": self._form(symbol), "resolution": "D", "from": str(now - span), "to": str(now)}
+        params = {"symbol": self.required_form(symbol), "resolution": "D", "from": str(now - span), "to": str(now)}
         body = _body(self.http.get_json("/api/v1/stock/candle", params), self.name)
         if body.get("s") != "ok":
             raise UnknownSymbolError(f"{self.name}: {symbol}: no candle data ({body.get('s')!r})")
