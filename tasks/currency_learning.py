@@ -22,6 +22,10 @@ from tasks.quote_store import ensure_assets
 
 __all__ = ["CurrencyProblem", "learn_currencies", "reconcile"]
 
+# Sources whose stated currency is a guess (the simulated market says USD for every equity): it names a new
+# asset's currency but is never recorded as stated, so the first real provider's currency replaces it.
+GUESSING_SOURCES = frozenset({"simulated"})
+
 #: symbol -> (currency, the source that stated it, why the others did not)
 Lookup = Callable[[str], tuple[str | None, str | None, list[str]]]
 
@@ -76,24 +80,29 @@ def learn_currencies(results: Mapping[str, QuoteResult], lookup: Lookup) -> dict
         select(Asset.symbol, Asset.currency, Asset.currency_source).where(Asset.symbol.in_(list(served)))
     ).all()
     known = {row.symbol: row.currency for row in rows if row.currency_source}
+    present = {row.symbol for row in rows}
     learnt: dict[str, tuple[str, str]] = {}
+    guessed: dict[str, str] = {}
     for symbol, result in served.items():
         try:
             out[symbol], stated_by = reconcile(result, known.get(symbol), lookup)
+            stated_by = None if stated_by in GUESSING_SOURCES else stated_by
         except CurrencyProblem as exc:
             out[symbol] = QuoteResult.failure(symbol, result.source, str(exc))
             continue
         if stated_by is not None and out[symbol].currency:
             learnt[symbol] = (str(out[symbol].currency), stated_by)
-    if learnt:
-        _record(learnt)
+        elif result.source in GUESSING_SOURCES and result.currency and symbol not in present:
+            guessed[symbol] = result.currency
+    if learnt or guessed:
+        _record(learnt, guessed)
     return out
 
 
-def _record(learnt: Mapping[str, tuple[str, str]]) -> None:
-    """Store learnt currencies: new assets get them, default-guessed ones are corrected; known ones are kept."""
+def _record(learnt: Mapping[str, tuple[str, str]], guessed: Mapping[str, str]) -> None:
+    """Store currencies: new assets get them, default-guessed ones are corrected (learnt only); known ones stay."""
     try:
-        ensure_assets({symbol: currency for symbol, (currency, _) in learnt.items()})
+        ensure_assets({**guessed, **{symbol: currency for symbol, (currency, _) in learnt.items()}})
         for symbol, (currency, source) in learnt.items():
             db.session.execute(
                 update(Asset).where(Asset.symbol == symbol, Asset.currency_source.is_(None))

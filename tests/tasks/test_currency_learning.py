@@ -95,3 +95,16 @@ def test_a_quote_without_currency_uses_the_known_one(any_app: Flask) -> None:
     db.session.commit()
     quoting = StubSource("alpha_vantage", {"IBM": replace(quote("IBM", "159.16"), currency=None)})
     assert pipeline.process_batch(["IBM"], manager=manager_of(quoting), publish=False).failed == {}
+
+
+def test_the_simulated_markets_usd_is_a_guess_that_a_real_provider_replaces(any_app: Flask) -> None:
+    simulated = StubSource("simulated", {"VOD.L": quote("VOD.L", "220.95", source="simulated")})  # says USD
+    pipeline.process_batch(["VOD.L"], manager=manager_of(simulated), publish=False)
+    stored = asset("VOD.L")
+    assert stored is not None and (stored.currency, stored.currency_source) == ("USD", None)
+    yahoo = StubSource("yahoo_finance", {"VOD.L": replace(quote("VOD.L", "221.00", source="yahoo_finance"),
+                                                          currency="GBp")})
+    assert pipeline.process_batch(["VOD.L"], manager=manager_of(yahoo), publish=False).failed == {}
+    db.session.expire_all()
+    stored = asset("VOD.L")
+    assert stored is not None and (stored.currency, stored.currency_source) == ("GBp", "yahoo_finance")
