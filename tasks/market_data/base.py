@@ -221,6 +221,11 @@ class MarketDataSource(ABC):
     def share_state(self, client: Any, prefix: str) -> None:  # noqa: B027 - optional hook
         """Keep state every worker should share (a negotiated session) in Redis; most sources keep none."""
 
+    def cannot_serve(self, symbol: str) -> str | None:
+        """Why the source cannot serve a canonical symbol ('finnhub: serves no index symbols ...'), else None."""
+        form, why = self.provider_symbol(symbol)
+        return None if form is not None else f"{self.name}: {why}"
+
     def required_form(self, symbol: str) -> str:
         """The provider's form of a canonical symbol, or UnknownSymbolError saying why it has none."""
         form, why = self.provider_symbol(symbol)

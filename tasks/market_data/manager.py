@@ -142,21 +142,15 @@ class DataSourceManager:
     @staticmethod
     def _capable(source: MarketDataSource, symbols: list[str], reasons: dict[str, list[str]]) -> list[str]:
         """The symbols the source can serve; the others get its reason (e.g. 'serves no index symbols')."""
-        capable = []
-        for symbol in symbols:
-            form, why = source.provider_symbol(symbol)
-            if form is None:
-                reasons[symbol].append(f"{source.name}: {why}")
-            else:
-                capable.append(symbol)
-        return capable
+        refused = {symbol: why for symbol in symbols if (why := source.cannot_serve(symbol))}
+        for symbol, why in refused.items():
+            reasons[symbol].append(why)
+        return [symbol for symbol in symbols if symbol not in refused]
 
     def lookup_currency(self, symbol: str) -> tuple[str | None, str | None, list[str]]:
         """(currency, source) a capable source states for ``symbol`` (reference data), and why others did not."""
         reasons: list[str] = []
-        for entry in self._entries:
-            if entry.source.provider_symbol(symbol)[0] is None:
-                continue
+        for entry in (e for e in self._entries if e.source.cannot_serve(symbol) is None):
             answer, _outcome, reason = self._call(entry, partial(entry.source.fetch_currency, symbol))
             if answer:
                 return answer, entry.source.name, reasons
@@ -274,8 +268,8 @@ class DataSourceManager:
             raise ValueError(f"days must be >= 1, got {days}")
         reasons: list[str] = []
         for entry in self._entries:
-            if entry.source.provider_symbol(normalized)[0] is None:
-                reasons.append(f"{entry.source.name}: {entry.source.provider_symbol(normalized)[1]}")
+            if why := entry.source.cannot_serve(normalized):
+                reasons.append(why)
                 continue
             points, outcome, reason = self._call(entry, partial(entry.source.fetch_history, normalized, days))
             if points:
