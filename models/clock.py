@@ -21,7 +21,9 @@ def parse_instant(raw: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def market_now() -> datetime:
-    """MARKET_CLOCK of the current app when set, else the real time (UTC)."""
+def market_now(default: datetime | None = None) -> datetime:
+    """MARKET_CLOCK of the current app when set, else `default` (the caller's now), else the real time (UTC)."""
     fixed = current_app.config.get(SETTING) if has_app_context() else None
-    return fixed if isinstance(fixed, datetime) else datetime.now(UTC)
+    if isinstance(fixed, datetime):
+        return fixed
+    return default if default is not None else datetime.now(UTC)

@@ -10,8 +10,8 @@ The session layer between stored quotes and messages (asset_update, snapshots, p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from models.clock import market_now
 from models.exchanges import Market, resolve_market
 from models.messages import iso
 from models.sessions import MarketClock, is_stale, market_clock, session_date_of
+from models.valuation import PortfolioInput, PositionInput
 
 DEFAULT_STALE_AFTER_SECONDS = 300
 STALE_PRICE = "stale_price"
@@ -73,7 +74,7 @@ def price_session(symbol: str, price_as_of: datetime | None, *, exchange: str | 
                   timezone: str | None = None, now: datetime | None = None,
                   margin_seconds: int | None = None) -> PriceSession:
     """The session view of `symbol`'s price observed at `price_as_of` (now: the market clock)."""
-    moment = now or market_now()
+    moment = market_now(now)
     margin = stale_after_seconds() if margin_seconds is None else margin_seconds
     market = resolve_market(symbol, exchange, timezone)
     clock = market_clock(market, moment)
@@ -84,3 +85,43 @@ def price_session(symbol: str, price_as_of: datetime | None, *, exchange: str | 
     rolled = clock.is_open and day is not None and day == _local_date(market, clock.previous_close)
     since = day if rolled else _local_date(market, market_clock(market, min(price_as_of, moment)).previous_close)
     return PriceSession(market, clock, day, stale, rolled, since)
+
+
+def _view_of(position: PositionInput, now: datetime) -> PriceSession:
+    return price_session(position.symbol, position.price_as_of, exchange=position.exchange,
+                         timezone=position.exchange_timezone, now=market_now(now))
+
+
+def roll_sessions(portfolio: PortfolioInput, now: datetime) -> PortfolioInput:
+    """The portfolio with each position's day change measured by its own market's session.
+
+    A position whose market began a new session since its price (pre-market on Monday with Friday's close)
+    has moved 0 since that close: its previous close becomes its price.
+    """
+    def roll(position: PositionInput) -> PositionInput:
+        if position.price is None or position.price_as_of is None or not _view_of(position, now).rolled:
+            return position
+        return replace(position, previous_close=position.price)
+
+    return replace(portfolio, positions=tuple(map(roll, portfolio.positions)))
+
+
+def annotate_sessions(data: dict[str, Any], portfolio: PortfolioInput, now: datetime) -> None:
+    """Add each position's session fields to portfolio_update data, flag stale prices, add as_of_oldest.
+
+    A price stale by its session keeps its value but is flagged (stale, stale_reason "stale_price").
+    """
+    by_id = {position.position_id: position for position in portfolio.positions}
+    for item in data.get("positions", []):
+        position = by_id.get(item.get("position_id"))
+        if position is None:
+            continue
+        view = _view_of(position, now)
+        fields = view.fields()
+        item.update({name: value for name, value in fields.items() if name != "stale"})
+        if view.stale and position.price is not None and not item.get("stale"):
+            item.update(stale=True, stale_reason=STALE_PRICE)
+    stamps = [p.price_as_of for p in portfolio.positions if p.price is not None and p.price_as_of is not None]
+    oldest = min(stamps, key=lambda moment: moment.timestamp() if moment.tzinfo else moment.replace(
+        tzinfo=UTC).timestamp()) if stamps else None
+    data["as_of_oldest"] = None if oldest is None else iso(oldest)

@@ -7,23 +7,17 @@ snapshot's market_state and stale flag, and /health.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 
 import pytest
 from flask import Flask
 
-from models import Asset, Quote, User, WatchlistItem, db
 from models.feed_status import get_feed_status
 from models.snapshots import quote_snapshots
 from tasks import pipeline
 from tasks.market_hours import CLOSING_PRINT_DELAY, exchange_summary, plan_fetches, record_fetches
+from tests.support.sessions import at, track
 from tests.tasks.feed_support import StubSource, manager_of, quote
-
-
-def at(text: str) -> datetime:
-    """A UTC instant from 'YYYY-MM-DD HH:MM'."""
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -62,22 +56,6 @@ SCENARIOS = [
     Scenario("crypto on a Sunday, feed stuck", "BTC-USD", "2026-11-29 12:00", "2026-11-29 10:00", True,
              "regular", True, 503),
 ]
-
-
-def track(symbol: str, price_at: datetime | None = None) -> Asset:
-    """A watched asset, with a quote observed at `price_at` when given."""
-    user = db.session.query(User).filter_by(username="watcher").one_or_none() or User(username="watcher")
-    user.set_password("pw")
-    asset = Asset(symbol=symbol, name=symbol)
-    db.session.add_all([user, asset])
-    db.session.flush()
-    db.session.add(WatchlistItem(user_id=user.id, asset_id=asset.id))
-    if price_at is not None:
-        db.session.add(Quote(asset_id=asset.id, price=Decimal("100"), previous_close=Decimal("99"),
-                             change=Decimal("1"), change_percent=Decimal("1.01"), source="stub",
-                             last_updated=price_at))
-    db.session.commit()
-    return asset
 
 
 @pytest.fixture
