@@ -72,13 +72,13 @@ def test_healthy_when_feed_runs_and_data_is_fresh(client: FlaskClient, monkeypat
 
 def test_an_open_market_with_an_old_price_degrades_a_closed_one_does_not(app: Flask, client: FlaskClient) -> None:
     get_feed_status().heartbeat()
-    app.config["MARKET_CLOCK"] = at("2026-11-25 16:00")  # Wednesday, New York open
+    app.config["MARKET_CLOCK"] = at("2026-11-25 16:00")  # Wednesday, New York open; Thursday is Thanksgiving
     track("AAPL", at("2026-11-25 15:00"))
     response = client.get("/health")
     assert response.status_code == 503
     assert response.json["checks"]["data_fresh"] is False
     assert response.json["services"]["markets"]["XNYS"] == {
-        "state": "regular", "open": True, "timezone": "America/New_York", "next_open": "2026-11-27T14:30:00Z",  # Thanksgiving in between
+        "state": "regular", "open": True, "timezone": "America/New_York", "next_open": "2026-11-27T14:30:00Z",
         "assets": 1, "freshest": "2026-11-25T15:00:00Z", "age_seconds": 3600, "stale": True,
     }
     # Saturday: Friday's close is days old, and the market is closed: healthy.
