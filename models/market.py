@@ -16,7 +16,10 @@ from models.exchanges import market_for_symbol
 
 def _symbol_market(context: Any) -> Any:
     """The market an inserted asset's symbol implies (provider metadata may correct it later)."""
-    symbol = context.get_current_parameters().get("symbol") or ""
+    try:
+        symbol = context.get_current_parameters().get("symbol") or ""
+    except KeyError:  # a multi-VALUES insert SQLAlchemy cannot split: callers set mic and timezone themselves
+        symbol = ""
     return market_for_symbol(symbol)
 
 
