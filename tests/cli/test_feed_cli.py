@@ -21,6 +21,7 @@ from models.messages import asset_channel
 from tests.conftest import make_app
 from tests.support.processes import BIN, ManagedProcess, service_env
 from tests.support.services import wait_for
+from tests.support.sessions import at, track
 from tests.tasks.feed_support import drain, history_counts, stored_quotes
 
 
@@ -207,3 +208,19 @@ def test_feed_start_exits_1_when_redis_is_unreachable(tmp_path: Path) -> None:
     result = run(app, "feed", "start")
 
     assert result.exit_code == 1 and "Cannot reach Redis" in result.output
+
+
+def test_feed_status_shows_each_exchange_open_or_closed_and_its_next_open(cli_app: Flask) -> None:
+    cli_app.config["MARKET_CLOCK"] = at("2026-11-28 15:00")  # Saturday
+    for symbol in ("AAPL", "MSFT", "VOD.L", "BTC-USD"):
+        track(symbol)
+
+    table = run(cli_app, "feed", "status")
+    as_json = json.loads(run(cli_app, "feed", "status", "--json").output)
+
+    assert table.exit_code == 0, table.output
+    assert "  XNYS     closed, next open Mon 2026-11-30 09:30 America/New_York: AAPL, MSFT" in table.output
+    assert "  XLON     closed, next open Mon 2026-11-30 08:00 Europe/London: VOD.L" in table.output
+    assert "  CRYPTO   open: BTC-USD" in table.output
+    assert as_json["exchanges"]["XNYS"]["next_open"] == "2026-11-30T14:30:00+00:00"
+    assert as_json["exchanges"]["XNYS"]["open"] is False and as_json["exchanges"]["CRYPTO"]["open"] is True
