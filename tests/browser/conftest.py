@@ -19,6 +19,7 @@ CHROMIUM_ARGS = [
 ]
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 375, "height": 812}
+WEEKDAY_SESSION = "2026-11-25T16:00:00Z"  # Wednesday 11:00 New York
 
 
 class EmbeddedServer:
@@ -76,8 +77,11 @@ def start_seeded_server(tmp: Path, **extra: str) -> EmbeddedServer:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
-    """The embedded server with the demo user seeded, feed every second; stopped after the module."""
-    embedded = start_seeded_server(tmp_path_factory.mktemp("browser"))
+    """The embedded server with the demo user seeded, feed every second; stopped after the module.
+
+    Its market clock stands in a Wednesday session, so the US demo stocks trade whatever day this runs.
+    """
+    embedded = start_seeded_server(tmp_path_factory.mktemp("browser"), MARKET_CLOCK=WEEKDAY_SESSION)
     yield embedded
     embedded.stop()
 
