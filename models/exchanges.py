@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 # Pseudo-MICs of the markets that have no exchange calendar.
 FX = "FX"  # 24/5: Sunday 17:00 to Friday 17:00 New York
@@ -74,10 +75,16 @@ def calendar_names() -> frozenset[str]:
 
 
 @cache
+def calendar(mic: str) -> Any:
+    """The exchange-calendars calendar of a MIC (computed once per process, no download)."""
+    import exchange_calendars
+
+    return exchange_calendars.get_calendar(mic)
+
+
+@cache
 def calendar_timezone(mic: str) -> str:
     """The IANA time zone of an exchange's calendar."""
-    from models.sessions import calendar
-
     return str(calendar(mic).tz)
 
 

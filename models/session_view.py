@@ -20,9 +20,9 @@ from flask import current_app, has_app_context
 
 from models.clock import market_now
 from models.exchanges import Market, resolve_market
-from models.messages import iso
 from models.sessions import MarketClock, is_stale, market_clock, session_date_of
 from models.valuation import PortfolioInput, PositionInput
+from protocol.wire import iso
 
 DEFAULT_STALE_AFTER_SECONDS = 300
 STALE_PRICE = "stale_price"

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from models.exchanges import FX, KIND_EXCHANGE, KIND_FX, NEW_YORK, Market
+from models.exchanges import FX, KIND_EXCHANGE, KIND_FX, NEW_YORK, Market, calendar
 
 PRE = "pre"
 REGULAR = "regular"
@@ -27,14 +26,6 @@ _US_EXTENDED = (timedelta(hours=5, minutes=30), timedelta(hours=4))
 EXTENDED_HOURS = {mic: _US_EXTENDED for mic in ("XNYS", "XNAS", "ARCX", "XASE", "BATS", "NYSE", "NASDAQ")}
 _NO_EXTENDED = (timedelta(0), timedelta(0))
 _FX_ROLL = time(17, 0)
-
-
-@cache
-def calendar(mic: str) -> Any:
-    """The exchange-calendars calendar of a MIC (computed once per process, no download)."""
-    import exchange_calendars
-
-    return exchange_calendars.get_calendar(mic)
 
 
 @dataclass(frozen=True)
@@ -164,8 +155,11 @@ def session_date_of(market: Market, moment: datetime, now: datetime) -> date | N
 
 
 def is_stale(clock: MarketClock, price_as_of: datetime | None, now: datetime, margin_seconds: int) -> bool:
-    """Stale: missing; or its market is in session (opened over `margin` ago) and the price is older than
-    `margin`; or its market is out of session and the price is older than the last close by over `margin`."""
+    """Whether a price is stale by its market's session.
+
+    Stale: missing; or its market is in session (opened over `margin` ago) and the price is older than
+    `margin`; or its market is out of session and the price is older than the last close by over `margin`.
+    """
     if price_as_of is None:
         return True
     margin = timedelta(seconds=margin_seconds)

@@ -57,7 +57,7 @@ def record_fetches(store: FeedStatusStore, symbols: Iterable[str], when: datetim
 
 
 def last_fetches(store: FeedStatusStore, symbols: Sequence[str]) -> dict[str, datetime]:
-    """symbol -> when it was last fetched, for those ever fetched."""
+    """Symbol -> when it was last fetched, for those ever fetched."""
     if not symbols:
         return {}
     if store.client is None:
@@ -77,7 +77,7 @@ def fetch_due(clock: MarketClock, last_fetch: datetime | None) -> bool:
 
 
 def stored_markets(symbols: Sequence[str]) -> dict[str, Market]:
-    """symbol -> its market, from the stored exchange and time zone (the symbol's rule for unknown ones)."""
+    """Symbol -> its market, from the stored exchange and time zone (the symbol's rule for unknown ones)."""
     rows = db.session.execute(
         select(Asset.symbol, Asset.mic, Asset.timezone).where(Asset.symbol.in_(list(symbols)))
     ).all() if symbols else []

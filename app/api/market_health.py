@@ -17,11 +17,11 @@ from app.extensions import db
 from models.clock import market_now
 from models.exchanges import resolve_market
 from models.market import Asset, Quote, WatchlistItem
-from models.messages import iso
 from models.portfolio import Position
 from models.portfolio_valuation import fx_symbols_for_tracked_portfolios
 from models.session_view import stale_after_seconds
 from models.sessions import is_stale, market_clock
+from protocol.wire import iso
 
 
 def tracked_prices() -> list[Any]:
