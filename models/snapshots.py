@@ -39,7 +39,10 @@ def asset_update_data(symbol: str, quote: Quote, exchange: str | None = None,
         "channel": asset_channel(symbol),
     }
     data.update(rolled_quote_fields(quote.price, view))
-    data.update(view.fields())
+    fields = view.fields()
+    # A quote the provider already flagged as an old print (issue 12's quotes.stale) stays stale.
+    fields["stale"] = fields["stale"] or bool(getattr(quote, "stale", False))
+    data.update(fields)
     return data
 
 
