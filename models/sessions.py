@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -133,8 +134,17 @@ def _fx_clock(market: Market, now: datetime) -> MarketClock:
 
 
 def market_clock(market: Market, now: datetime) -> MarketClock:
-    """The state of `market` at `now`; always open when it has no calendar (or `now` is out of its range)."""
-    now = now.astimezone(UTC)
+    """The state of `market` at `now`; always open when it has no calendar (or `now` is out of its range).
+
+    Sessions change on whole minutes: the answer is that of `now`'s minute, memoised (a cycle or a
+    snapshot asks about the same few markets for hundreds of symbols).
+    """
+    utc = now.astimezone(UTC)
+    return _minute_clock(market, utc.replace(second=0, microsecond=0))
+
+
+@lru_cache(maxsize=4096)
+def _minute_clock(market: Market, now: datetime) -> MarketClock:
     if market.kind == KIND_FX or market.mic == FX:
         return _fx_clock(market, now)
     if market.kind == KIND_EXCHANGE:
