@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from models.clock import parse_instant
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
@@ -79,6 +82,7 @@ STRING_SETTINGS: dict[str, str | None] = {
 BOOL_SETTINGS: dict[str, bool] = {
     "WEBSOCKET_COMPRESSION": False,
     "SESSION_COOKIE_SECURE": False,
+    "REALTIME_FETCH_WHEN_CLOSED": False,  # True: the feed polls closed markets too (docs/feed.md)
 }
 
 
@@ -126,6 +130,16 @@ def parse_priorities(raw: str) -> dict[str, int]:
     if not priorities:
         raise ConfigError(name, raw, "name at least one source, e.g. simulated:1")
     return priorities
+
+
+def parse_clock(raw: str) -> datetime | None:
+    """MARKET_CLOCK: blank for the real time, or the ISO-8601 instant the market clock stands at."""
+    if not raw.strip():
+        return None
+    try:
+        return parse_instant(raw)
+    except ValueError:
+        raise ConfigError("MARKET_CLOCK", raw, "an ISO-8601 instant with a zone, e.g. 2026-11-28T15:00Z") from None
 
 
 def normalize_database_url(url: str) -> str:
@@ -177,6 +191,7 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: Path | 
     config["MARKET_DATA_SOURCE_PRIORITIES"] = parse_priorities(
         env.get("MARKET_DATA_SOURCE_PRIORITIES") or "simulated:1"
     )
+    config["MARKET_CLOCK"] = parse_clock(env.get("MARKET_CLOCK", ""))
     config["WEBSOCKET_ALLOWED_ORIGINS"] = parse_origins(env.get("WEBSOCKET_ALLOWED_ORIGINS", ""))
     config["SECRET_KEY"] = env.get("SECRET_KEY") or _secret_key(instance)
     config["SESSION_COOKIE_HTTPONLY"] = True

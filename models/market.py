@@ -4,12 +4,31 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, false, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import PERCENT, db, utcnow
+from models.exchanges import market_for_symbol
+
+
+def _symbol_market(context: Any) -> Any:
+    """The market an inserted asset's symbol implies (provider metadata may correct it later)."""
+    try:
+        symbol = context.get_current_parameters().get("symbol") or ""
+    except KeyError:  # a multi-VALUES insert SQLAlchemy cannot split: callers set mic and timezone themselves
+        symbol = ""
+    return market_for_symbol(symbol)
+
+
+def _default_mic(context: Any) -> str:
+    return str(_symbol_market(context).mic)
+
+
+def _default_timezone(context: Any) -> str:
+    return str(_symbol_market(context).timezone)
 
 
 class Asset(db.Model):  # type: ignore[name-defined,misc]
@@ -28,6 +47,9 @@ class Asset(db.Model):  # type: ignore[name-defined,misc]
     is_active: Mapped[bool] = mapped_column(default=True)
     market_cap: Mapped[Decimal | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Its exchange (a MIC, or FX / CRYPTO / UNKNOWN) and IANA time zone: models/exchanges.py.
+    mic: Mapped[str | None] = mapped_column(String(16), default=_default_mic)
+    timezone: Mapped[str | None] = mapped_column(String(64), default=_default_timezone)
 
     quote: Mapped[Quote | None] = relationship(back_populates="asset", uselist=False)
 

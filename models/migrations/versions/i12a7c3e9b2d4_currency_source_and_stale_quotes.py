@@ -1,7 +1,7 @@
 """assets.currency_source and quotes.stale (issue 12)
 
 Revision ID: i12a7c3e9b2d4
-Revises: cf52cde45cd4
+Revises: d13a5e55c0de
 Create Date: 2026-11-29 23:40:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'i12a7c3e9b2d4'
-down_revision = 'cf52cde45cd4'
+down_revision = 'd13a5e55c0de'
 branch_labels = None
 depends_on = None
 
