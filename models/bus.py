@@ -61,6 +61,10 @@ class Bus(ABC):
         """Publish (channel, data) pairs in order; a backend may send them in one round trip. Receivers counted."""
         return sum(self.publish(channel, data) for channel, data in messages)
 
+    def listened(self, channels: Sequence[str]) -> set[str] | None:
+        """The channels some listener (in any process) is subscribed to now; None when the backend cannot tell."""
+        return None
+
     def ping(self) -> bool:
         """True when the backend answers."""
         return True
@@ -183,6 +187,18 @@ class RedisBus(Bus):
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             raise BusError(str(exc)) from exc
         return received
+
+    def listened(self, channels: Sequence[str], chunk: int = 1000) -> set[str] | None:
+        """`PUBSUB NUMSUB`, `chunk` channels per command: those with at least one subscriber."""
+        found: set[str] = set()
+        try:
+            for start in range(0, len(channels), chunk):
+                part = list(channels[start:start + chunk])
+                counts = self.client.pubsub_numsub(*(self.prefix + channel for channel in part))
+                found.update(channel for channel, (_, count) in zip(part, counts, strict=True) if int(count) > 0)
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            raise BusError(str(exc)) from exc
+        return found
 
     def listener(self) -> RedisListener:
         return RedisListener(self.client, self.prefix)

@@ -88,6 +88,15 @@ def _position_data(pos: PositionValuation, item: LoadedPortfolio, seq: int | Non
     }
 
 
+def watched_channels(channels: list[str]) -> set[str] | None:
+    """The channels a web process listens to now (one PUBSUB NUMSUB per 1,000); None: unknown, send all."""
+    try:
+        return get_bus().listened(channels)
+    except BusError as exc:
+        logger.warning("listeners unknown; publishing everything", extra={"error": str(exc)})
+        return None
+
+
 def _publish_all(messages: list[tuple[str, str]]) -> None:
     """Publish a batch's messages in one pipeline; a bus failure is logged, not raised (the state is committed)."""
     try:
@@ -96,10 +105,36 @@ def _publish_all(messages: list[tuple[str, str]]) -> None:
         logger.warning("publish failed", extra={"messages": len(messages), "error": str(exc)})
 
 
+def _publish_round(dirty: list[int], batch: LoadedBatch, valuations: dict[int, PortfolioValuation],
+                   seqs: dict[int, int], *, moment: datetime,
+                   changed_symbols: set[str]) -> tuple[list[dict[str, Any]], int]:
+    """Build and publish (one pipeline) the updates somebody listens to; (portfolio_update data, position updates)."""
+    updates, messages, positions_sent = [], [], 0
+    watched = watched_channels([portfolio_channel(pid) for pid in dirty]
+                               + [user_channel(batch.portfolios[pid].user_id) for pid in dirty])
+    for pid in dirty:
+        item, valuation = batch.portfolios[pid], valuations[pid]
+        if watched is None or portfolio_channel(pid) in watched:
+            data = update_data(valuation, seqs[pid], moment, changed_symbols, item.inputs)
+            messages.append((portfolio_channel(pid), bus_message(PORTFOLIO_UPDATE, data)))
+            updates.append(data)
+        if watched is not None and user_channel(item.user_id) not in watched:
+            continue
+        for pos in valuation.positions:
+            if pos.significant_change:
+                messages.append((user_channel(item.user_id),
+                                 bus_message(POSITION_UPDATE, _position_data(pos, item, seqs[pid]))))
+                positions_sent += 1
+    _publish_all(messages)
+    return updates, positions_sent
+
+
 def revalue_for_symbols(symbols: Iterable[str], now: datetime | None = None) -> list[dict[str, Any]]:
     """Revalue the portfolios holding `symbols` (prices or FX), store, commit, then publish.
 
-    Returns the portfolio_update data of every portfolio whose update was committed.
+    Returns the portfolio_update data of every portfolio whose update was committed and published: a message
+    nobody listens to (no web process subscribed to its channel) is neither built nor sent; whoever
+    subscribes later reads the committed state.
     Database errors roll back and propagate; nothing is published then.
     """
     moment = now or utcnow()
@@ -134,18 +169,8 @@ def revalue_for_symbols(symbols: Iterable[str], now: datetime | None = None) -> 
         db.session.rollback()
         raise
     # Only now is the state durable: a client that resyncs after this message finds it stored.
-    updates, messages, positions_sent = [], [], 0
-    for pid in dirty:
-        item, valuation = batch.portfolios[pid], valuations[pid]
-        data = update_data(valuation, seqs[pid], moment, changed_symbols, item.inputs)
-        messages.append((portfolio_channel(pid), bus_message(PORTFOLIO_UPDATE, data)))
-        updates.append(data)
-        for pos in valuation.positions:
-            if pos.significant_change:
-                messages.append((user_channel(item.user_id),
-                                 bus_message(POSITION_UPDATE, _position_data(pos, item, seqs[pid]))))
-                positions_sent += 1
-    _publish_all(messages)
+    updates, positions_sent = _publish_round(dirty, batch, valuations, seqs, moment=moment,
+                                             changed_symbols=changed_symbols)
     logger.info("portfolios revalued", extra={
         "symbols": len(changed_symbols), "portfolios": len(ids), "published": len(updates),
         "position_updates": positions_sent, "duration_ms": round((time.monotonic() - started) * 1000, 1),

@@ -90,3 +90,10 @@ def test_publish_many_delivers_in_order_in_chunks(bus: Bus) -> None:
     assert received == 7
     assert [(m.channel, m.data) for m in receive(listener, 7)] == messages[:7]
     listener.close()
+
+
+def test_listened_names_the_channels_with_a_subscriber(bus: Bus) -> None:
+    listener = subscribed(bus, "portfolio:1", "user:7")
+    known = bus.listened(["portfolio:1", "portfolio:2", "user:7"])
+    assert known == ({"portfolio:1", "user:7"} if isinstance(bus, RedisBus) else None)  # in-process: unknown
+    listener.close()

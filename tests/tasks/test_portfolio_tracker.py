@@ -16,7 +16,7 @@ from flask import Flask
 from sqlalchemy import event, func, select
 
 from app.config import normalize_database_url
-from models import Portfolio, PortfolioValue, Position, db
+from models import Asset, Portfolio, PortfolioValue, Position, db
 from models.bus import Listener, get_bus
 from protocol.channels import portfolio_channel, user_channel
 from tasks.portfolio_tracker import PortfolioTracker, fx_symbols_for_tracked_portfolios, revalue_for_symbols
@@ -243,5 +243,27 @@ def test_fx_change_revalues_and_failed_commit_publishes_nothing(
     position = receive(listener)  # 2892.00 against the published 2651.00: +9.09%
     assert (position["type"], position["data"]["symbol"], position["data"]["value_in_base"]) == (
         "position_update", "SAP", 2892.0)
-    assert [kind for kind, _ in publishes] == ["portfolio_update", "position_update", "portfolio_update",
-                                               "position_update"]
+    # The first revaluation had no listener yet: stored (seq 1), nothing built or sent.
+    assert [kind for kind, _ in publishes] == ["portfolio_update", "position_update"]
+
+
+def test_updates_nobody_listens_to_are_stored_but_not_built_or_sent(live_app: Flask) -> None:
+    watched_user, unwatched_user = add_user("watched"), add_user("unwatched")
+    watched = seed_mixed(watched_user)
+    aapl = db.session.scalar(select(Asset).where(Asset.symbol == "AAPL"))
+    assert aapl is not None
+    unwatched = Portfolio(owner=unwatched_user, name="Other", base_currency="USD")
+    db.session.add(unwatched)
+    db.session.flush()
+    db.session.add(Position(portfolio_id=unwatched.id, asset_id=aapl.id, quantity=D(5), cost_basis=D(700)))
+    db.session.commit()
+    listener = get_bus().listener()
+    listener.subscribe(portfolio_channel(watched.id))  # a web process with a socket on one portfolio only
+    assert marker(listener, portfolio_channel(watched.id), "ready")["type"] == "marker"
+
+    updates = revalue_for_symbols(["AAPL"], now=NOW)
+
+    assert [data["portfolio_id"] for data in updates] == [watched.id]
+    assert receive(listener)["data"]["portfolio_id"] == watched.id
+    assert stored(watched.id) == (1, 1) and stored(unwatched.id) == (1, 1)  # both valued and stored
+    listener.close()
