@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -76,6 +77,18 @@ def price_session(symbol: str, price_as_of: datetime | None, *, exchange: str | 
     """The session view of `symbol`'s price observed at `price_as_of` (now: the market clock)."""
     moment = market_now(now)
     margin = stale_after_seconds() if margin_seconds is None else margin_seconds
+    return _price_session((symbol, exchange, timezone), price_as_of, moment, margin)
+
+
+@lru_cache(maxsize=16384)
+def _price_session(where: tuple[str, str | None, str | None], price_as_of: datetime | None, moment: datetime,
+                   margin: int) -> PriceSession:
+    """price_session() of (symbol, exchange, timezone), price time, moment and margin, memoised.
+
+    A revaluation round asks the same question once per holding (10,000 portfolios x 20 positions over
+    2,000 symbols), and the answer is a pure function of these.
+    """
+    symbol, exchange, timezone = where
     market = resolve_market(symbol, exchange, timezone)
     clock = market_clock(market, moment)
     stale = is_stale(clock, price_as_of, moment, margin)
