@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 from abc import ABC, abstractmethod
@@ -13,6 +14,7 @@ import redis
 from flask import Flask, current_app
 
 EXTENSION_KEY = "pricewire.bus"
+logger = logging.getLogger("pricewire.realtime")
 
 
 class BusError(ConnectionError):
@@ -211,6 +213,23 @@ class RedisBus(Bus):
 
     def close(self) -> None:
         self.client.close()
+
+
+def watched_channels(channels: list[str]) -> set[str] | None:
+    """The channels some web process listens to now (one PUBSUB NUMSUB per 1,000); None: unknown, send all."""
+    try:
+        return get_bus().listened(channels)
+    except BusError as exc:
+        logger.warning("listeners unknown; publishing everything", extra={"error": str(exc)})
+        return None
+
+
+def publish_all(messages: list[tuple[str, str]]) -> None:
+    """Publish (channel, message) pairs in one pipeline; a bus failure is logged, not raised (state is committed)."""
+    try:
+        get_bus().publish_many(messages)
+    except BusError as exc:
+        logger.warning("publish failed", extra={"messages": len(messages), "error": str(exc)})
 
 
 def create_bus(redis_url: str | None, prefix: str = "pricewire") -> Bus:

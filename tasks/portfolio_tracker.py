@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import update
 
 from models.base import db, utcnow
-from models.bus import BusError, get_bus
+from models.bus import publish_all, watched_channels
 from models.history_resolution import store_points
 from models.portfolio import Portfolio, Position
 from models.portfolio_valuation import (
@@ -88,23 +88,6 @@ def _position_data(pos: PositionValuation, item: LoadedPortfolio, seq: int | Non
     }
 
 
-def watched_channels(channels: list[str]) -> set[str] | None:
-    """The channels a web process listens to now (one PUBSUB NUMSUB per 1,000); None: unknown, send all."""
-    try:
-        return get_bus().listened(channels)
-    except BusError as exc:
-        logger.warning("listeners unknown; publishing everything", extra={"error": str(exc)})
-        return None
-
-
-def _publish_all(messages: list[tuple[str, str]]) -> None:
-    """Publish a batch's messages in one pipeline; a bus failure is logged, not raised (the state is committed)."""
-    try:
-        get_bus().publish_many(messages)
-    except BusError as exc:
-        logger.warning("publish failed", extra={"messages": len(messages), "error": str(exc)})
-
-
 def _publish_round(dirty: list[int], batch: LoadedBatch, valuations: dict[int, PortfolioValuation],
                    seqs: dict[int, int], *, moment: datetime,
                    changed_symbols: set[str]) -> tuple[list[dict[str, Any]], int]:
@@ -125,7 +108,7 @@ def _publish_round(dirty: list[int], batch: LoadedBatch, valuations: dict[int, P
                 messages.append((user_channel(item.user_id),
                                  bus_message(POSITION_UPDATE, _position_data(pos, item, seqs[pid]))))
                 positions_sent += 1
-    _publish_all(messages)
+    publish_all(messages)
     return updates, positions_sent
 
 
