@@ -90,12 +90,13 @@ def tree_rss_kib(root: int) -> int:
 
 
 def tree_cpu_seconds(root: int) -> float:
-    """User+system CPU time of the process tree so far."""
+    """User+system CPU time of the process tree so far, children that already exited included."""
     total = 0
     for pid in tree_pids(root):
         fields = _stat_fields(pid)
         if fields:
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+            # utime, stime, and cutime, cstime: a reaped child's time (a recycled Celery child) stays counted.
+            total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
     return total / CLK_TCK
 
 
