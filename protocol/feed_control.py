@@ -12,6 +12,7 @@ from typing import Any, Protocol
 # Celery task names (tasks/feed.py, tasks/maintenance.py register them; the beat schedule names them).
 TASK_RUN_CYCLE = "pricewire.feed.run_cycle"
 TASK_UPDATE_BATCH = "pricewire.feed.update_batch"
+TASK_REVALUE = "pricewire.feed.revalue_portfolios"
 TASK_PRUNE_HISTORY = "pricewire.maintenance.prune_history"
 
 # The key of the app's FeedControl in `app.extensions`.

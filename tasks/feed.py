@@ -32,7 +32,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from models.bus import get_bus
 from models.feed_status import get_feed_status
-from protocol.feed_control import TASK_RUN_CYCLE, TASK_UPDATE_BATCH
+from protocol.feed_control import TASK_REVALUE, TASK_RUN_CYCLE, TASK_UPDATE_BATCH
 from tasks import pipeline
 from tasks.celery_app import batch_expiry
 from tasks.locks import CompletedTasks, ExpiringLock, beat_lease, cycle_lock
@@ -82,9 +82,13 @@ def update_batch(self: Task, symbols: list[str], force: bool = False, cycle_id: 
     logger.info("update_batch started", extra={"symbols": len(symbols), "cycle_id": cycle_id, "batch_no": batch_no,
                                                "attempt": self.request.retries})
     # A retry fetches fresh quotes: a cached one would hide the recovery it waits for.
-    batch = pipeline.process_batch(symbols, force=force or self.request.retries > 0)
+    # Revaluation runs in its own task after the batch: a round over every holder can take longer than a
+    # cycle, and a batch that waited for it would hold the cycle (and the next ones) open.
+    batch = pipeline.process_batch(symbols, force=force or self.request.retries > 0, revalue_now=False)
     retry = pipeline.should_retry(batch, self.request.retries)
     pipeline.finish_batch(store, cycle_id, batch_no, batch, final=not retry)
+    if batch.changed:
+        revalue_portfolios.apply_async()
     if retry:
         countdown = pipeline.retry_countdown(self.request.retries, interval)
         logger.info("update_batch retrying transient failures",
@@ -95,6 +99,12 @@ def update_batch(self: Task, symbols: list[str], force: bool = False, cycle_id: 
     completed.mark(self.request.id)
     return {"symbols": len(batch.results), "successes": batch.successes, "failures": len(batch.failed),
             "changed": len(batch.changed)}
+
+
+@shared_task(name=TASK_REVALUE, ignore_result=True, soft_time_limit=600, time_limit=660)
+def revalue_portfolios() -> dict[str, int]:
+    """Revaluation rounds for the symbols batches left (tasks.revaluer): returns at once if a round runs."""
+    return {"rounds": pipeline.revalue_pending()}
 
 
 def _heartbeat_loop(app: Flask, lease: ExpiringLock, stop: threading.Event) -> None:

@@ -48,7 +48,7 @@ __all__ = [  # the feed's plain-function API, including what lives in quote_stor
     "HEARTBEAT_PERIOD", "BatchResult", "CyclePlan", "announce_events", "check_stale", "cycle_force",
     "ensure_assets", "finish_batch", "get_manager", "is_changed", "is_transient", "log_cycle", "merge",
     "pick_tracked_symbols", "plan_cycle", "process_batch", "publish_feed_status", "publish_heartbeat",
-    "publish_updates", "record_status", "retry_countdown", "revalue", "run_batch", "should_retry",
+    "publish_updates", "record_status", "retry_countdown", "revalue", "revalue_pending", "run_batch", "should_retry",
     "split_batches", "store_history", "store_quotes",
 ]
 
@@ -193,15 +193,27 @@ def publish_updates(bus: Bus, updates: Sequence[tuple[str, Quote]]) -> int:
     return sent
 
 
-def revalue(symbols: Sequence[str]) -> None:
-    """Hand changed symbols to portfolio valuation (a round at a time, see tasks.revaluer); never undoes quotes."""
+def revalue(symbols: Sequence[str], now: bool = True) -> None:
+    """Hand changed symbols to portfolio valuation (a round at a time, see tasks.revaluer); never undoes quotes.
+
+    `now=False` only leaves them for the next round (the caller starts one: the Celery batch sends a task).
+    """
     if not symbols:
         return
+    revaluer = get_revaluer(current_app._get_current_object())  # type: ignore[attr-defined]
     try:
-        get_revaluer(current_app._get_current_object()).run(symbols, _revalue_round)  # type: ignore[attr-defined]
+        if now:
+            revaluer.run(symbols, _revalue_round)
+        else:
+            revaluer.add(symbols)
     except (redis.RedisError, OSError) as exc:  # the coordination is down: revalue this batch's symbols alone
         logger.warning("revaluation rounds unavailable; revaluing inline", extra={"error": str(exc)})
         _revalue_round(set(symbols))
+
+
+def revalue_pending() -> int:
+    """Run revaluation rounds for whatever symbols are left, unless a round runs elsewhere; the rounds run."""
+    return get_revaluer(current_app._get_current_object()).run([], _revalue_round)  # type: ignore[attr-defined]
 
 
 def _revalue_round(symbols: set[str]) -> None:
@@ -214,8 +226,11 @@ def _revalue_round(symbols: set[str]) -> None:
 
 
 def process_batch(symbols: Sequence[str], force: bool = False, dry_run: bool = False, *, publish: bool = True,
-                  manager: DataSourceManager | None = None) -> BatchResult:
-    """Fetch `symbols`; unless dry_run store the changed ones, then publish and revalue (when `publish`)."""
+                  manager: DataSourceManager | None = None, revalue_now: bool = True) -> BatchResult:
+    """Fetch `symbols`; unless dry_run store the changed ones, then publish and revalue (when `publish`).
+
+    revalue_now=False leaves the changed symbols for a revaluation round the caller starts.
+    """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     manager = manager or get_manager(app)
     results = manager.get_asset_data(symbols, force=force)
@@ -237,7 +252,7 @@ def process_batch(symbols: Sequence[str], force: bool = False, dry_run: bool = F
     if bus is not None:
         batch.published = publish_updates(bus, updates)
         announce_events(bus, get_feed_status(app), events)
-        revalue(batch.changed)
+        revalue(batch.changed, now=revalue_now)
     try:
         record_status(get_feed_status(app), manager, batch, bus)
     except Exception:  # the quotes are committed; a status hiccup must not make the batch retry
