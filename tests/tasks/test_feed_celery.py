@@ -7,10 +7,11 @@ import signal
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
 from cli.demo import DEMO_SYMBOLS, seed_demo
-from models import db
-from protocol.channels import FEED_CHANNEL, HEARTBEAT_CHANNEL, asset_channel
+from models import Portfolio, db
+from protocol.channels import FEED_CHANNEL, HEARTBEAT_CHANNEL, asset_channel, portfolio_channel
 from protocol.feed_control import TASK_RUN_CYCLE, TASK_UPDATE_BATCH
 from tests.support.services import wait_for
 from tests.tasks.celery_harness import FeedHarness, celery_command, collect, pool_children, wait_for_types
@@ -72,6 +73,22 @@ def test_a_cycle_stores_quotes_and_publishes_them(feed: FeedHarness) -> None:
     status = feed.status()
     assert status["assets_tracked"] == len(SYMBOLS) and status["successes_by_source"]["simulated"] == len(SYMBOLS)
     assert '"message": "price feed cycle"' in worker.log() and f'"symbols": {len(SYMBOLS)}' in worker.log()
+
+
+def test_a_batch_revalues_its_holders_in_a_task_of_its_own(feed: FeedHarness) -> None:
+    seed(feed)
+    with feed.db():
+        portfolio_id = db.session.scalar(select(Portfolio.id))
+        db.session.remove()
+    listener = feed.listen(portfolio_channel(portfolio_id))
+    worker = feed.start_worker("w1", concurrency=2)
+
+    feed.send(TASK_UPDATE_BATCH, symbols=SYMBOLS)
+
+    update = collect(listener, 1)[0]
+    assert update["type"] == "portfolio_update" and update["data"]["portfolio_id"] == portfolio_id
+    wait_for(lambda: "pricewire.feed.revalue_portfolios" in worker.log() and "portfolios revalued" in worker.log(),
+             message="the revaluation task")
 
 
 def test_two_overlapping_cycles_run_once(feed: FeedHarness) -> None:
