@@ -120,7 +120,10 @@ def feed_env(base: dict[str, str], prefix: str, interval: int) -> dict[str, str]
     return {**base, "REDIS_URL": FEED_REDIS_URL, "REDIS_KEY_PREFIX": prefix,
             "SIMULATED_SEED": str(zlib.crc32(prefix.encode())), "REALTIME_UPDATE_INTERVAL": str(interval),
             "REALTIME_MAX_WORKERS": "2", "REALTIME_CACHE_TIMEOUT": "0", "SIMULATED_LATENCY_MS": "0",
-            "MARKET_DATA_SOURCE_PRIORITIES": "simulated:1", "LOG_LEVEL": "WARNING"}
+            "MARKET_DATA_SOURCE_PRIORITIES": "simulated:1", "LOG_LEVEL": "WARNING",
+            # The feed fetches open markets only: stand the market clock in a US session (a Wednesday, 10:00
+            # New York), whenever the benchmark runs.
+            "MARKET_CLOCK": os.environ.get("BENCH_MARKET_CLOCK", "2026-11-25T15:00:00Z")}
 
 
 def _cycles(sender: Any, size: Size, count: int) -> float:
