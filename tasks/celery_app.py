@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
@@ -70,6 +71,8 @@ def celery_config(config: Mapping[str, Any]) -> dict[str, Any]:
         "task_send_sent_event": True,
         "broker_connection_retry_on_startup": True,
         "timezone": "UTC",
+        # Beat's state lives with the app's other local files; celery_init_app creates the directory.
+        "beat_schedule_filename": str(Path(config["INSTANCE_PATH"]) / "celerybeat-schedule"),
         "imports": ("tasks.feed", "tasks.maintenance"),
         "beat_schedule": {
             "pricewire-feed-cycle": {
@@ -94,6 +97,8 @@ def celery_init_app(app: Flask) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
+    # A fresh clone with SECRET_KEY set has no instance/ yet, and beat cannot open its schedule without it.
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     celery = Celery(app.name, task_cls=FlaskTask)
     celery.config_from_object(celery_config(app.config))
     celery.set_default()
