@@ -43,7 +43,11 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
     "MARKET_DATA_BREAKER_RESET_SECONDS": (60, 1),
     "MARKET_DATA_COOLDOWN_SECONDS": (60, 1),
     "MARKET_DATA_MAX_CLOCK_SKEW": (300, 0),
-    "CELERY_VISIBILITY_TIMEOUT": (0, 0),  # seconds; 0 = derived from the interval (tasks/celery_app.py)
+    "CELERY_VISIBILITY_TIMEOUT": (0, 0),
+    # Proxies in front of the app whose X-Forwarded-For/-Proto/-Host it believes (werkzeug's ProxyFix); 0 = none.
+    "PROXY_FIX_X_FOR": (0, 0),
+    "PROXY_FIX_X_PROTO": (0, 0),
+    "PROXY_FIX_X_HOST": (0, 0),  # seconds; 0 = derived from the interval (tasks/celery_app.py)
 }
 
 # name -> (None, minimum): unset or blank is None, i.e. the provider's own value (its adapter's class default).
