@@ -49,3 +49,12 @@ def test_procfile_commands() -> None:
 def test_dockerfile_runs_gunicorn_gevent() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert "requirements.txt" in text and '"gevent"' in text and "wsgi:app" in text
+
+
+def test_shipped_nginx_site_passes_nginx_t(tmp_path: Path) -> None:
+    """`nginx -t` on deploy/nginx/pricewire.conf exactly as shipped."""
+    from tests.support.nginx import SHIPPED, check_config, nginx_binary
+
+    result = check_config(nginx_binary(), tmp_path, SHIPPED.read_text())
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
