@@ -18,7 +18,7 @@ SERVICES = ("web", "worker", "beat", "flower")
 def installed_copy(target: Path) -> Path:
     """The units as an operator installs them, with /srv/pricewire and the env file replaced by this checkout's."""
     shutil.copytree(UNITS, target)
-    env_file = target / "pricewire.env.example"
+    env_file = ROOT / "deploy" / "pricewire.env.example"
     for path in [*target.glob("*.service"), *target.glob("*.target"), *target.glob("*.d/*.conf")]:
         text = path.read_text().replace("/srv/pricewire", str(ROOT))
         path.write_text(text.replace("/etc/pricewire/pricewire.env", str(env_file)))
