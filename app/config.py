@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from models.redis_connect import is_sentinel, parse_sentinel_url, sentinel_url
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
 
@@ -138,6 +140,35 @@ def parse_origins(raw: str) -> tuple[str, ...]:
     return tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
 
 
+def redis_url(env: Mapping[str, str]) -> str | None:
+    """REDIS_URL (redis://, or redis+sentinel://...), or one built from REDIS_SENTINELS and REDIS_SENTINEL_MASTER."""
+    url = (env.get("REDIS_URL") or "").strip()
+    sentinels = (env.get("REDIS_SENTINELS") or "").strip()
+    master = (env.get("REDIS_SENTINEL_MASTER") or "").strip()
+    if sentinels or master:
+        if url:
+            raise ConfigError("REDIS_SENTINELS", sentinels, "set either REDIS_URL or REDIS_SENTINELS, not both")
+        if not (sentinels and master):
+            raise ConfigError("REDIS_SENTINEL_MASTER", master, "REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together")
+        url = sentinel_url(sentinels, master)
+    if is_sentinel(url):
+        try:
+            parse_sentinel_url(url)
+        except ValueError as exc:
+            raise ConfigError("REDIS_URL", url, str(exc)) from None
+    return url or None
+
+
+def cluster_url(env: Mapping[str, str]) -> str | None:
+    """REDIS_CLUSTER_URL: any node of a Redis Cluster that carries the bus; needs REDIS_URL for everything else."""
+    url = (env.get("REDIS_CLUSTER_URL") or "").strip()
+    if url and not url.startswith(("redis://", "rediss://")):
+        raise ConfigError("REDIS_CLUSTER_URL", url, "expected redis://host:port of any cluster node")
+    if url and not (env.get("REDIS_URL") or env.get("REDIS_SENTINELS")):
+        raise ConfigError("REDIS_CLUSTER_URL", url, "set REDIS_URL too (Celery's broker, locks and limits live there)")
+    return url or None
+
+
 def _secret_key(instance_path: Path) -> str:
     """A per-checkout secret kept under instance/, so sessions survive a restart of `make run`."""
     key_file = instance_path / "secret_key"
@@ -169,7 +200,8 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: Path | 
 
     database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'pricewire.db'}"
     config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(database_url)
-    config["REDIS_URL"] = env.get("REDIS_URL") or None
+    config["REDIS_URL"] = redis_url(env)
+    config["REDIS_CLUSTER_URL"] = cluster_url(env)
     config["EMBEDDED"] = config["REDIS_URL"] is None
     config["MARKET_DATA_SOURCE_PRIORITIES"] = parse_priorities(
         env.get("MARKET_DATA_SOURCE_PRIORITIES") or "simulated:1"

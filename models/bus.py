@@ -5,13 +5,21 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+import time
 from abc import ABC, abstractmethod
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import redis
 from flask import Flask, current_app
 
+from models.messages import asset_channel, portfolio_channel
+from models.redis_connect import is_sentinel, redis_client
+
 EXTENSION_KEY = "pricewire.bus"
+# Channels whose recent messages Redis keeps, so a client resumes by seq on whichever web process it reaches.
+RESUMABLE_PREFIXES = (asset_channel(""), portfolio_channel(0).removesuffix("0"))
+DEFAULT_HISTORY = 100  # messages kept per channel (WEBSOCKET_RESUME_BUFFER_SIZE in the app)
+HISTORY_TTL_SECONDS = 86_400  # a channel silent this long (a symbol no longer tracked) forgets its history
 
 
 class BusError(ConnectionError):
@@ -56,9 +64,17 @@ class Bus(ABC):
     def listener(self) -> Listener:
         """A fresh listener with no subscriptions."""
 
+    def recent(self, channel: str) -> list[str]:
+        """The channel's kept messages, oldest first ([] when this backend keeps none)."""
+        return []
+
     def ping(self) -> bool:
         """True when the backend answers."""
         return True
+
+    def describe(self) -> dict[str, Any]:
+        """What backend this is and where it stands (for /health)."""
+        return {"mode": "memory"}
 
     def close(self) -> None:  # noqa: B027 - optional hook; the in-process bus holds nothing
         """Release backend resources."""
@@ -153,18 +169,49 @@ class RedisListener(Listener):
             raise BusError(str(exc)) from exc
 
 
-class RedisBus(Bus):
-    """Redis pub/sub: every web process and worker shares the channels."""
+# XADD to the channel's capped stream (exact cap: one entry trimmed per add, cheap at this size) and PUBLISH in one
+# atomic step: whoever hears the message can already read
+# it back, and a process that subscribed too late reads it from the stream instead.
+PUBLISH_KEPT = """
+redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], '*', 'd', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return redis.call(ARGV[5], ARGV[1], ARGV[2])
+"""
 
-    def __init__(self, url: str, prefix: str = "pricewire") -> None:
-        self.client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+
+class RedisBus(Bus):
+    """Redis pub/sub: every web process and worker shares the channels; resumable channels also keep a stream."""
+
+    publish_command = "PUBLISH"
+    resumable = RESUMABLE_PREFIXES
+
+    def __init__(self, url: str, prefix: str = "pricewire", history: int = DEFAULT_HISTORY,
+                 client: redis.Redis | None = None) -> None:
+        self.client = client or redis_client(url, socket_connect_timeout=5, health_check_interval=30)
         self.prefix = prefix + ":"
+        self.history = history
+        self._publish_kept = self.client.register_script(PUBLISH_KEPT)
+
+    def history_key(self, channel: str) -> str:
+        """The stream of a channel; the hash tag puts it in the channel's cluster slot."""
+        return f"{self.prefix}history:{{{self.prefix}{channel}}}"
 
     def publish(self, channel: str, data: str) -> int:
         try:
+            if self.history and channel.startswith(self.resumable):
+                return int(self._publish_kept(keys=[self.history_key(channel)], args=[
+                    self.prefix + channel, data, self.history, HISTORY_TTL_SECONDS, self.publish_command]))
             return int(self.client.publish(self.prefix + channel, data))
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             raise BusError(str(exc)) from exc
+
+    def recent(self, channel: str) -> list[str]:
+        try:
+            entries = self.client.xrange(self.history_key(channel))
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            raise BusError(str(exc)) from exc
+        texts = [(fields or {}).get(b"d", b"") for _, fields in entries or ()]
+        return [text.decode() if isinstance(text, bytes) else str(text) for text in texts]
 
     def listener(self) -> RedisListener:
         return RedisListener(self.client, self.prefix)
@@ -175,18 +222,59 @@ class RedisBus(Bus):
         except (redis.RedisError, OSError):
             return False
 
+    def describe(self) -> dict[str, Any]:
+        return {"mode": "redis"}
+
     def close(self) -> None:
         self.client.close()
 
 
-def create_bus(redis_url: str | None, prefix: str = "pricewire") -> Bus:
-    """Redis when a URL is given, else the in-process bus."""
-    return RedisBus(redis_url, prefix) if redis_url else InMemoryBus()
+class SentinelBus(RedisBus):
+    """Redis pub/sub on the master Sentinel names; after a failover every new connection goes to the new master
+    (a listener on the old one fails, and the relay makes a new one)."""
+
+    def __init__(self, url: str, prefix: str = "pricewire", history: int = DEFAULT_HISTORY) -> None:
+        super().__init__(url, prefix, history)
+        self.master: str | None = None
+        self.failovers = 0
+        self.last_failover: float | None = None
+
+    def ping(self) -> bool:
+        answered = super().ping()
+        pool = self.client.connection_pool
+        try:  # asking also moves the pool over if the master changed
+            master = "{}:{}".format(*pool.get_master_address())  # type: ignore[attr-defined]
+        except (redis.RedisError, OSError):
+            return False
+        if self.master is not None and master != self.master:
+            self.failovers += 1
+            self.last_failover = time.time()
+        self.master = master
+        return answered
+
+    def describe(self) -> dict[str, Any]:
+        return {"mode": "sentinel", "master": self.master, "failovers_seen": self.failovers,
+                "last_failover_at": self.last_failover}
+
+
+def create_bus(redis_url: str | None, prefix: str = "pricewire", history: int = DEFAULT_HISTORY,
+               cluster_url: str | None = None) -> Bus:
+    """Redis Cluster (sharded pub/sub) when a cluster URL is given, else Sentinel or plain Redis, else in-process."""
+    if cluster_url:
+        from models.bus_cluster import RedisClusterBus  # it builds on this module's classes
+
+        return RedisClusterBus(cluster_url, prefix, history)
+    if redis_url:
+        return SentinelBus(redis_url, prefix, history) if is_sentinel(redis_url) else RedisBus(redis_url, prefix,
+                                                                                               history)
+    return InMemoryBus()
 
 
 def init_bus(app: Flask) -> Bus:
     """Attach the configured bus to `app`."""
-    bus = create_bus(app.config.get("REDIS_URL"), app.config.get("REDIS_KEY_PREFIX", "pricewire"))
+    bus = create_bus(app.config.get("REDIS_URL"), app.config.get("REDIS_KEY_PREFIX", "pricewire"),
+                     int(app.config.get("WEBSOCKET_RESUME_BUFFER_SIZE", DEFAULT_HISTORY)),
+                     app.config.get("REDIS_CLUSTER_URL"))
     app.extensions[EXTENSION_KEY] = bus
     return bus
 

@@ -9,6 +9,7 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 
+from models.redis_connect import celery_broker
 from tasks.maintenance import PRUNE_HISTORY, PRUNE_PERIOD_SECONDS
 
 EXTENSION_KEY = "celery"
@@ -39,12 +40,13 @@ def visibility_timeout(config: Mapping[str, Any]) -> int:
 def celery_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Celery settings derived from the app config; the reliability choices are explained in tasks/feed.py."""
     redis_url = config.get("REDIS_URL")
+    broker_url, sentinel_options = celery_broker(redis_url) if redis_url else ("memory://", {})
     interval = int(config["REALTIME_UPDATE_INTERVAL"])
     prefix = config.get("REDIS_KEY_PREFIX") or "pricewire"
     visibility = visibility_timeout(config)
     soft, hard = time_limits(config)
     return {
-        "broker_url": redis_url or "memory://",
+        "broker_url": broker_url,
         "result_backend": None,
         "task_ignore_result": True,
         "task_always_eager": redis_url is None,
@@ -63,6 +65,7 @@ def celery_config(config: Mapping[str, Any]) -> dict[str, Any]:
             # Look for abandoned messages often enough to honour a short visibility timeout.
             "unacked_restore_interval": min(10, max(1, visibility // 4)),
             "unacked_restore_throttle": 1,
+            **sentinel_options,  # master_name: kombu asks the sentinels for the master on every (re)connect
         },
         "worker_concurrency": int(config["REALTIME_MAX_WORKERS"]),
         "worker_hijack_root_logger": False,
