@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import signal
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +51,23 @@ class RedisNode:
         self.process.stop(timeout=5)
 
 
+def cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too (so at most 55535)."""
+    for _ in range(200):
+        port = random.randint(20000, 55000)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise AssertionError("no free port pair for a cluster node")
+
+
 def start_node(directory: Path, *options: str, sentinel: bool = False) -> RedisNode:
     """A redis-server with `options` (a sentinel when `sentinel`), answering PING."""
-    port = free_port()
+    port = cluster_port() if "--cluster-enabled" in options else free_port()
     home = directory / str(port)
     home.mkdir(parents=True)
     args = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(home), "--save", "", "--appendonly", "no"]

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import requests
 
-from models.bus import BusError, SentinelBus, create_bus
+from models.bus import SentinelBus, create_bus
 from tests.app.ws.client import WsClient
 from tests.app.ws.conftest import Seed, connected, publish_asset, subscribe_and_wait
+from tests.app.ws.failover import publish_until_heard, reading, received
 from tests.support.processes import WebServer
 from tests.support.redis_servers import SentinelGroup, start_sentinel_group
 from tests.support.services import wait_for
@@ -32,33 +32,6 @@ def bus_health(web: WebServer) -> dict[str, Any]:
     return requests.get(web.url + "/health", timeout=10).json()["services"]["bus"]  # type: ignore[no-any-return]
 
 
-def reading(client: WsClient, predicate: Callable[[], Any]) -> Callable[[], Any]:
-    """`predicate`, after reading what the socket has (so the client keeps answering the server's pings)."""
-
-    def read_then_check() -> Any:
-        client.receive(0.05)
-        return predicate()
-
-    return read_then_check
-
-
-def publish_until_heard(bus: SentinelBus, client: WsClient, symbol: str, seq: int, timeout: float = 60) -> int:
-    """Publish increasing seqs until a relay hears one (through whichever master there is); that seq."""
-    current = [seq]
-
-    def heard() -> bool:
-        try:
-            if publish_asset(bus, symbol, current[0]) > 0:
-                return True
-        except (BusError, redis.RedisError):
-            pass
-        current[0] += 1
-        return False
-
-    wait_for(reading(client, heard), timeout=timeout, interval=0.2, message="a relay on the new master")
-    return current[0]
-
-
 @pytest.mark.timeout(180)
 def test_master_killed_mid_stream(servers: Callable[..., WebServer], seed: Seed, sentinel_group: SentinelGroup,
                                   redis_prefix: str, clients: Callable[..., WsClient]) -> None:
@@ -76,19 +49,17 @@ def test_master_killed_mid_stream(servers: Callable[..., WebServer], seed: Seed,
 
     sentinel_group.master.kill()
     client.expect_type("feed_status", status="degraded", timeout=30)
-    wait_for(reading(client, lambda: sentinel_group.master_port() == sentinel_group.replica.port), timeout=60,
+    wait_for(reading([client], lambda: sentinel_group.master_port() == sentinel_group.replica.port), timeout=60,
              interval=0.2, message="sentinels to promote the replica")
-    heard = publish_until_heard(bus, client, "AAPL", 7)
-    assert any(m["type"] == "feed_status" and m["data"]["status"] == "recovered" for m in client.messages) or \
-        client.expect_type("feed_status", status="recovered", timeout=30)
-    live = next((m for m in client.messages if m["type"] == "asset_update" and m["data"]["seq"] == heard), None) or \
-        client.expect_type("asset_update", seq=heard, timeout=30)
+    heard = publish_until_heard(bus, [client], "AAPL", 7)
+    received(client, "feed_status", status="recovered")
+    live = received(client, "asset_update", seq=heard)
     assert not live["data"].get("snapshot")
     degraded_at = next(i for i, m in enumerate(client.messages) if m["type"] == "feed_status"
                        and m["data"]["status"] == "degraded")
     between = [m for m in client.messages[degraded_at:] if m["type"] == "asset_update" and m is not live]
     assert all(m["data"].get("snapshot") is True for m in between), "only flagged snapshots before live updates"
-    after = wait_for(reading(client, lambda: (h := bus_health(web))["failovers_seen"] >= 1 and h), timeout=30,
+    after = wait_for(reading([client], lambda: (h := bus_health(web))["failovers_seen"] >= 1 and h), timeout=30,
                      interval=0.5, message="/health to report the failover")
     assert after["master"] == f"127.0.0.1:{sentinel_group.replica.port}"
     publish_asset(bus, "AAPL", heard + 1)
