@@ -16,7 +16,8 @@ import uuid
 import redis
 
 from models.bus import RedisBus
-from models.messages import asset_channel, bus_message
+from protocol.bus import bus_message
+from protocol.channels import asset_channel
 
 UPDATES = 20_000
 CHANNELS = 1_000

@@ -1,5 +1,8 @@
-"""The bus on Redis Cluster with sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7): each channel lives on the shard
-that owns its slot, so fan-out traffic spreads over the masters instead of every message reaching every node."""
+"""The bus on Redis Cluster with sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7).
+
+Each channel lives on the shard that owns its slot, so fan-out traffic spreads over the masters instead of
+every message reaching every node.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,8 @@ from typing import Any
 import redis
 from redis.cluster import ClusterPubSub, RedisCluster
 
-from models.bus import DEFAULT_HISTORY, BusError, BusMessage, Listener, RedisBus
+from models.bus_base import DEFAULT_HISTORY, BusError, BusMessage, Listener
+from models.bus_redis import RedisBus
 
 _FAILURES = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError)
 
@@ -22,14 +26,17 @@ class ClusterListener(Listener):
         self._prefix = prefix
 
     def subscribe(self, *channels: str) -> None:
+        """SSUBSCRIBE each channel on the shard that owns it."""
         if channels:
             self._call(self._pubsub.ssubscribe, *(self._prefix + name for name in channels))
 
     def unsubscribe(self, *channels: str) -> None:
+        """SUNSUBSCRIBE each channel on its shard."""
         if channels:
             self._call(self._pubsub.sunsubscribe, *(self._prefix + name for name in channels))
 
     def get(self, timeout: float) -> BusMessage | None:
+        """The next sharded message from any shard, or None after about `timeout` seconds."""
         if not self._pubsub.node_pubsub_mapping:
             return None
         # Each shard is asked in turn; share the wait between them.
@@ -43,6 +50,7 @@ class ClusterListener(Listener):
         return BusMessage(channel[len(self._prefix):], data)
 
     def close(self) -> None:
+        """Close every shard's connection (errors ignored)."""
         with contextlib.suppress(*_FAILURES, redis.RedisError):
             for pubsub in list(self._pubsub.node_pubsub_mapping.values()):
                 pubsub.close()
@@ -71,6 +79,7 @@ class RedisClusterBus(RedisBus):
         self.cluster = cluster
 
     def publish(self, channel: str, data: str) -> int:
+        """SPUBLISH to the channel's shard (with its history for a resumable channel)."""
         if self.history and channel.startswith(self.resumable):
             return super().publish(channel, data)
         try:
@@ -79,12 +88,14 @@ class RedisClusterBus(RedisBus):
             raise BusError(str(exc)) from exc
 
     def recent(self, channel: str) -> list[str]:
+        """The channel's history stream from its shard."""
         try:
             return super().recent(channel)
         except redis.exceptions.ClusterError as exc:
             raise BusError(str(exc)) from exc
 
     def listener(self) -> ClusterListener:  # type: ignore[override]
+        """A sharded listener on the slot map as it is now."""
         try:
             self.cluster.nodes_manager.initialize()  # the slot map as it is now, after any failover
         except _FAILURES as exc:
@@ -92,5 +103,6 @@ class RedisClusterBus(RedisBus):
         return ClusterListener(self.cluster, self.prefix)
 
     def describe(self) -> dict[str, Any]:
+        """The cluster's masters now."""
         masters = [f"{node.host}:{node.port}" for node in self.cluster.get_primaries()]
         return {"mode": "cluster", "masters": sorted(masters)}

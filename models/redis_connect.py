@@ -1,5 +1,8 @@
-"""Redis connections from one URL: a plain server (redis://, rediss://, unix://) or a master that Redis Sentinel
-watches (redis+sentinel://host:port,host:port/master/db), which follows a failover without a restart."""
+"""Redis connections from one URL: a plain server, or the master that Redis Sentinel names.
+
+redis://, rediss:// and unix:// go to one server; redis+sentinel://host:port,host:port/master/db asks the
+sentinels for the master on every new connection, so a failover needs no restart.
+"""
 
 from __future__ import annotations
 
@@ -68,8 +71,9 @@ def redis_client(url: str, **options: Any) -> redis.Redis:
     if not is_sentinel(url):
         return redis.Redis.from_url(url, **options)
     target = parse_sentinel_url(url)
-    return _sentinel(target).master_for(target.master, db=target.db, username=target.username,
-                                        password=target.password, **options)
+    client: redis.Redis = _sentinel(target).master_for(target.master, db=target.db, username=target.username,
+                                                       password=target.password, **options)
+    return client
 
 
 def current_master(url: str | None) -> str | None:

@@ -98,7 +98,7 @@ class Nginx(ManagedProcess):
 
 
 def start_nginx(prefix: Path, upstreams: list[int], monitors: list[str]) -> Nginx:
-    """nginx in front of `upstreams` (loopback ports), answering once its ports accept connections."""
+    """Nginx in front of `upstreams` (loopback ports), answering once its ports accept connections."""
     binary = nginx_binary()
     prefix.mkdir(parents=True, exist_ok=True)
     cert, key = self_signed(prefix)

@@ -11,8 +11,8 @@ import redis
 
 from models import db
 from models.bus import BusError, Listener
-from models.messages import asset_channel
 from models.redis_connect import redis_client
+from protocol.channels import asset_channel
 from tasks.celery_app import celery_init_app
 from tests.conftest import make_app
 from tests.support.processes import service_env

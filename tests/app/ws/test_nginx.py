@@ -13,7 +13,7 @@ import urllib3
 
 from app.realtime.cluster import ClusterState
 from models.bus import RedisBus
-from models.messages import asset_channel
+from protocol.channels import asset_channel
 from tests.app.ws.client import Closed, WsClient
 from tests.app.ws.conftest import PASSWORD, Seed, connected, publish_asset, subscribe_and_wait, wait_quiet
 from tests.support.nginx import Nginx, start_nginx
@@ -28,7 +28,7 @@ NO_VERIFY = {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
 
 @pytest.fixture
 def proxy(servers: Callable[..., WebServer], tmp_path: Path) -> Iterator[Nginx]:
-    """nginx (TLS on) in front of two web processes that trust exactly one proxy."""
+    """Nginx (TLS on) in front of two web processes that trust exactly one proxy."""
     webs = [servers(**TRUST_ONE_PROXY), servers(**TRUST_ONE_PROXY)]
     nginx = start_nginx(tmp_path / "nginx", [int(str(web.extra["port"])) for web in webs], [MONITOR])
     yield nginx
@@ -73,7 +73,7 @@ def test_websockets_through_nginx_reach_both_processes(proxy: Nginx, seed: Seed,
 
 
 def test_origin_check_sees_the_clients_scheme(proxy: Nginx, seed: Seed, clients: Callable[..., WsClient]) -> None:
-    """nginx says X-Forwarded-Proto: https only on its TLS port; an https origin over plain http is refused."""
+    """Nginx says X-Forwarded-Proto: https only on its TLS port; an https origin over plain http is refused."""
     cookie = login(proxy.http_url)
     plain = clients(proxy.http_url.replace("http://", "ws://") + "/ws/realtime/", cookie=cookie,
                     origin=proxy.https_url.replace(str(proxy.extra["tls_port"]), str(proxy.extra["http_port"])))

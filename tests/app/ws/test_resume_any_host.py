@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from models.bus import RedisBus
-from models.messages import asset_channel
+from protocol.channels import asset_channel
 from tests.app.ws.client import WsClient
 from tests.app.ws.conftest import Seed, connected, publish_asset, subscribe_and_wait
 from tests.support.processes import WebServer
