@@ -12,56 +12,38 @@ from typing import Any
 import redis
 from redis.cluster import ClusterPubSub, RedisCluster
 
-from models.bus_base import DEFAULT_HISTORY, BusError, BusMessage, Listener
-from models.bus_redis import RedisBus
+from models.bus_base import DEFAULT_HISTORY, BusError
+from models.bus_redis import RedisBus, RedisListener
 
 _FAILURES = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError)
 
 
-class ClusterListener(Listener):
+class ClusterListener(RedisListener):
     """Sharded subscriptions: redis-py keeps one connection per shard that holds one of our channels."""
 
-    def __init__(self, client: RedisCluster, prefix: str) -> None:
-        self._pubsub: ClusterPubSub = client.pubsub(ignore_subscribe_messages=True)
-        self._prefix = prefix
+    message_types = ("smessage", b"smessage")
+    failures = _FAILURES
+    _pubsub: ClusterPubSub
 
-    def subscribe(self, *channels: str) -> None:
-        """SSUBSCRIBE each channel on the shard that owns it."""
-        if channels:
-            self._call(self._pubsub.ssubscribe, *(self._prefix + name for name in channels))
+    def close(self) -> None:
+        """Close every shard's connection (errors ignored)."""
+        with contextlib.suppress(redis.RedisError, *self.failures):
+            for pubsub in list(self._pubsub.node_pubsub_mapping.values()):
+                pubsub.close()
+        super().close()
 
-    def unsubscribe(self, *channels: str) -> None:
-        """SUNSUBSCRIBE each channel on its shard."""
-        if channels:
-            self._call(self._pubsub.sunsubscribe, *(self._prefix + name for name in channels))
+    def _subscribe(self, *names: str) -> None:
+        self._pubsub.ssubscribe(*names)
 
-    def get(self, timeout: float) -> BusMessage | None:
-        """The next sharded message from any shard, or None after about `timeout` seconds."""
+    def _unsubscribe(self, *names: str) -> None:
+        self._pubsub.sunsubscribe(*names)
+
+    def _read(self, timeout: float) -> dict[str, Any] | None:
         if not self._pubsub.node_pubsub_mapping:
             return None
         # Each shard is asked in turn; share the wait between them.
         share = timeout / len(self._pubsub.node_pubsub_mapping)
-        message = self._call(self._pubsub.get_sharded_message, ignore_subscribe_messages=True, timeout=share)
-        if message is None or message.get("type") not in ("smessage", b"smessage"):
-            return None
-        channel, data = message["channel"], message["data"]
-        channel = channel.decode() if isinstance(channel, bytes) else channel
-        data = data.decode() if isinstance(data, bytes) else data
-        return BusMessage(channel[len(self._prefix):], data)
-
-    def close(self) -> None:
-        """Close every shard's connection (errors ignored)."""
-        with contextlib.suppress(*_FAILURES, redis.RedisError):
-            for pubsub in list(self._pubsub.node_pubsub_mapping.values()):
-                pubsub.close()
-            self._pubsub.close()
-
-    @staticmethod
-    def _call(method: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except _FAILURES as exc:
-            raise BusError(str(exc)) from exc
+        return self._pubsub.get_sharded_message(ignore_subscribe_messages=True, timeout=share)  # type: ignore[no-any-return]
 
 
 class RedisClusterBus(RedisBus):
@@ -94,13 +76,13 @@ class RedisClusterBus(RedisBus):
         except redis.exceptions.ClusterError as exc:
             raise BusError(str(exc)) from exc
 
-    def listener(self) -> ClusterListener:  # type: ignore[override]
+    def listener(self) -> ClusterListener:
         """A sharded listener on the slot map as it is now."""
         try:
             self.cluster.nodes_manager.initialize()  # the slot map as it is now, after any failover
         except _FAILURES as exc:
             raise BusError(str(exc)) from exc
-        return ClusterListener(self.cluster, self.prefix)
+        return ClusterListener(self.cluster, self.prefix)  # type: ignore[arg-type]  # same pubsub() API
 
     def describe(self) -> dict[str, Any]:
         """The cluster's masters now."""

@@ -23,24 +23,27 @@ from models.redis_connect import redis_client
 class RedisListener(Listener):
     """A Redis pub/sub connection; channels carry the bus prefix on the wire."""
 
+    message_types: tuple[str | bytes, ...] = ("message", b"message")
+    failures: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError, OSError)
+
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self._pubsub = client.pubsub(ignore_subscribe_messages=True)
         self._prefix = prefix
 
     def subscribe(self, *channels: str) -> None:
-        """SUBSCRIBE the prefixed channels."""
+        """Start receiving the prefixed channels."""
         if channels:
-            self._call(self._pubsub.subscribe, *(self._prefix + name for name in channels))
+            self._call(self._subscribe, *(self._prefix + name for name in channels))
 
     def unsubscribe(self, *channels: str) -> None:
-        """UNSUBSCRIBE the prefixed channels."""
+        """Stop receiving the prefixed channels."""
         if channels:
-            self._call(self._pubsub.unsubscribe, *(self._prefix + name for name in channels))
+            self._call(self._unsubscribe, *(self._prefix + name for name in channels))
 
     def get(self, timeout: float) -> BusMessage | None:
         """The next published message, or None after `timeout` seconds."""
-        message = self._call(self._pubsub.get_message, timeout=timeout)
-        if message is None or message.get("type") != "message":
+        message = self._call(self._read, timeout)
+        if message is None or message.get("type") not in self.message_types:
             return None
         channel = message["channel"]
         data = message["data"]
@@ -50,20 +53,29 @@ class RedisListener(Listener):
 
     def close(self) -> None:
         """Close the pub/sub connection (errors ignored: it may be dead)."""
-        with contextlib.suppress(redis.RedisError, OSError):
+        with contextlib.suppress(redis.RedisError, *self.failures):
             self._pubsub.close()
 
-    @staticmethod
-    def _call(method, *args, **kwargs):  # type: ignore[no-untyped-def]
+    # The commands, which the sharded listener replaces.
+    def _subscribe(self, *names: str) -> None:
+        self._pubsub.subscribe(*names)
+
+    def _unsubscribe(self, *names: str) -> None:
+        self._pubsub.unsubscribe(*names)
+
+    def _read(self, timeout: float) -> dict[str, Any] | None:
+        return self._pubsub.get_message(timeout=timeout)  # type: ignore[no-any-return]
+
+    def _call(self, method: Any, *args: Any) -> Any:
         try:
-            return method(*args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            return method(*args)
+        except self.failures as exc:
             raise BusError(str(exc)) from exc
 
 
 # XADD to the channel's capped stream (exact cap: one entry trimmed per add, cheap at this size) and PUBLISH in one
-# atomic step: whoever hears the message can already read
-# it back, and a process that subscribed too late reads it from the stream instead.
+# atomic step: whoever hears the message can already read it back, and a process that subscribed too late reads
+# it from the stream instead.
 PUBLISH_KEPT = """
 redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], '*', 'd', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])

@@ -13,13 +13,14 @@ from models import db
 from models.bus import BusError, Listener
 from models.redis_connect import redis_client
 from protocol.channels import asset_channel
+from protocol.feed_control import TASK_UPDATE_BATCH
 from tasks.celery_app import celery_init_app
 from tests.conftest import make_app
 from tests.support.processes import service_env
 from tests.support.redis_servers import SentinelGroup, start_sentinel_group
 from tests.support.services import wait_for
 from tests.tasks.celery_harness import FeedHarness, collect
-from tests.tasks.test_feed_celery import SYMBOLS, UPDATE_BATCH, seed
+from tests.tasks.test_feed_celery import SYMBOLS, seed
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +52,7 @@ def send_when_possible(feed: FeedHarness, symbols: list[str]) -> str:
 
     def attempt() -> bool:
         try:
-            sent.append(feed.send(UPDATE_BATCH, symbols=symbols))
+            sent.append(feed.send(TASK_UPDATE_BATCH, symbols=symbols))
         except (kombu.exceptions.OperationalError, redis.RedisError, OSError):
             return False
         return True
