@@ -52,6 +52,7 @@ def test_units_are_hardened_and_restart() -> None:
     for name in SERVICES:
         unit = (UNITS / f"pricewire-{name}.service").read_text()
         assert "PartOf=pricewire.target" in unit and f"pricewire-{name}.service" in target
+    assert "FLOWER_BASIC_AUTH" in (UNITS / "pricewire-flower.service").read_text()
 
 
 @pytest.mark.parametrize("broken", ["ExecStart=/nonexistent/gunicorn wsgi:app", "Restart=sometimes"])
