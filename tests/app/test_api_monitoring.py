@@ -39,7 +39,9 @@ def test_fresh_app_is_degraded_with_reference_shape(client: FlaskClient) -> None
     body = response.json
     assert body["status"] == "degraded"
     assert body["checks"] == {"database": True, "bus": True, "price_feed": False, "data_fresh": False}
-    assert set(body["services"]) == {"price_feed", "websocket_connections", "data_freshness"}
+    # The reference's three services, plus which Redis carries the bus (issue 15).
+    assert set(body["services"]) == {"price_feed", "websocket_connections", "data_freshness", "bus"}
+    assert body["services"]["bus"] == {"mode": "memory"}
     assert body["services"]["price_feed"]["running"] is False
     assert body["services"]["price_feed"]["update_interval"] == 30
     assert body["services"]["data_freshness"] is None
