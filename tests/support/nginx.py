@@ -24,16 +24,17 @@ def nginx_binary() -> str:
     return found
 
 
-def main_config(prefix: Path, site: Path) -> str:
+def main_config(prefix: Path, site: Path, connections: int = 1024) -> str:
     """A minimal nginx.conf around a site file, with every path inside `prefix`."""
     mime = f"include {MIME_TYPES};" if MIME_TYPES.exists() else ""
     user = "user root;" if os.geteuid() == 0 else ""  # the test's files sit in root's private temp directory
     return f"""
 {user}
 worker_processes 1;
+worker_rlimit_nofile {2 * connections + 100};
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log info;
-events {{ worker_connections 1024; }}
+events {{ worker_connections {connections}; }}
 http {{
     {mime}
     access_log {prefix}/access.log;
@@ -74,13 +75,14 @@ def render_site(upstreams: list[int], http_port: int, tls_port: int, monitors: l
     return text.replace("/srv/pricewire/app/static/", f"{ROOT}/app/static/")
 
 
-def check_config(binary: str, prefix: Path, site_text: str) -> subprocess.CompletedProcess[str]:
+def check_config(binary: str, prefix: Path, site_text: str,
+                 connections: int = 1024) -> subprocess.CompletedProcess[str]:
     """`nginx -t` on a site file inside the minimal main config."""
     prefix.mkdir(parents=True, exist_ok=True)
     site = prefix / "pricewire.conf"
     site.write_text(site_text)
     conf = prefix / "nginx.conf"
-    conf.write_text(main_config(prefix, site))
+    conf.write_text(main_config(prefix, site, connections))
     return subprocess.run([binary, "-t", "-p", str(prefix), "-c", str(conf)], capture_output=True, text=True,
                           check=False)
 
@@ -97,15 +99,23 @@ class Nginx(ManagedProcess):
         return f"https://127.0.0.1:{self.extra['tls_port']}"
 
 
-def start_nginx(prefix: Path, upstreams: list[int], monitors: list[str]) -> Nginx:
-    """Nginx in front of `upstreams` (loopback ports), answering once its ports accept connections."""
+def prepare(prefix: Path, upstreams: list[int], monitors: list[str],
+            connections: int = 1024) -> tuple[list[str], int, int]:
+    """The shipped site rendered for loopback and checked with `nginx -t`: its command line and (http, tls) ports."""
     binary = nginx_binary()
     prefix.mkdir(parents=True, exist_ok=True)
     cert, key = self_signed(prefix)
     http_port, tls_port = free_port(), free_port()
-    checked = check_config(binary, prefix, render_site(upstreams, http_port, tls_port, monitors, cert=cert, key=key))
+    site = render_site(upstreams, http_port, tls_port, monitors, cert=cert, key=key)
+    checked = check_config(binary, prefix, site, connections)
     assert checked.returncode == 0, checked.stderr
-    server = Nginx([binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"], {},
+    return [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"], http_port, tls_port
+
+
+def start_nginx(prefix: Path, upstreams: list[int], monitors: list[str]) -> Nginx:
+    """Nginx in front of `upstreams` (loopback ports), answering once its ports accept connections."""
+    command, http_port, tls_port = prepare(prefix, upstreams, monitors)
+    server = Nginx(command, {},
                    prefix / "nginx.out", extra={"http_port": http_port, "tls_port": tls_port})
     server.start()
     wait_for(lambda: not server.alive() or (prefix / "nginx.pid").exists(), timeout=10, interval=0.05,
