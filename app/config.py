@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from models.redis_connect import is_sentinel, parse_sentinel_url, sentinel_url
+from models.redis_connect import is_sentinel, parse_sentinel_url, redacted, sentinel_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
@@ -155,7 +155,7 @@ def redis_url(env: Mapping[str, str]) -> str | None:
         try:
             parse_sentinel_url(url)
         except ValueError as exc:
-            raise ConfigError("REDIS_URL", url, str(exc)) from None
+            raise ConfigError("REDIS_URL", redacted(url), str(exc)) from None
     return url or None
 
 
@@ -163,9 +163,10 @@ def cluster_url(env: Mapping[str, str]) -> str | None:
     """REDIS_CLUSTER_URL: any node of a Redis Cluster that carries the bus; needs REDIS_URL for everything else."""
     url = (env.get("REDIS_CLUSTER_URL") or "").strip()
     if url and not url.startswith(("redis://", "rediss://")):
-        raise ConfigError("REDIS_CLUSTER_URL", url, "expected redis://host:port of any cluster node")
+        raise ConfigError("REDIS_CLUSTER_URL", redacted(url), "expected redis://host:port of any cluster node")
     if url and not (env.get("REDIS_URL") or env.get("REDIS_SENTINELS")):
-        raise ConfigError("REDIS_CLUSTER_URL", url, "set REDIS_URL too (Celery's broker, locks and limits live there)")
+        raise ConfigError("REDIS_CLUSTER_URL", redacted(url),
+                          "set REDIS_URL too (Celery's broker, locks and limits live there)")
     return url or None
 
 

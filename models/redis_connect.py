@@ -56,6 +56,15 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
                           unquote(username) or None, unquote(password) or None)
 
 
+def redacted(url: str) -> str:
+    """The URL with any password replaced by ***, for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, hosts = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.partition(':')[0]}:***@{hosts}"
+
+
 def sentinel_url(sentinels: str, master: str, db: int = 0) -> str:
     """The URL form of REDIS_SENTINELS (host:port,host:port) and REDIS_SENTINEL_MASTER."""
     return f"{SENTINEL_SCHEME}://{sentinels.replace(' ', '')}/{master}/{db}"

@@ -137,6 +137,9 @@ def test_redis_sentinel_and_cluster_settings() -> None:
         with pytest.raises(ConfigError) as raised:
             load_config({**base, **environ})
         assert raised.value.name == name, environ
+    with pytest.raises(ConfigError) as raised:
+        load_config({**base, "REDIS_URL": "redis+sentinel://:hunter2@h1:26379/"})
+    assert "hunter2" not in str(raised.value) and ":***@h1:26379" in str(raised.value)
 
 
 def test_celery_broker_speaks_sentinel() -> None:
