@@ -97,3 +97,33 @@ def test_listened_names_the_channels_with_a_subscriber(bus: Bus) -> None:
     known = bus.listened(["portfolio:1", "portfolio:2", "user:7"])
     assert known == ({"portfolio:1", "user:7"} if isinstance(bus, RedisBus) else None)  # in-process: unknown
     listener.close()
+
+
+def test_redis_keeps_a_capped_history_of_resumable_channels(redis_server_url: str, redis_prefix: str) -> None:
+    bus = RedisBus(redis_server_url, redis_prefix, history=10)
+    try:
+        for index in range(500):
+            bus.publish("asset:AAPL", f"m{index}")
+        bus.publish("user:1", "not kept")
+        assert bus.recent("asset:AAPL") == [f"m{index}" for index in range(490, 500)]
+        assert bus.recent("user:1") == [] and bus.recent("asset:MSFT") == []
+        assert 0 < bus.client.ttl(bus.history_key("asset:AAPL")) <= 86_400
+    finally:
+        bus.client.delete(bus.history_key("asset:AAPL"))
+        bus.close()
+
+
+def test_in_memory_bus_keeps_no_history() -> None:
+    bus = InMemoryBus()
+    bus.publish("asset:AAPL", "x")
+    assert bus.recent("asset:AAPL") == []
+
+
+def test_publish_many_keeps_the_history_of_resumable_channels_too(redis_server_url: str, redis_prefix: str) -> None:
+    bus = RedisBus(redis_server_url, redis_prefix, history=10)
+    try:
+        assert bus.publish_many([("asset:AAPL", f"m{index}") for index in range(15)] + [("user:1", "x")], chunk=4) == 0
+        assert bus.recent("asset:AAPL") == [f"m{index}" for index in range(5, 15)] and bus.recent("user:1") == []
+    finally:
+        bus.client.delete(bus.history_key("asset:AAPL"))
+        bus.close()
