@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import logging
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -112,7 +110,6 @@ class Connection:
         self._writer_active = False
         self._in_flight = False  # the writer holds a batch taken from the queue
         self._identity_fields: dict[str, Any] | None = None
-        self._gathered: list[OutboundEntry] | None = None  # frames of one reply, written together
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -159,10 +156,6 @@ class Connection:
         """
         if self.closing:
             return REFUSED
-        if self._gathered is not None and self._can_write_now():
-            data = frame if frame is not None else text_frame(text)
-            self._gathered.append(OutboundEntry(text, kind, key, published_at, data))
-            return WRITTEN  # on its way with the others at the end of gathered()
         if self._can_write_now() and self.ws.sock.try_send(frame if frame is not None else text_frame(text)):
             self.sent += 1
             if self.ws.sock.pending:  # a short write: the writer sends the rest before anything else
@@ -180,31 +173,6 @@ class Connection:
                 return REFUSED
         self._wake()
         return REFUSED if result == DROPPED else QUEUED
-
-    @contextlib.contextmanager
-    def gathered(self) -> Iterator[None]:
-        """Messages pushed inside (which must not yield to other greenlets) go out in one write.
-
-        One `send` for a subscribe's acknowledgements and snapshots instead of one each.
-        """
-        self._gathered = []
-        try:
-            yield
-        finally:
-            entries, self._gathered = self._gathered, None
-            if entries:
-                self._flush_gathered(entries)
-
-    def _flush_gathered(self, entries: list[OutboundEntry]) -> None:
-        data = b"".join(entry.frame or b"" for entry in entries)
-        if self._can_write_now() and self.ws.sock.try_send(data):
-            self.sent += len(entries)
-            if self.ws.sock.pending:
-                self._wake()
-            return
-        for entry in entries:  # the kernel buffer is full: queue them, in order, like any reply
-            self.queue.put(entry, force=True)
-        self._wake()
 
     def heartbeat(self) -> None:
         """A WebSocket ping; when the previous one got no pong the peer is gone: close (1008)."""

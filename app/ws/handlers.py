@@ -85,22 +85,21 @@ class MessageHandler:
         # Listen first, read the state second: an update published in between is held, not lost.
         self.relay.wait_applied(generation)
         replayed = self._replayed(created, message.last_seq)
+        key = "symbol" if kind == ASSET else "portfolio_id"
+        for channel, target in channels:
+            connection.reply(SUBSCRIBED, {"channel": channel, key: target, "resumed": channel in replayed})
         wanted = [channel for channel in created if channel not in replayed]
         snapshots = self._snapshots(kind, wanted, message) if wanted else {}
-        key = "symbol" if kind == ASSET else "portfolio_id"
-        with connection.gathered():  # the acknowledgements and the snapshots in one write (nothing yields here)
-            for channel, target in channels:
-                connection.reply(SUBSCRIBED, {"channel": channel, key: target, "resumed": channel in replayed})
-            for channel, subscription in created.items():
-                if connection.subscriptions.get(channel) is not subscription:
-                    continue  # replaced or unsubscribed while we read
-                if channel in replayed:
-                    initial = replayed[channel]
-                elif channel in snapshots:
-                    initial = [snapshot_update(channel, snapshots[channel], connection.id)]
-                else:
-                    initial = []
-                connection.start_subscription(subscription, initial)
+        for channel, subscription in created.items():
+            if connection.subscriptions.get(channel) is not subscription:
+                continue  # replaced or unsubscribed while we read
+            if channel in replayed:
+                initial = replayed[channel]
+            elif channel in snapshots:
+                initial = [snapshot_update(channel, snapshots[channel], connection.id)]
+            else:
+                initial = []
+            connection.start_subscription(subscription, initial)
         return True
 
     def _register(self, message: ClientMessage, kind: str,

@@ -63,34 +63,6 @@ def test_an_idle_socket_is_written_directly_without_a_writer(pair: tuple[Connect
     assert read_exactly(client, len(text_frame(text))) == text_frame(text)
 
 
-def test_gathered_messages_go_out_in_one_write_in_order(pair: tuple[Connection, gevent.socket.socket],
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    connection, client = pair
-    writes: list[bytes] = []
-    real = connection.ws.sock.try_send
-    monkeypatch.setattr(connection.ws.sock, "try_send", lambda data: writes.append(data) or real(data))
-    texts = ['{"type": "subscribed"}', '{"type": "asset_update", "data": {"seq": 1}}']
-    with connection.gathered():
-        assert connection.push(texts[0], "subscribed") == WRITTEN
-        assert connection.push(texts[1], "asset_update", "asset:AAPL", frame=text_frame(texts[1])) == WRITTEN
-        assert writes == []  # nothing written yet
-    expected = text_frame(texts[0]) + text_frame(texts[1])
-    assert writes == [expected] and connection.sent == 2
-    assert read_exactly(client, len(expected)) == expected
-
-
-def test_gathered_messages_queue_in_order_when_the_kernel_buffer_is_full(
-        pair: tuple[Connection, gevent.socket.socket]) -> None:
-    connection, client = pair
-    frames = [text_frame(f'{{"n": {n}, "pad": "{"x" * 3000}"}}') for n in range(60)]
-    for n, frame in enumerate(frames[:40]):  # fill the kernel buffer and start a backlog
-        connection.push(frame.decode(errors="ignore"), "asset_update", f"asset:S{n}", frame=frame)
-    with connection.gathered():
-        for n, frame in enumerate(frames[40:], 40):
-            connection.push(frame.decode(errors="ignore"), "asset_update", f"asset:S{n}", frame=frame)
-    assert read_exactly(client, sum(map(len, frames))) == b"".join(frames)
-
-
 def test_a_full_kernel_buffer_queues_and_the_writer_keeps_the_order(
         pair: tuple[Connection, gevent.socket.socket]) -> None:
     connection, client = pair

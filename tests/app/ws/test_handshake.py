@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from tests.app.ws.client import WsClient
-from tests.app.ws.conftest import Seed, connected, login_cookie
+from tests.app.ws.conftest import Seed, connected, login_cookie, subscribe_and_wait
 from tests.support.processes import WebServer
 
 pytestmark = pytest.mark.integration
@@ -35,6 +35,8 @@ def test_session_cookie_with_own_origin(web: WebServer, seed: Seed, clients: Cal
     client = clients(web.ws_url, cookie=login_cookie(web), origin=web.url)
     data = connected(client)
     assert data["user_id"] == seed.alice_id and data["auth"] == "session"
+    subscribe_and_wait(client, "AAPL")  # a session is re-authorised on subscribe too
+    assert client.expect_type("asset_update", snapshot=True)["data"]["symbol"] == "AAPL"
 
 
 def test_no_user_closes_4401_after_error(web: WebServer, seed: Seed, clients: Callable[..., WsClient]) -> None:
