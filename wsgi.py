@@ -24,9 +24,12 @@ def serve() -> None:
     from gevent.pywsgi import WSGIServer
 
     from app.realtime.relay import close_all_sockets
+    from models.session_view import warm_calendars
 
     port = app.config["PORT"]
     host = "127.0.0.1"
+    with app.app_context():
+        warm_calendars()  # before the first socket: building calendars would stall the event loop
     if app.config["EMBEDDED"]:  # Celery mode: beat and the workers run the feed, never this process
         from tasks.embedded import start_embedded_feed
 
