@@ -75,6 +75,8 @@ def price_session(symbol: str, price_as_of: datetime | None, *, exchange: str | 
                   margin_seconds: int | None = None) -> PriceSession:
     """The session view of `symbol`'s price observed at `price_as_of` (now: the market clock)."""
     moment = market_now(now)
+    if price_as_of is not None and price_as_of.tzinfo is None:
+        price_as_of = price_as_of.replace(tzinfo=UTC)  # stored times are UTC
     margin = stale_after_seconds() if margin_seconds is None else margin_seconds
     market = resolve_market(symbol, exchange, timezone)
     clock = market_clock(market, moment)
@@ -121,9 +123,9 @@ def annotate_sessions(data: dict[str, Any], portfolio: PortfolioInput, now: date
         item.update({name: value for name, value in fields.items() if name != "stale"})
         if view.stale and position.price is not None and not item.get("stale"):
             item.update(stale=True, stale_reason=STALE_PRICE)
-    stamps = [p.price_as_of for p in portfolio.positions if p.price is not None and p.price_as_of is not None]
-    oldest = min(stamps, key=lambda moment: moment.timestamp() if moment.tzinfo else moment.replace(
-        tzinfo=UTC).timestamp()) if stamps else None
+    stamps = [p.price_as_of if p.price_as_of.tzinfo else p.price_as_of.replace(tzinfo=UTC)
+              for p in portfolio.positions if p.price is not None and p.price_as_of is not None]
+    oldest = min(stamps) if stamps else None
     data["as_of_oldest"] = None if oldest is None else iso(oldest)
 
 
