@@ -46,6 +46,11 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
     "MARKET_DATA_BREAKER_RESET_SECONDS": (60, 1),
     "MARKET_DATA_COOLDOWN_SECONDS": (60, 1),
     "MARKET_DATA_MAX_CLOCK_SKEW": (300, 0),
+    # Requests per day, shared by every worker (0 = no daily quota); Alpha Vantage's free key allows 25.
+    "YAHOO_FINANCE_DAILY_LIMIT": (0, 0),
+    "ALPHA_VANTAGE_DAILY_LIMIT": (25, 0),
+    "FINNHUB_DAILY_LIMIT": (0, 0),
+    "YAHOO_FINANCE_SESSION_TTL": (3600, 60),  # seconds a negotiated cookie+crumb is reused
     "CELERY_VISIBILITY_TIMEOUT": (0, 0),  # seconds; 0 = derived from the interval (tasks/celery_app.py)
 }
 
@@ -65,6 +70,8 @@ STRING_SETTINGS: dict[str, str | None] = {
     "YAHOO_FINANCE_BASE_URL": None,
     "ALPHA_VANTAGE_BASE_URL": None,
     "FINNHUB_BASE_URL": None,
+    "YAHOO_FINANCE_COOKIE_URL": "https://fc.yahoo.com",
+    "FINNHUB_PLAN": "free",
     "SIMULATED_FAIL_SYMBOLS": "",
     "REDIS_KEY_PREFIX": "pricewire",
     "LOG_DIR": None,

@@ -67,7 +67,10 @@ def _quote_line(row: dict[str, Any], dry_run: bool) -> str:
     percent = row["change_percent"]
     moved = "" if change is None else f" {change:+} ({percent:+}%)" if percent is not None else f" {change:+}"
     state = "dry run" if dry_run else "changed" if row["changed"] else "unchanged"
-    return f"  {row['symbol']:<12} {row['price']}{moved} [{row['source']}, {state}]"
+    currency = f" {row['currency']}" if row.get("currency") else ""
+    when = row.get("timestamp")
+    stale = f", stale: market time {when:%Y-%m-%d %H:%M}Z" if row.get("stale") and when else ""
+    return f"  {row['symbol']:<12} {row['price']}{currency}{moved} [{row['source']}, {state}{stale}]"
 
 
 @prices_cli.command("update")

@@ -35,13 +35,14 @@ def asset_update_data(symbol: str, quote: Quote, exchange: str | None = None,
         "last_updated": iso(quote.last_updated),
         "as_of": iso(quote.last_updated),
         "source": quote.source,
+        "stale": bool(quote.stale),
         "seq": quote.seq,
         "channel": asset_channel(symbol),
     }
     data.update(rolled_quote_fields(quote.price, view))
     fields = view.fields()
     # A quote the provider already flagged as an old print (issue 12's quotes.stale) stays stale.
-    fields["stale"] = fields["stale"] or bool(getattr(quote, "stale", False))
+    fields["stale"] = fields["stale"] or bool(quote.stale)
     data.update(fields)
     return data
 

@@ -26,6 +26,7 @@ from models.snapshots import asset_update_data
 from protocol.bus import asset_update_message
 from protocol.channels import asset_channel
 from protocol.symbols import is_valid_symbol
+from tasks.currency_learning import learn_currencies
 from tasks.feed_events import (
     HEARTBEAT_PERIOD,
     announce_events,
@@ -207,6 +208,8 @@ def process_batch(symbols: Sequence[str], force: bool = False, dry_run: bool = F
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     manager = manager or get_manager(app)
     results = manager.get_asset_data(symbols, force=force)
+    if not dry_run:  # a dry run leaves no trace, not even a learnt currency
+        results = learn_currencies(results, manager.lookup_currency)
     events = manager.drain_events()
     failed = {symbol: result.error or "unknown error" for symbol, result in results.items() if not result.success}
     batch = BatchResult(list(results), results, failed, [s for s, why in failed.items() if is_transient(why)],

@@ -15,7 +15,7 @@ from models.market import Asset, PriceHistory, Quote
 from tasks.market_data import HistoryPoint, QuoteResult
 
 QUOTE_FIELDS = ("price", "previous_close", "change", "change_percent", "volume", "high", "low", "market_cap",
-                "source", "last_updated")
+                "stale", "source", "last_updated")
 
 
 def _insert(model: Any) -> Any:
