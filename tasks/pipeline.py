@@ -36,7 +36,7 @@ from tasks.feed_events import (
     record_status,
 )
 from tasks.market_data import DataSourceManager, QuoteResult, build_data_source_manager
-from tasks.market_hours import plan_fetches, record_fetches, stored_markets
+from tasks.market_hours import calendar_last_session_end, plan_fetches, record_fetches, stored_markets
 from tasks.portfolio_tracker import fx_symbols_for_tracked_portfolios, revalue_for_symbols
 from tasks.quote_store import ensure_assets, is_changed, store_history, store_quotes
 
@@ -96,7 +96,9 @@ def get_manager(app: Flask | None = None) -> DataSourceManager:
     app = app or current_app
     cached = app.extensions.get(MANAGER_KEY)
     if cached is None or cached[0] != os.getpid():
-        cached = (os.getpid(), build_data_source_manager(app.config, get_feed_status(app).client))
+        manager = build_data_source_manager(app.config, get_feed_status(app).client)
+        manager.last_session_end = calendar_last_session_end  # old prints judged by exchange calendars
+        cached = (os.getpid(), manager)
         app.extensions[MANAGER_KEY] = cached
     return cached[1]
 
