@@ -19,6 +19,7 @@ import redis
 from flask import current_app
 from flask.cli import AppGroup
 
+from app.api.history import MAX_HISTORY_DAYS
 from models.feed_status import get_feed_status
 from protocol.symbols import symbol_problem
 from tasks import pipeline
@@ -73,7 +74,8 @@ def _quote_line(row: dict[str, Any], dry_run: bool) -> str:
               help="Symbols to update: --symbols AAPL MSFT or --symbols AAPL,MSFT (default: every tracked symbol).")
 @click.argument("more_symbols", nargs=-1, metavar="")
 @click.option("--historical", is_flag=True, help="Also refresh daily history.")
-@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True, help="Days of history.")
+@click.option("--days", type=click.IntRange(min=1, max=MAX_HISTORY_DAYS), default=7, show_default=True,
+              help=f"Days of history (at most {MAX_HISTORY_DAYS}, what the API serves).")
 @click.option("--broadcast", is_flag=True, help="Publish the changes to WebSocket subscribers.")
 @click.option("--dry-run", is_flag=True, help="Fetch and print; store and publish nothing.")
 @click.option("--verbose", is_flag=True, help="Print every quote and debug logging.")
@@ -83,6 +85,10 @@ def update_command(*, symbol_options: tuple[str, ...], more_symbols: tuple[str, 
     _verbose(verbose)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     symbols = parse_symbols(symbol_options + more_symbols)
+    retention = int(app.config.get("HISTORY_RETENTION_DAYS") or 0)
+    if historical and 0 < retention < days:
+        raise click.BadParameter(f"{days} is more than HISTORY_RETENTION_DAYS ({retention}): older rows would be "
+                                 "deleted within the hour", param_hint="--days")
     if not symbols:
         symbols = pipeline.pick_tracked_symbols(get_feed_status(app))
         if not symbols:

@@ -105,6 +105,29 @@ def test_historical_stores_daily_closes_once(cli_app: Flask) -> None:
     assert history_counts()["AAPL"] >= 4  # three closes and the quote(s)
 
 
+def test_days_beyond_what_the_api_serves_is_refused_before_anything_is_stored(cli_app: Flask) -> None:
+    result = run(cli_app, "prices", "update", "--symbols", "AAPL", "--historical", "--days", "100000")
+
+    assert result.exit_code == 2
+    assert "100000 is not in the range 1<=x<=365" in result.output
+    assert stored_quotes() == {} and history_counts() == {}
+
+
+def test_days_beyond_retention_is_refused(cli_app: Flask) -> None:
+    cli_app.config["HISTORY_RETENTION_DAYS"] = 30
+    result = run(cli_app, "prices", "update", "--symbols", "AAPL", "--historical", "--days", "60")
+
+    assert result.exit_code == 2 and "more than HISTORY_RETENTION_DAYS (30)" in result.output
+    assert history_counts() == {}
+
+
+def test_a_year_of_history_is_stored_in_chunks(cli_app: Flask) -> None:
+    result = run(cli_app, "prices", "update", "--symbols", "AAPL", "--historical", "--days", "365")
+
+    assert result.exit_code == 0, result.output
+    assert history_counts()["AAPL"] > 200  # more rows than one insert statement carries
+
+
 def test_exit_code_1_when_every_symbol_failed() -> None:
     app = make_app({"DATABASE_URL": "sqlite://", "SIMULATED_FAIL_SYMBOLS": "AAPL,MSFT"})
     register_cli(app)
