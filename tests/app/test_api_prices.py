@@ -64,7 +64,7 @@ def test_refresh_enqueues_normalized_symbols(client: FlaskClient, refresh: FakeR
         ({"symbols": ["AAPL", "BAD$"]}, "invalid symbol: 'BAD$'"),
         ({"symbols": ["AAPL", 7]}, "invalid symbol: 7 is not a string"),
         ({"symbols": [1, 2]}, "invalid symbol: 1 is not a string"),
-        ({"symbols": ["A" * 30]}, f"invalid symbol: '{'A' * 30}' is longer than 24 characters"),
+        ({"symbols": ["A" * 30]}, f"invalid symbol: '{'A' * 24}…' is longer than 20 characters"),
         ({"symbols": []}, "symbols must be a non-empty list"),
         ({"symbols": "AAPL"}, "symbols must be a non-empty list"),
         ({"symbols": [f"S{i}" for i in range(51)]}, "at most 50 symbols per request"),
