@@ -20,9 +20,11 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from app.api.history import MAX_HISTORY_DAYS
+from cli.embedded import embedded_broadcast_refusal, embedded_note
 from models.feed_status import get_feed_status
 from protocol.symbols import symbol_problem
 from tasks import pipeline
+from tasks.embedded_server import running_server
 from tasks.market_data import MarketDataError, build_data_source_manager
 from tasks.services import BatchPriceProcessor, PriceFeedService
 
@@ -85,6 +87,8 @@ def update_command(*, symbol_options: tuple[str, ...], more_symbols: tuple[str, 
     _verbose(verbose)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     symbols = parse_symbols(symbol_options + more_symbols)
+    if broadcast and not dry_run and app.config["EMBEDDED"]:
+        raise click.UsageError(embedded_broadcast_refusal(app))
     retention = int(app.config.get("HISTORY_RETENTION_DAYS") or 0)
     if historical and 0 < retention < days:
         raise click.BadParameter(f"{days} is more than HISTORY_RETENTION_DAYS ({retention}): older rows would be "
@@ -164,6 +168,11 @@ def start_command(interval: int | None, batch_size: int | None, max_workers: int
     service = PriceFeedService(interval, batch_size, app=app)
     workers = max_workers or app.config["REALTIME_MAX_WORKERS"]
     mode = "embedded (in-process, no broker)" if app.config["EMBEDDED"] else "Celery beat + prefork workers"
+    server = running_server(app) if app.config["EMBEDDED"] else None
+    if server is not None:
+        raise click.ClickException(f"the server (pid {server['pid']}, {server['url']}) already runs the embedded "
+                                   "feed on this database; a second feed would write the same rows. Stop it first, "
+                                   "or set REDIS_URL to run the feed under Celery.")
     if not app.config["EMBEDDED"]:
         try:
             redis.Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=3).ping()
@@ -192,7 +201,7 @@ def status_command(as_json: bool) -> None:
         click.echo(json.dumps(status, indent=2, sort_keys=True, default=str))
         return
     if app.config["EMBEDDED"]:
-        click.echo("(embedded mode: the status lives in the serving process; see /api/realtime/status)")
+        click.echo(f"({embedded_note(app, '/api/realtime/status')}; below: what this process sees)")
     width = max(len(name) for name in status)
     for name, value in status.items():
         shown = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else value

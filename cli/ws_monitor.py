@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.api.monitoring import connection_manager, connection_stats, data_freshness, epoch_to_iso, feed_status
+from cli.embedded import embedded_note
 from models import User, db
 from protocol.wire import dumps, iso
 
@@ -83,8 +84,7 @@ def _echo_summary(report: dict[str, Any]) -> None:
         f"newest price {freshness['seconds_since_update']} s old" + (" (STALE)" if freshness["is_stale"] else ""))
     click.echo(f"  {'data':<24} {age}")
     if report["mode"] == "embedded":
-        click.echo("  note: in embedded mode the sockets live inside the server process; "
-                   "use GET /api/realtime/status or /metrics there")
+        click.echo(f"  note: {embedded_note(current_app, '/api/realtime/connections')}")
 
 
 def _echo_processes(processes: list[dict[str, Any]]) -> None:

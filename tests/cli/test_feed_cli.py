@@ -18,6 +18,8 @@ from cli.demo import DEMO_SYMBOLS, seed_demo
 from models import Asset, db
 from models.bus import get_bus
 from protocol.channels import asset_channel
+from tasks.pipeline import MANAGER_KEY
+from tests.app.api_helpers import redis_backed_app
 from tests.conftest import make_app
 from tests.support.processes import BIN, ManagedProcess, service_env
 from tests.support.services import wait_for
@@ -81,20 +83,34 @@ def test_dry_run_changes_nothing(cli_app: Flask) -> None:
     assert stored_quotes() == {} and history_counts() == {} and drain(listener) == []
 
 
-def test_broadcast_publishes_and_no_broadcast_does_not(cli_app: Flask) -> None:
+def test_broadcast_is_refused_in_embedded_mode_before_anything_is_stored(cli_app: Flask) -> None:
     listener = get_bus().listener()
     listener.subscribe(asset_channel("AAPL"))
 
-    run(cli_app, "prices", "update", "--symbols", "AAPL")
-    assert drain(listener) == []
-    cli_app.config["SIMULATED_SEED"] = 7  # another price path, so the quote changes
-    from tasks.pipeline import MANAGER_KEY
-
-    cli_app.extensions.pop(MANAGER_KEY, None)
     result = run(cli_app, "prices", "update", "--symbols", "AAPL", "--broadcast")
 
-    assert "1 changed, stored and published" in result.output
-    assert [json.loads(m.data)["data"]["seq"] for m in drain(listener)] == [2]
+    assert result.exit_code == 2
+    assert "--broadcast cannot reach browsers in embedded mode" in result.output
+    assert "POST /api/prices/refresh" in result.output
+    assert stored_quotes() == {} and drain(listener) == []
+
+
+def test_broadcast_publishes_in_redis_mode_and_no_broadcast_does_not(redis_server_url: str,
+                                                                     redis_prefix: str) -> None:
+    with redis_backed_app("sqlite://", redis_server_url, redis_prefix) as app:
+        register_cli(app)
+        listener = get_bus(app).listener()
+        listener.subscribe(asset_channel("AAPL"))
+        run(app, "prices", "update", "--symbols", "AAPL")
+        app.config["SIMULATED_SEED"] = 7  # another price path, so the quote changes
+        app.extensions.pop(MANAGER_KEY, None)
+
+        result = run(app, "prices", "update", "--symbols", "AAPL", "--broadcast")
+
+        assert "1 changed, stored and published" in result.output, result.output
+        first = wait_for(lambda: listener.get(timeout=0.2), timeout=10, message="the broadcast asset_update")
+        assert json.loads(first.data)["data"]["seq"] == 2  # the first run (seq 1) published nothing
+        listener.close()
 
 
 def test_historical_stores_daily_closes_once(cli_app: Flask) -> None:
