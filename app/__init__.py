@@ -10,9 +10,9 @@ from flask import Flask
 from app.config import load_config
 from app.extensions import db, login_manager, migrate, sock
 from app.logging_setup import configure_logging
+from infra.bus import init_bus
+from infra.feed_status import init_feed_status
 from models import User
-from models.bus import init_bus
-from models.feed_status import init_feed_status
 
 
 def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Flask:

@@ -111,7 +111,7 @@ async def run_async(feed: Feed, publish: Callable[[dict[str, Any]], Awaitable[No
 
 def bus_sink(redis_url: str, prefix: str) -> Callable[[dict[str, Any]], None]:
     """The project's own publish path."""
-    from models.bus import RedisBus
+    from infra.bus import RedisBus
     from protocol.bus import asset_update_message
     from protocol.channels import asset_channel
 

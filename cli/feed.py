@@ -21,7 +21,7 @@ from flask.cli import AppGroup
 
 from app.api.history import MAX_HISTORY_DAYS
 from cli.embedded import embedded_broadcast_refusal, embedded_note
-from models.feed_status import get_feed_status
+from infra.feed_status import get_feed_status
 from protocol.symbols import symbol_problem
 from tasks import pipeline
 from tasks.embedded_server import running_server

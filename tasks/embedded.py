@@ -17,8 +17,8 @@ from flask import Flask
 from gevent.event import Event
 from gevent.pool import Pool
 
-from models.bus import get_bus
-from models.feed_status import get_feed_status
+from infra.bus import get_bus
+from infra.feed_status import get_feed_status
 from tasks import pipeline
 from tasks.locks import cycle_lock
 from tasks.maintenance import PRUNE_PERIOD_SECONDS, prune_expired_history

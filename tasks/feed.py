@@ -30,8 +30,8 @@ from celery import Task, group, shared_task, signals
 from flask import Flask, current_app
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from models.bus import get_bus
-from models.feed_status import get_feed_status
+from infra.bus import get_bus
+from infra.feed_status import get_feed_status
 from protocol.feed_control import TASK_RUN_CYCLE, TASK_UPDATE_BATCH
 from tasks import pipeline
 from tasks.celery_app import batch_expiry

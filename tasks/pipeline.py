@@ -17,9 +17,9 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import select, union
 
+from infra.bus import Bus, BusError, get_bus
+from infra.feed_status import FeedStatusStore, get_feed_status
 from models.base import db
-from models.bus import Bus, BusError, get_bus
-from models.feed_status import FeedStatusStore, get_feed_status
 from models.market import Asset, Quote, WatchlistItem
 from models.portfolio import Position
 from models.snapshots import asset_update_data

@@ -10,8 +10,8 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from infra.feed_status import get_feed_status
 from models.base import db
-from models.feed_status import get_feed_status
 from tasks import pipeline
 from tasks.celery_app import EXTENSION_KEY as CELERY_KEY
 from tasks.celery_app import celery_config, celery_init_app

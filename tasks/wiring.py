@@ -8,7 +8,7 @@ from typing import Any
 from celery import Celery
 from flask import Flask
 
-from models.feed_status import get_feed_status
+from infra.feed_status import get_feed_status
 from protocol.feed_control import FEED_CONTROL_EXTENSION, TASK_UPDATE_BATCH, FeedControl
 from protocol.symbols import is_valid_symbol
 from tasks.celery_app import EXTENSION_KEY as CELERY_KEY

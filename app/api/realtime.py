@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from app.api import blueprint, monitoring
 from app.api.monitoring import connection_stats, data_freshness, epoch_to_iso, feed_status, json_response
 from app.extensions import login_required
-from models.bus import get_bus
+from infra.bus import get_bus
 from protocol.wire import iso
 
 logger = logging.getLogger("pricewire.realtime")

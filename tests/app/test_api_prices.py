@@ -13,8 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.api import history
+from infra.feed_status import get_feed_status
 from models import Asset, PriceHistory, db
-from models.feed_status import get_feed_status
 from protocol.feed_control import FEED_CONTROL_EXTENSION
 from tests.app.api_helpers import login, redis_backed_app
 

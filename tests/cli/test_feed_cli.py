@@ -15,8 +15,8 @@ from flask import Flask
 
 from cli import register_cli
 from cli.demo import DEMO_SYMBOLS, seed_demo
+from infra.bus import get_bus
 from models import Asset, db
-from models.bus import get_bus
 from protocol.channels import asset_channel
 from tasks.pipeline import MANAGER_KEY
 from tests.app.api_helpers import redis_backed_app

@@ -11,8 +11,8 @@ import redis
 from flask import Flask
 
 from cli.demo import DEMO_SYMBOLS, seed_demo
-from models.bus import get_bus
-from models.feed_status import get_feed_status
+from infra.bus import get_bus
+from infra.feed_status import get_feed_status
 from protocol.channels import HEARTBEAT_CHANNEL, asset_channel
 from protocol.feed_control import FEED_CONTROL_EXTENSION
 from tasks.embedded import EmbeddedFeed, start_embedded_feed
