@@ -26,6 +26,7 @@ from models.snapshots import asset_update_data
 from protocol.bus import asset_update_message
 from protocol.channels import asset_channel
 from protocol.symbols import is_valid_symbol
+from tasks.executors import split_batches
 from tasks.feed_events import (
     HEARTBEAT_PERIOD,
     announce_events,
@@ -136,12 +137,6 @@ def pick_tracked_symbols(store: FeedStatusStore) -> list[str]:
     wanted = set(db.session.scalars(union(held, watched)).all()) | set(fx_symbols_for_tracked_portfolios())
     wanted |= set(store.requested_symbols()) | set(store.retryable_failures())
     return sorted(symbol for symbol in wanted if is_valid_symbol(symbol))
-
-
-def split_batches(symbols: Sequence[str], size: int) -> list[list[str]]:
-    """Consecutive batches of at most `size` symbols."""
-    size = max(1, int(size))
-    return [list(symbols[start:start + size]) for start in range(0, len(symbols), size)]
 
 
 def plan_cycle(store: FeedStatusStore, batch_size: int, interval: int) -> CyclePlan:

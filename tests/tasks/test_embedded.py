@@ -67,7 +67,7 @@ def test_embedded_refresh_runs_now_and_tracks_the_symbols(app: Flask) -> None:
 
     answer = app.extensions[FEED_CONTROL_EXTENSION].refresh(["NVDA", "AMD"])
     feed = app.extensions["pricewire.embedded_feed"]
-    gevent.joinall(feed.refreshes, timeout=30)
+    gevent.joinall(feed.executor.refreshes, timeout=30)
 
     assert answer == {"mode": "embedded", "symbols": ["NVDA", "AMD"], "batches": 1}
     assert sorted(stored_quotes()) == ["AMD", "NVDA"]
