@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from app.config import load_config
-from app.extensions import db, login_manager, migrate, sock
+from app.extensions import db, login_manager, migrate
 from app.logging_setup import configure_logging
 from infra.bus import init_bus
 from infra.feed_status import init_feed_status
@@ -26,7 +26,6 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
     db.init_app(app)
     migrate.init_app(app, db)
     login_manager.init_app(app)
-    sock.init_app(app)
     init_bus(app)
     init_feed_status(app)
 
