@@ -12,6 +12,7 @@ from app.extensions import db, login_manager, migrate
 from app.logging_setup import configure_logging
 from infra.bus import init_bus
 from infra.feed_status import init_feed_status
+from infra.settings import init_settings
 from models import User
 
 
@@ -21,6 +22,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
     config.update(overrides or {})
     app = Flask(__name__, instance_path=config["INSTANCE_PATH"])
     app.config.update(config)
+    init_settings(app)
     configure_logging(app.config)
 
     db.init_app(app)

@@ -22,6 +22,7 @@ from flask.cli import AppGroup
 from app.api.history import MAX_HISTORY_DAYS
 from cli.embedded import embedded_broadcast_refusal, embedded_note
 from infra.feed_status import get_feed_status
+from infra.settings import get_settings
 from protocol.symbols import symbol_problem
 from tasks import pipeline
 from tasks.embedded_server import running_server
@@ -87,9 +88,10 @@ def update_command(*, symbol_options: tuple[str, ...], more_symbols: tuple[str, 
     _verbose(verbose)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     symbols = parse_symbols(symbol_options + more_symbols)
-    if broadcast and not dry_run and app.config["EMBEDDED"]:
+    settings = get_settings(app)
+    if broadcast and not dry_run and settings.embedded:
         raise click.UsageError(embedded_broadcast_refusal(app))
-    retention = int(app.config.get("HISTORY_RETENTION_DAYS") or 0)
+    retention = settings.history_retention_days
     if historical and 0 < retention < days:
         raise click.BadParameter(f"{days} is more than HISTORY_RETENTION_DAYS ({retention}): older rows would be "
                                  "deleted within the hour", param_hint="--days")
@@ -101,7 +103,7 @@ def update_command(*, symbol_options: tuple[str, ...], more_symbols: tuple[str, 
     manager = pipeline.get_manager(app)
     if dry_run:  # a manager without the quote cache: a dry run leaves no trace, not even cached quotes
         manager = build_data_source_manager({**app.config, "REALTIME_CACHE_TIMEOUT": 0}, get_feed_status(app).client)
-    processor = BatchPriceProcessor(app.config["REALTIME_BATCH_SIZE"], app.config["REALTIME_MAX_WORKERS"], True,
+    processor = BatchPriceProcessor(settings.realtime_batch_size, settings.realtime_max_workers, True,
                                     app=app, dry_run=dry_run, publish=broadcast, force=True, manager=manager)
     started = time.monotonic()
     served, changed = _run_batches(processor, symbols, verbose, dry_run)
@@ -166,16 +168,17 @@ def start_command(interval: int | None, batch_size: int | None, max_workers: int
     _verbose(verbose)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     service = PriceFeedService(interval, batch_size, app=app)
-    workers = max_workers or app.config["REALTIME_MAX_WORKERS"]
-    mode = "embedded (in-process, no broker)" if app.config["EMBEDDED"] else "Celery beat + prefork workers"
-    server = running_server(app) if app.config["EMBEDDED"] else None
+    settings = get_settings(app)
+    workers = max_workers or settings.realtime_max_workers
+    mode = "embedded (in-process, no broker)" if settings.embedded else "Celery beat + prefork workers"
+    server = running_server(app) if settings.embedded else None
     if server is not None:
         raise click.ClickException(f"the server (pid {server['pid']}, {server['url']}) already runs the embedded "
                                    "feed on this database; a second feed would write the same rows. Stop it first, "
                                    "or set REDIS_URL to run the feed under Celery.")
-    if not app.config["EMBEDDED"]:
+    if settings.redis_url is not None:
         try:
-            redis.Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=3).ping()
+            redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3).ping()
         except (redis.RedisError, OSError) as exc:
             click.echo(f"Cannot reach Redis at REDIS_URL: {exc}", err=True)
             sys.exit(1)
@@ -200,7 +203,7 @@ def status_command(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(status, indent=2, sort_keys=True, default=str))
         return
-    if app.config["EMBEDDED"]:
+    if get_settings(app).embedded:
         click.echo(f"({embedded_note(app, '/api/realtime/status')}; below: what this process sees)")
     width = max(len(name) for name in status)
     for name, value in status.items():

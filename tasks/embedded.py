@@ -19,6 +19,7 @@ from gevent.pool import Pool
 
 from infra.bus import get_bus
 from infra.feed_status import get_feed_status
+from infra.settings import get_settings
 from tasks import executors, pipeline, runner
 from tasks.executors import BatchJob
 from tasks.maintenance import PRUNE_PERIOD_SECONDS, prune_expired_history
@@ -37,7 +38,7 @@ class GeventExecutor:
 
     def run(self, jobs: Sequence[BatchJob], wait: bool = False) -> list[str]:
         """Run the jobs; with `wait` return when all are done, else leave them running."""
-        pool = Pool(int(self.app.config["REALTIME_MAX_WORKERS"]))
+        pool = Pool(get_settings(self.app).realtime_max_workers)
         started = [pool.spawn(self._batch, job) for job in jobs]
         if wait:
             pool.join()
@@ -68,7 +69,7 @@ class EmbeddedFeed:
     @property
     def interval(self) -> int:
         """Seconds between cycles."""
-        return int(self.app.config["REALTIME_UPDATE_INTERVAL"])
+        return get_settings(self.app).realtime_update_interval
 
     def run_cycle(self) -> dict[str, Any]:
         """One cycle now (tasks.runner): the batches on a pool of REALTIME_MAX_WORKERS greenlets, awaited."""
@@ -139,6 +140,6 @@ def embedded_feed(app: Flask) -> EmbeddedFeed:
 
 def start_embedded_feed(app: Flask) -> EmbeddedFeed | None:
     """Start the embedded feed when the app is in embedded mode; in Celery mode beat runs the feed."""
-    if not app.config.get("EMBEDDED"):
+    if not get_settings(app).embedded:
         return None
     return embedded_feed(app).start()

@@ -14,6 +14,7 @@ from celery import Celery
 from flask import Flask
 
 from infra.feed_status import get_feed_status
+from infra.settings import get_settings
 from protocol.feed_control import TASK_UPDATE_BATCH
 from tasks.celery_app import batch_expiry
 
@@ -67,6 +68,6 @@ def refresh(app: Flask, executor: BatchExecutor, symbols: Sequence[str]) -> tupl
     """Forced batches of `symbols`, tracked for the next ten minutes: (symbols, batches, dispatched ids)."""
     wanted = list(dict.fromkeys(symbols))
     get_feed_status(app).request_symbols(wanted)
-    batches = split_batches(wanted, app.config["REALTIME_BATCH_SIZE"])
+    batches = split_batches(wanted, get_settings(app).realtime_batch_size)
     ids = executor.run([BatchJob(batch, force=True) for batch in batches])
     return wanted, len(batches), ids

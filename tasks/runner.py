@@ -15,6 +15,7 @@ from flask import Flask
 
 from infra.bus import get_bus
 from infra.feed_status import get_feed_status
+from infra.settings import get_settings
 from tasks import pipeline
 from tasks.executors import BatchExecutor, BatchJob
 from tasks.locks import cycle_lock
@@ -25,14 +26,14 @@ logger = logging.getLogger("pricewire.price_feed")
 def run_cycle(app: Flask, executor: BatchExecutor, wait: bool = False) -> dict[str, Any]:
     """Pick the tracked symbols and run their batches, unless another cycle ran this interval (app context)."""
     started = time.monotonic()
-    store = get_feed_status(app)
-    interval = int(app.config["REALTIME_UPDATE_INTERVAL"])
+    store, settings = get_feed_status(app), get_settings(app)
+    interval = settings.realtime_update_interval
     if not cycle_lock(store, interval).acquire():
         store.incr("cycles_skipped")
         logger.info("price feed cycle skipped: another cycle ran this interval")
         return {"skipped": True}
-    plan = pipeline.plan_cycle(store, app.config["REALTIME_BATCH_SIZE"], interval)
-    pipeline.check_stale(store, get_bus(app), app.config["DATA_STALE_AFTER_SECONDS"], bool(plan.symbols))
+    plan = pipeline.plan_cycle(store, settings.realtime_batch_size, interval)
+    pipeline.check_stale(store, get_bus(app), settings.data_stale_after_seconds, bool(plan.symbols))
     if not plan.batches:
         pipeline.log_cycle({"cycle_id": plan.cycle_id, "symbols": 0, "batches": 0, "successes": 0,
                             "failures": 0, "duration": round(time.monotonic() - started, 3)})

@@ -9,6 +9,7 @@ from celery import Celery
 from flask import Flask
 
 from infra.feed_status import get_feed_status
+from infra.settings import get_settings
 from protocol.feed_control import FEED_CONTROL_EXTENSION, FeedControl
 from protocol.symbols import is_valid_symbol
 from tasks import executors
@@ -64,7 +65,7 @@ class EmbeddedFeedControl:
 def attach_feed(app: Flask) -> FeedControl:
     """Register the FeedControl (and, in Celery mode, the Celery app) on `app`."""
     control: FeedControl
-    if app.config.get("EMBEDDED"):
+    if get_settings(app).embedded:
         control = EmbeddedFeedControl(app)
     else:
         _celery(app)

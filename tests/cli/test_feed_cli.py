@@ -16,6 +16,7 @@ from flask import Flask
 from cli import register_cli
 from cli.demo import DEMO_SYMBOLS, seed_demo
 from infra.bus import get_bus
+from infra.settings import update_settings
 from models import Asset, db
 from protocol.channels import asset_channel
 from tasks.pipeline import MANAGER_KEY
@@ -38,7 +39,7 @@ def run(app: Flask, *args: str) -> Result:
 
 
 def test_update_named_symbols_prints_each_batch_and_a_summary(cli_app: Flask) -> None:
-    cli_app.config["REALTIME_BATCH_SIZE"] = 2
+    update_settings(cli_app, realtime_batch_size=2)
 
     result = run(cli_app, "prices", "update", "--symbols", "AAPL", "msft", "GOOGL")
 
@@ -130,7 +131,7 @@ def test_days_beyond_what_the_api_serves_is_refused_before_anything_is_stored(cl
 
 
 def test_days_beyond_retention_is_refused(cli_app: Flask) -> None:
-    cli_app.config["HISTORY_RETENTION_DAYS"] = 30
+    update_settings(cli_app, history_retention_days=30)
     result = run(cli_app, "prices", "update", "--symbols", "AAPL", "--historical", "--days", "60")
 
     assert result.exit_code == 2 and "more than HISTORY_RETENTION_DAYS (30)" in result.output
