@@ -11,7 +11,9 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
+
+from infra.extension import attach, lookup
 
 EXTENSION_KEY = "pricewire.settings"
 
@@ -84,20 +86,16 @@ class Settings:
 
 def init_settings(app: Flask) -> Settings:
     """Build the app's settings once, from its configuration."""
-    settings = Settings.from_config(app.config)
-    app.extensions[EXTENSION_KEY] = settings
-    return settings
+    return attach(app, EXTENSION_KEY, Settings.from_config(app.config))
 
 
 def get_settings(app: Flask | None = None) -> Settings:
     """The settings of `app`, or of the current app."""
-    settings: Settings = (app or current_app).extensions[EXTENSION_KEY]
-    return settings
+    return lookup(EXTENSION_KEY, Settings, app)
 
 
 def update_settings(app: Flask, **changes: Any) -> Settings:
     """New settings with `changes` (e.g. `flask feed start --interval`), mirrored into app.config."""
-    settings = dataclasses.replace(get_settings(app), **changes)
-    app.extensions[EXTENSION_KEY] = settings
+    settings = attach(app, EXTENSION_KEY, dataclasses.replace(get_settings(app), **changes))
     app.config.update({name.upper(): value for name, value in changes.items()})
     return settings

@@ -6,11 +6,13 @@ re-exports the public names, which `infra.bus` used to hold.
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+from flask import Flask
 
 from infra.bus.base import Bus, BusError, BusMessage, Listener
 from infra.bus.memory import InMemoryBus, InMemoryListener
 from infra.bus.redis_bus import RedisBus, RedisListener
+from infra.extension import attach, lookup
+from infra.settings import get_settings
 
 __all__ = [
     "EXTENSION_KEY", "Bus", "BusError", "BusMessage", "InMemoryBus", "InMemoryListener", "Listener", "RedisBus",
@@ -27,12 +29,10 @@ def create_bus(redis_url: str | None, prefix: str = "pricewire") -> Bus:
 
 def init_bus(app: Flask) -> Bus:
     """Attach the configured bus to `app`."""
-    bus = create_bus(app.config.get("REDIS_URL"), app.config.get("REDIS_KEY_PREFIX", "pricewire"))
-    app.extensions[EXTENSION_KEY] = bus
-    return bus
+    settings = get_settings(app)
+    return attach(app, EXTENSION_KEY, create_bus(settings.redis_url, settings.redis_key_prefix))
 
 
 def get_bus(app: Flask | None = None) -> Bus:
     """The bus of `app`, or of the current app."""
-    bus: Bus = (app or current_app).extensions[EXTENSION_KEY]
-    return bus
+    return lookup(EXTENSION_KEY, Bus, app)  # type: ignore[type-abstract]  # mypy#4717

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import redis
-from flask import Flask, current_app
+from flask import Flask
 
+from infra.extension import attach, lookup
 from infra.feed_status.base import CYCLE_TTL_SECONDS, REQUEST_WINDOW_SECONDS, SOURCES_TTL_SECONDS, FeedStatusStore
 from infra.feed_status.memory import MemoryFeedStatusStore
 from infra.feed_status.redis_store import RedisFeedStatusStore
+from infra.settings import get_settings
 
 __all__ = [
     "CYCLE_TTL_SECONDS", "EXTENSION_KEY", "REQUEST_WINDOW_SECONDS", "SOURCES_TTL_SECONDS", "FeedStatusStore",
@@ -41,15 +43,13 @@ def create_feed_status(redis_url: str | None, prefix: str = "pricewire") -> Feed
 
 def init_feed_status(app: Flask) -> FeedStatusStore:
     """Attach the store to `app`: Redis when configured, else in-process."""
-    store = create_feed_status(app.config.get("REDIS_URL"), app.config.get("REDIS_KEY_PREFIX", "pricewire"))
-    app.extensions[EXTENSION_KEY] = store
-    return store
+    settings = get_settings(app)
+    return attach(app, EXTENSION_KEY, create_feed_status(settings.redis_url, settings.redis_key_prefix))
 
 
 def get_feed_status(app: Flask | None = None) -> FeedStatusStore:
     """The store of `app`, or of the current app."""
-    store: FeedStatusStore = (app or current_app).extensions[EXTENSION_KEY]
-    return store
+    return lookup(EXTENSION_KEY, FeedStatusStore, app)  # type: ignore[type-abstract]  # mypy#4717
 
 
 def request_symbols(symbols: Iterable[str], app: Flask | None = None) -> int:
