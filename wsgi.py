@@ -28,8 +28,8 @@ def serve() -> None:
     port = app.config["PORT"]
     host = "127.0.0.1"
     if app.config["EMBEDDED"]:  # Celery mode: beat and the workers run the feed, never this process
+        from infra.local_server import remove_marker, write_marker
         from tasks.embedded import start_embedded_feed
-        from tasks.embedded_server import remove_marker, write_marker
 
         start_embedded_feed(app)
         write_marker(app, f"http://{host}:{port}")

@@ -1,10 +1,22 @@
-"""What the CLI says in embedded mode, where the feed, the bus and the live state live in the server process."""
+"""What the CLI does in embedded mode, where the feed, the bus and the live state live in the server process.
+
+A running `make run` server leaves a marker (infra.local_server); the CLI asks it for its live state over
+`GET /api/local/status` instead of printing its own, empty one, and refuses what would go wrong.
+"""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+import requests
 from flask import Flask
 
-from tasks.embedded_server import running_server
+from infra.local_server import TOKEN_HEADER, running_server
+
+logger = logging.getLogger("pricewire.cli")
+
+STATE_TIMEOUT = 3.0  # seconds; a server too busy to answer is reported, not waited for
 
 
 def embedded_broadcast_refusal(app: Flask) -> str:
@@ -16,10 +28,28 @@ def embedded_broadcast_refusal(app: Flask) -> str:
             "or set REDIS_URL so every process shares one bus.")
 
 
-def embedded_note(app: Flask, status_path: str) -> str:
-    """Where the live state is in embedded mode (this process only sees the database)."""
+def server_state(app: Flask, detailed: bool = False) -> dict[str, Any] | None:
+    """The running embedded server's live state (its /api/local/status), or None when none answers."""
+    server = running_server(app)
+    if server is None:
+        return None
+    try:
+        response = requests.get(f"{server['url']}/api/local/status", params={"detailed": "1"} if detailed else None,
+                                headers={TOKEN_HEADER: server["token"]}, timeout=STATE_TIMEOUT)
+        response.raise_for_status()
+        state: dict[str, Any] = response.json()
+    except (requests.RequestException, ValueError) as exc:
+        logger.info("embedded server did not answer", extra={"error": str(exc)})
+        return None
+    return {**state, "server": {"pid": server["pid"], "url": server["url"]}}
+
+
+def embedded_note(app: Flask, state: dict[str, Any] | None) -> str:
+    """Whose numbers these are in embedded mode."""
+    if state is not None:
+        return f"embedded mode: the live state of the server (pid {state['server']['pid']}, {state['server']['url']})"
     if (server := running_server(app)) is not None:
-        return (f"in embedded mode the sockets live inside the server process (pid {server['pid']}): "
-                f"its live state is at {server['url']}{status_path} (log in first)")
-    return ("in embedded mode the sockets live inside the server process, and none is running "
-            "(start one with `make run`)")
+        return (f"embedded mode: the server (pid {server['pid']}) did not answer; below: what this process "
+                "sees (in embedded mode the sockets live inside the server process)")
+    return ("embedded mode: no server is running (start one with `make run`); in embedded mode the sockets "
+            "live inside the server process")

@@ -20,12 +20,12 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from app.api.history import MAX_HISTORY_DAYS
-from cli.embedded import embedded_broadcast_refusal, embedded_note
+from cli.embedded import embedded_broadcast_refusal, embedded_note, server_state
 from infra.feed_status import get_feed_status
+from infra.local_server import running_server
 from infra.settings import get_settings
 from protocol.symbols import symbol_problem
 from tasks import pipeline
-from tasks.embedded_server import running_server
 from tasks.market_data import MarketDataError, build_data_source_manager
 from tasks.services import BatchPriceProcessor, PriceFeedService
 
@@ -195,8 +195,9 @@ def start_command(interval: int | None, batch_size: int | None, max_workers: int
 def status_command(as_json: bool) -> None:
     """The feed's status: running, last update, cycle time, counters by source, failed symbols."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    state = server_state(app) if get_settings(app).embedded else None
     try:
-        status = PriceFeedService(app=app).get_service_status()
+        status = state["price_feed"] if state else PriceFeedService(app=app).get_service_status()
     except (redis.RedisError, OSError) as exc:
         click.echo(f"Feed status unavailable: {exc}", err=True)
         sys.exit(1)
@@ -204,7 +205,7 @@ def status_command(as_json: bool) -> None:
         click.echo(json.dumps(status, indent=2, sort_keys=True, default=str))
         return
     if get_settings(app).embedded:
-        click.echo(f"({embedded_note(app, '/api/realtime/status')}; below: what this process sees)")
+        click.echo(f"({embedded_note(app, state)})")
     width = max(len(name) for name in status)
     for name, value in status.items():
         shown = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else value
