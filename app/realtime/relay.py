@@ -23,7 +23,7 @@ from app.realtime.buffers import ResumeBuffer
 from app.realtime.bus_loop import OP_TIMEOUT, BusLoop
 from app.realtime.connection import WRITTEN, Connection, record_written
 from app.realtime.gc_tuning import GcScheduler
-from app.realtime.snapshots import channel_snapshots
+from app.realtime.resync import channel_snapshots
 from app.realtime.stats import StatsHeartbeat, relay_stats
 from app.realtime.tasks import spawn
 from app.realtime.updates import Update, channel_kind, make_update, snapshot_update, text_frame

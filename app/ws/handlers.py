@@ -12,7 +12,7 @@ from app.realtime.connection import Connection
 from app.realtime.feed_requests import ask_feed_for
 from app.realtime.limits import Subscription
 from app.realtime.relay import Relay
-from app.realtime.snapshots import asset_snapshots, portfolio_snapshot
+from app.realtime.resync import asset_snapshots, portfolio_snapshot
 from app.realtime.updates import Update, resumed_update, snapshot_update
 from protocol.channels import ASSET, PORTFOLIO, asset_channel, channel_symbol, is_asset_channel, portfolio_channel
 from protocol.client import (
