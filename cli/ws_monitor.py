@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from app.api.monitoring import connection_manager, connection_stats, data_freshness, epoch_to_iso, feed_status
 from cli.embedded import embedded_note, server_state
+from infra.settings import get_settings
 from models import User, db
 from protocol.wire import dumps, iso
 
@@ -44,14 +45,14 @@ def collect(detailed: bool, user: User | None) -> dict[str, Any]:
     feed = feed_status()
     report: dict[str, Any] = {
         "timestamp": iso(datetime.now(UTC)),
-        "mode": "embedded" if current_app.config.get("EMBEDDED") else "redis",
+        "mode": "embedded" if get_settings().embedded else "redis",
         "connections": connection_stats(),
         "price_feed": {key: feed.get(key) for key in
                        ("running", "last_update", "last_cycle_duration", "assets_tracked", "update_interval",
                         "failed_symbols", "error") if key in feed},
         "data_freshness": data_freshness(),
     }
-    state = server_state(current_app, detailed) if current_app.config.get("EMBEDDED") else None
+    state = server_state(current_app, detailed) if get_settings().embedded else None
     if state is not None:  # embedded mode: the server's live numbers, not this process's zeros
         report.update(connections=state["connections"], data_freshness=state["data_freshness"],
                       server=state["server"], price_feed={key: state["price_feed"].get(key) for key in
