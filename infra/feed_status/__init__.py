@@ -15,14 +15,31 @@ import redis
 from flask import Flask
 
 from infra.extension import attach, lookup
-from infra.feed_status.base import CYCLE_TTL_SECONDS, REQUEST_WINDOW_SECONDS, SOURCES_TTL_SECONDS, FeedStatusStore
+from infra.feed_status.base import (
+    CYCLE_TTL_SECONDS,
+    REQUEST_WINDOW_SECONDS,
+    REVALUATION_FAILURES,
+    SOURCES_TTL_SECONDS,
+    FeedStatusStore,
+    heartbeat_grace,
+)
 from infra.feed_status.memory import MemoryFeedStatusStore
 from infra.feed_status.redis_store import RedisFeedStatusStore
 from infra.settings import get_settings
 
 __all__ = [
-    "CYCLE_TTL_SECONDS", "EXTENSION_KEY", "REQUEST_WINDOW_SECONDS", "SOURCES_TTL_SECONDS", "FeedStatusStore",
-    "MemoryFeedStatusStore", "RedisFeedStatusStore", "create_feed_status", "feed_status_store", "get_feed_status",
+    "CYCLE_TTL_SECONDS",
+    "EXTENSION_KEY",
+    "REQUEST_WINDOW_SECONDS",
+    "REVALUATION_FAILURES",
+    "SOURCES_TTL_SECONDS",
+    "FeedStatusStore",
+    "MemoryFeedStatusStore",
+    "RedisFeedStatusStore",
+    "create_feed_status",
+    "feed_status_store",
+    "get_feed_status",
+    "heartbeat_grace",
     "init_feed_status",
     "request_symbols",
 ]
@@ -37,7 +54,8 @@ def feed_status_store(client: redis.Redis | None, prefix: str = "pricewire") -> 
 
 def create_feed_status(redis_url: str | None, prefix: str = "pricewire") -> FeedStatusStore:
     """Redis when a URL is given, else in-process."""
-    client = redis.Redis.from_url(redis_url, socket_connect_timeout=5) if redis_url else None
+    # A timeout on every command: /health reads this store and must answer while Redis is frozen.
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=5) if redis_url else None
     return feed_status_store(client, prefix)
 
 

@@ -12,11 +12,24 @@ from typing import Any
 
 import redis
 
+from protocol.bus import HEARTBEAT_PERIOD_SECONDS
+
 # Symbols asked for by a subscriber, a forced refresh or a failed one-off update are tracked this long.
 REQUEST_WINDOW_SECONDS = 600
+# Counter field: portfolios whose revaluation failed and was skipped (tasks.portfolio_tracker).
+REVALUATION_FAILURES = "portfolio_revaluation_failures"
 # Per-process source counters and cycle latches outlive their writers by this much, then vanish.
 SOURCES_TTL_SECONDS = 86_400
 CYCLE_TTL_SECONDS = 3_600
+
+
+def heartbeat_grace(update_interval: float) -> float:
+    """Seconds without a beat heartbeat before the feed counts as stopped.
+
+    Two intervals, and never less than three heartbeat periods: beat beats every
+    HEARTBEAT_PERIOD_SECONDS whatever the interval.
+    """
+    return max(2 * update_interval, 3 * HEARTBEAT_PERIOD_SECONDS)
 
 
 def text(value: str | bytes) -> str:
@@ -167,14 +180,14 @@ class FeedStatusStore(ABC):
 
     # -- the reference's status ------------------------------------------------------------------
     def service_status(self, update_interval: int) -> dict[str, Any]:
-        """The reference's get_service_status(): running means a heartbeat within two intervals.
+        """The reference's get_service_status(): running means a heartbeat within heartbeat_grace(interval).
 
         The interval is the running feed's own (it records it each cycle), else `update_interval`.
         """
         fields = self.read()
         update_interval = int(fields.get("update_interval") or update_interval)
         heartbeat = fields.get("heartbeat_at")
-        running = heartbeat is not None and time.time() - float(heartbeat) <= 2 * update_interval
+        running = heartbeat is not None and time.time() - float(heartbeat) <= heartbeat_grace(update_interval)
         successes, failures = self.source_totals()
         return {
             "running": running,
@@ -189,6 +202,7 @@ class FeedStatusStore(ABC):
             "last_cycle": fields.get("last_cycle"),
             "cycles_started": fields.get("cycles_started", 0),
             "cycles_skipped": fields.get("cycles_skipped", 0),
+            "portfolio_revaluation_failures": fields.get(REVALUATION_FAILURES, 0),
             "failover": self.flag("failover"),
             "stale": self.flag("stale"),
         }
