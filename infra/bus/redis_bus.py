@@ -12,6 +12,8 @@ from infra.bus.base import Bus, BusError, BusMessage, Listener
 
 T = TypeVar("T")
 
+PROBE_TIMEOUT = 2.0  # seconds a health probe waits for Redis
+
 
 class RedisListener(Listener):
     """A Redis pub/sub connection; channels carry the bus prefix on the wire."""
@@ -59,6 +61,8 @@ class RedisBus(Bus):
 
     def __init__(self, url: str, prefix: str = "pricewire") -> None:
         self.client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+        # Health probes must answer while Redis is frozen (SIGSTOP, a hung host): a short timeout of their own.
+        self._probe = redis.Redis.from_url(url, socket_connect_timeout=PROBE_TIMEOUT, socket_timeout=PROBE_TIMEOUT)
         self.prefix = prefix + ":"
 
     def publish(self, channel: str, data: str) -> int:
@@ -75,10 +79,11 @@ class RedisBus(Bus):
     def ping(self) -> bool:
         """True when the backend answers."""
         try:
-            return bool(self.client.ping())
+            return bool(self._probe.ping())
         except (redis.RedisError, OSError):
             return False
 
     def close(self) -> None:
         """Release the subscription."""
         self.client.close()
+        self._probe.close()
