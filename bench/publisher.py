@@ -1,7 +1,8 @@
 """The publisher process: timestamped `asset_update`s at a paced rate, driven by JSON lines on stdin.
 
 `--sink bus` (main venv) publishes exactly like the feed worker: RedisBus(url, prefix).publish(asset_channel(s),
-dumps({"type": "asset_update", "data": {..., "seq": n}, "published_at": t})).
+asset_update_message({..., "seq": n})) (protocol.bus; the peer venv has no project imports, hence the
+hand-written channel in the data).
 `--sink channels` (bench/.venv-peer) does what the reference's worker does: channel_layer.group_send(group,
 {"type": "asset.update", "data": {...}}) on the peer's CHANNEL_LAYERS, from one long-lived event loop.
 Every update carries `seq` (per symbol, rising across steps), `step` and `sent_at` (epoch seconds).

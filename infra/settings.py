@@ -50,6 +50,10 @@ class Settings:
     market_data_breaker_reset_seconds: int
     market_data_cooldown_seconds: int
     market_data_max_clock_skew: int
+    yahoo_finance_daily_limit: int
+    alpha_vantage_daily_limit: int
+    finnhub_daily_limit: int
+    yahoo_finance_session_ttl: int
     celery_visibility_timeout: int
     yahoo_finance_rate_limit: int | None
     alpha_vantage_rate_limit: int | None
@@ -61,6 +65,8 @@ class Settings:
     yahoo_finance_base_url: str | None
     alpha_vantage_base_url: str | None
     finnhub_base_url: str | None
+    yahoo_finance_cookie_url: str
+    finnhub_plan: str
     simulated_fail_symbols: str
     redis_key_prefix: str
     log_dir: str | None
@@ -68,6 +74,7 @@ class Settings:
     log_format: str
     websocket_compression: bool
     session_cookie_secure: bool
+    realtime_fetch_when_closed: bool
     instance_path: str
     redis_url: str | None
     embedded: bool
