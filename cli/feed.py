@@ -24,6 +24,7 @@ from app.api.history import MAX_HISTORY_DAYS
 from cli.embedded import embedded_broadcast_refusal, embedded_note, server_state
 from infra.feed_status import get_feed_status
 from infra.local_server import running_server
+from infra.redis_connect import redis_client
 from infra.settings import get_settings
 from protocol.symbols import symbol_problem
 from tasks import pipeline
@@ -183,7 +184,7 @@ def start_command(interval: int | None, batch_size: int | None, max_workers: int
                                    "or set REDIS_URL to run the feed under Celery.")
     if settings.redis_url is not None:
         try:
-            redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3).ping()
+            redis_client(settings.redis_url, socket_connect_timeout=3).ping()
         except (redis.RedisError, OSError) as exc:
             click.echo(f"Cannot reach Redis at REDIS_URL: {exc}", err=True)
             sys.exit(1)

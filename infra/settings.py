@@ -50,6 +50,9 @@ class Settings:
     market_data_breaker_reset_seconds: int
     market_data_cooldown_seconds: int
     market_data_max_clock_skew: int
+    proxy_fix_x_for: int
+    proxy_fix_x_proto: int
+    proxy_fix_x_host: int
     yahoo_finance_daily_limit: int
     alpha_vantage_daily_limit: int
     finnhub_daily_limit: int
@@ -77,6 +80,7 @@ class Settings:
     realtime_fetch_when_closed: bool
     instance_path: str
     redis_url: str | None
+    redis_cluster_url: str | None
     embedded: bool
     market_data_source_priorities: dict[str, int]
     websocket_allowed_origins: tuple[str, ...]

@@ -1,36 +1,55 @@
-"""Publish/subscribe: one small interface (infra.bus.base), Redis pub/sub across processes or in-process for one.
+"""Publish/subscribe: one small interface (infra.bus.base), one module per backend.
 
-One module per backend: infra.bus.memory (embedded mode), infra.bus.redis_bus (Redis). This package
-re-exports the public names, which `infra.bus` used to hold.
+infra.bus.memory (embedded mode, one process), infra.bus.redis_bus (one Redis, or the master Sentinel
+names), infra.bus.cluster (Redis Cluster with sharded pub/sub). This package holds the factory and re-exports
+every public name (`models.bus` used to hold them).
 """
 
 from __future__ import annotations
 
 from flask import Flask
 
-from infra.bus.base import Bus, BusError, BusMessage, Listener
+from infra.bus.base import (
+    DEFAULT_HISTORY,
+    HISTORY_TTL_SECONDS,
+    RESUMABLE_PREFIXES,
+    Bus,
+    BusError,
+    BusMessage,
+    Listener,
+)
+from infra.bus.cluster import ClusterListener, RedisClusterBus
 from infra.bus.memory import InMemoryBus, InMemoryListener
-from infra.bus.redis_bus import RedisBus, RedisListener
+from infra.bus.redis_bus import RedisBus, RedisListener, SentinelBus
 from infra.extension import attach, lookup
+from infra.redis_connect import is_sentinel
 from infra.settings import get_settings
 
 __all__ = [
-    "EXTENSION_KEY", "Bus", "BusError", "BusMessage", "InMemoryBus", "InMemoryListener", "Listener", "RedisBus",
-    "RedisListener", "create_bus", "get_bus", "init_bus",
+    "DEFAULT_HISTORY", "EXTENSION_KEY", "HISTORY_TTL_SECONDS", "RESUMABLE_PREFIXES", "Bus", "BusError", "BusMessage",
+    "ClusterListener", "InMemoryBus", "InMemoryListener", "Listener", "RedisBus", "RedisClusterBus", "RedisListener",
+    "SentinelBus", "create_bus", "get_bus", "init_bus",
 ]
 
 EXTENSION_KEY = "pricewire.bus"
 
 
-def create_bus(redis_url: str | None, prefix: str = "pricewire") -> Bus:
-    """Redis when a URL is given, else the in-process bus."""
-    return RedisBus(redis_url, prefix) if redis_url else InMemoryBus()
+def create_bus(redis_url: str | None, prefix: str = "pricewire", history: int = DEFAULT_HISTORY,
+               cluster_url: str | None = None) -> Bus:
+    """Redis Cluster (sharded pub/sub) when a cluster URL is given, else Sentinel or plain Redis, else in-process."""
+    if cluster_url:
+        return RedisClusterBus(cluster_url, prefix, history)
+    if redis_url:
+        return SentinelBus(redis_url, prefix, history) if is_sentinel(redis_url) else RedisBus(redis_url, prefix,
+                                                                                               history)
+    return InMemoryBus()
 
 
 def init_bus(app: Flask) -> Bus:
     """Attach the configured bus to `app`."""
     settings = get_settings(app)
-    return attach(app, EXTENSION_KEY, create_bus(settings.redis_url, settings.redis_key_prefix))
+    return attach(app, EXTENSION_KEY, create_bus(settings.redis_url, settings.redis_key_prefix,
+                                                 settings.websocket_resume_buffer_size, settings.redis_cluster_url))
 
 
 def get_bus(app: Flask | None = None) -> Bus:

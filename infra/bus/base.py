@@ -1,9 +1,16 @@
-"""The bus interface: Bus (publish, listeners) and Listener (subscribe, get), backend-neutral."""
+"""The bus's interface: a Bus publishes on named channels and hands out Listeners; one module per backend."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+from protocol.channels import ASSET_PREFIX, PORTFOLIO_PREFIX
+
+# Channels whose recent messages Redis keeps, so a client resumes by seq on whichever web process it reaches.
+RESUMABLE_PREFIXES = (ASSET_PREFIX, PORTFOLIO_PREFIX)
+DEFAULT_HISTORY = 100  # messages kept per channel (WEBSOCKET_RESUME_BUFFER_SIZE in the app)
+HISTORY_TTL_SECONDS = 86_400  # a channel silent this long (a symbol no longer tracked) forgets its history
 
 
 class BusError(ConnectionError):
@@ -48,9 +55,17 @@ class Bus(ABC):
     def listener(self) -> Listener:
         """A fresh listener with no subscriptions."""
 
+    def recent(self, channel: str) -> list[str]:
+        """The channel's kept messages, oldest first ([] when this backend keeps none)."""
+        return []
+
     def ping(self) -> bool:
         """True when the backend answers."""
         return True
+
+    def describe(self) -> dict[str, Any]:
+        """What backend this is and where it stands (for /health)."""
+        return {"mode": "memory"}
 
     def close(self) -> None:  # noqa: B027 - optional hook; the in-process bus holds nothing
         """Release backend resources."""

@@ -25,6 +25,7 @@ from infra.feed_status.base import (
 )
 from infra.feed_status.memory import MemoryFeedStatusStore
 from infra.feed_status.redis_store import RedisFeedStatusStore
+from infra.redis_connect import redis_client
 from infra.settings import get_settings
 
 __all__ = [
@@ -55,7 +56,7 @@ def feed_status_store(client: redis.Redis | None, prefix: str = "pricewire") -> 
 def create_feed_status(redis_url: str | None, prefix: str = "pricewire") -> FeedStatusStore:
     """Redis when a URL is given, else in-process."""
     # A timeout on every command: /health reads this store and must answer while Redis is frozen.
-    client = redis.Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=5) if redis_url else None
+    client = redis_client(redis_url, socket_connect_timeout=5, socket_timeout=5) if redis_url else None
     return feed_status_store(client, prefix)
 
 
