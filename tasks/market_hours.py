@@ -19,10 +19,10 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from infra.feed_status import FeedStatusStore
 from models.base import db
 from models.clock import market_now
 from models.exchanges import Market, resolve_market
-from models.feed_status import FeedStatusStore
 from models.market import Asset
 from models.sessions import REGULAR, MarketClock, market_clock
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 
-from models.feed_status import get_feed_status
+from infra.feed_status import get_feed_status
 from models.snapshots import quote_snapshots
 from tasks import pipeline
 from tasks.market_hours import CLOSING_PRINT_DELAY, exchange_summary, plan_fetches, record_fetches
