@@ -8,6 +8,7 @@ from datetime import timedelta
 from celery import shared_task
 from flask import Flask, current_app
 
+from infra.settings import get_settings
 from models.base import utcnow
 from models.history_resolution import compact_to_daily_closes
 from models.retention import prune_history
@@ -23,11 +24,11 @@ def prune_expired_history(app: Flask, *, days: int | None = None, dry_run: bool 
 
     Portfolio points older than PORTFOLIO_HISTORY_INTRADAY_DAYS are also reduced to one per day (the close).
     """
-    days = int(app.config["HISTORY_RETENTION_DAYS"]) if days is None else days
+    days = get_settings(app).history_retention_days if days is None else days
     if days <= 0:
         return {}
     counts = prune_history(utcnow() - timedelta(days=days), dry_run=dry_run)
-    intraday = int(app.config["PORTFOLIO_HISTORY_INTRADAY_DAYS"])
+    intraday = get_settings(app).portfolio_history_intraday_days
     if intraday > 0:
         counts["portfolio_values_compacted"] = compact_to_daily_closes(
             utcnow() - timedelta(days=intraday), dry_run=dry_run)

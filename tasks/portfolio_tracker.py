@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy import update
 
+from infra.bus import publish_all, watched_channels
 from models.base import db, utcnow
-from models.bus import publish_all, watched_channels
 from models.history_resolution import store_points
 from models.portfolio import Portfolio, Position
 from models.portfolio_valuation import (

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 import redis
 from flask import Flask
 
-from models.feed_status import get_feed_status
+from infra.feed_status import get_feed_status
 
 logger = logging.getLogger("pricewire.feed")
 

@@ -17,8 +17,8 @@ from app.realtime.coalesce import CoalesceError, Coalescer
 from app.realtime.connection import Identity
 from app.realtime.relay import Relay
 from app.realtime.updates import snapshot_update
+from infra.bus import BusMessage
 from models import ApiToken, Asset, Quote, User, db
-from models.bus import BusMessage
 from models.snapshots import asset_update_data, quote_snapshots
 from protocol.bus import asset_update_message
 from protocol.channels import asset_channel
