@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import signal
 import socket
@@ -23,6 +22,7 @@ from app.realtime.buffers import ResumeBuffer
 from app.realtime.bus_loop import OP_TIMEOUT, BusLoop
 from app.realtime.connection import WRITTEN, Connection, record_written
 from app.realtime.gc_tuning import GcScheduler
+from app.realtime.pings import PingSchedule
 from app.realtime.snapshots import channel_snapshots
 from app.realtime.stats import StatsHeartbeat, relay_stats
 from app.realtime.tasks import spawn
@@ -78,7 +78,8 @@ class Relay:
         self.loop = BusLoop(self, get_bus(app), probe_channel, float(app.config["WEBSOCKET_BUS_PROBE_INTERVAL"]))
         self.greenlet: gevent.Greenlet | None = None
         self.stats = StatsHeartbeat(self)
-        self.heartbeat_interval = float(app.config["WEBSOCKET_HEARTBEAT_INTERVAL"])
+        self.pings = PingSchedule(float(app.config["WEBSOCKET_HEARTBEAT_INTERVAL"]),
+                                  float(app.config["WEBSOCKET_PONG_TIMEOUT"]))
         self.pinger: gevent.Greenlet | None = None
         # In-process test apps share the interpreter with pytest: only served processes tune its collector.
         self.gc = GcScheduler(0 if app.testing else float(app.config["WEBSOCKET_GC_FREEZE_INTERVAL"]),
@@ -130,21 +131,13 @@ class Relay:
             signal.signal(signal.SIGTERM, on_sigterm)
 
     def _ping_all(self) -> None:
-        """One timer for every socket's pings, spread over the interval: 5,000 pongs at once would stall updates."""
-        tick = min(PING_TICK_SECONDS, self.heartbeat_interval)
-        due: list[Connection] = []
-        per_tick = 1
+        """One timer for every socket's pings (see PingSchedule): never a socket pinged twice in an interval."""
+        tick = min(PING_TICK_SECONDS, self.pings.interval, self.pings.pong_timeout)
         while True:
             gevent.sleep(tick)
-            if not due:  # a new round: every socket open now is pinged once in the next `heartbeat_interval` s
-                due = list(self.connections.values())
-                per_tick = max(1, math.ceil(len(due) * tick / self.heartbeat_interval))
-            for index, connection in enumerate(due[:per_tick], 1):
-                if connection.id in self.connections:
-                    connection.heartbeat()
+            for index, _ in enumerate(self.pings.run_due(self.connections.get), 1):
                 if index % FANOUT_YIELD == 0:
                     gevent.sleep(0)
-            del due[:per_tick]
 
     # ---- connections (socket greenlets; never block, never do IO) -------------------------------
 
@@ -152,6 +145,7 @@ class Relay:
         """A socket was accepted: it also gets its user's channel (logout, notifications); see subscribe()."""
         self.connections[connection.id] = connection
         self.by_user.setdefault(connection.user_id, set()).add(connection)
+        self.pings.add(connection.id)
         generation = self.subscribe(connection, user_channel(connection.user_id))
         metrics.connections.set(len(self.connections))
         return generation

@@ -197,12 +197,9 @@ class RealtimeSocket(Server):
         except (OSError, LocalProtocolError):
             self.connected = False
 
-    def ping(self) -> bool:
-        """Mark a ping as sent; False when the previous one got no pong."""
-        if not self.pong_received:
-            return False
+    def ping(self) -> None:
+        """Mark a ping as sent: a pong is awaited again."""
         self.pong_received = False
-        return True
 
     def finish(self) -> None:
         """Close the TCP connection (after a close frame, lingering for the peer's) and forget the socket."""
