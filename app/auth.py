@@ -10,6 +10,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
 from app.extensions import db, login_manager
+from app.redirects import safe_next_url
 from models import ApiToken, User
 from models.bus import BusError, get_bus
 from models.messages import CONTROL_LOGOUT, dumps, user_channel
@@ -59,19 +60,19 @@ def _credentials() -> tuple[str, str]:
 def login() -> Any:
     """Show the form, or check credentials and start a session."""
     if request.method == "GET":
-        return render_template("login.html", error=None)
+        return render_template("login.html", error=None, next_url=safe_next_url(request.args.get("next")))
     username, password = _credentials()
     user = db.session.scalar(select(User).where(User.username == username.strip())) if username else None
     if user is None or not user.check_password(password):
         if wants_json():
             return jsonify(error="invalid username or password"), 401
-        return render_template("login.html", error="Invalid username or password."), 401
+        return render_template("login.html", error="Invalid username or password.",
+                               next_url=safe_next_url(request.args.get("next"))), 401
     login_user(user)
     if wants_json():
         return jsonify(user=user.to_dict())
-    target = request.args.get("next", "")
-    # Only local paths: an absolute URL here would be an open redirect.
-    return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("web.dashboard"))
+    # Only same-origin paths, judged after a browser's normalisation: anything else is an open redirect.
+    return redirect(safe_next_url(request.args.get("next")) or url_for("web.dashboard"))
 
 
 @blueprint.post("/logout")

@@ -69,6 +69,8 @@ HEARTBEAT_PERIOD_SECONDS = 5
 
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.\-=^]{0,19}$")
 MAX_SYMBOLS_PER_MESSAGE = 50
+MAX_ID = 2**31 - 1  # row ids are 32-bit integers in PostgreSQL: larger ones name nothing
+SHOWN_SYMBOL_CHARS = 24  # an invalid symbol is echoed in its error cut to this many characters
 MAX_HZ_LIMIT = 50.0
 
 # Decimals up to this many significant digits survive a float round trip with their exact text.
@@ -112,8 +114,10 @@ def should_reconnect(code: int) -> bool:
 def normalise_symbol(raw: object) -> str:
     """An upper-case valid symbol, or ProtocolError."""
     if not isinstance(raw, str) or not SYMBOL_PATTERN.match(raw.strip().upper()):
-        shown = raw if isinstance(raw, str) and len(raw) <= 24 else type(raw).__name__
-        raise ProtocolError(BAD_REQUEST, f"invalid symbol: {shown!r}")
+        if isinstance(raw, str):
+            shown = raw if len(raw) <= SHOWN_SYMBOL_CHARS else raw[:SHOWN_SYMBOL_CHARS] + "…"
+            raise ProtocolError(BAD_REQUEST, f"invalid symbol: {shown!r}")
+        raise ProtocolError(BAD_REQUEST, f"invalid symbol: expected a string, got {type(raw).__name__}")
     return raw.strip().upper()
 
 
@@ -172,7 +176,7 @@ def _portfolio_id(data: dict[str, Any]) -> int:
     if isinstance(raw, bool) or not isinstance(raw, (int, str)) or not str(raw).isdigit():
         raise ProtocolError(BAD_REQUEST, "portfolio_id must be a positive integer")
     value = int(raw)
-    if value <= 0 or value > 2**62:
+    if value <= 0 or value > MAX_ID:
         raise ProtocolError(BAD_REQUEST, "portfolio_id must be a positive integer")
     return value
 

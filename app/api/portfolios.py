@@ -14,7 +14,7 @@ from app.api.history import DAYS_ERROR, parse_days, thinned_series
 from app.api.monitoring import json_response
 from app.extensions import db
 from models.base import utcnow
-from models.messages import iso
+from models.messages import MAX_ID, iso
 from models.portfolio import Portfolio, PortfolioValue
 from models.portfolio_valuation import owned_portfolio, portfolio_update_data, value_portfolios
 
@@ -51,7 +51,7 @@ def list_portfolios() -> Response:
     return json_response({"portfolios": items})
 
 
-@blueprint.get("/api/portfolios/<int:portfolio_id>")
+@blueprint.get(f"/api/portfolios/<int(max={MAX_ID}):portfolio_id>")
 @login_required
 def get_portfolio(portfolio_id: int) -> Response:
     """The full current valuation (the portfolio_update data) of one owned portfolio."""
@@ -61,7 +61,7 @@ def get_portfolio(portfolio_id: int) -> Response:
     return json_response(data) if data is not None else json_response(NOT_FOUND, 404)
 
 
-@blueprint.get("/api/portfolios/<int:portfolio_id>/history")
+@blueprint.get(f"/api/portfolios/<int(max={MAX_ID}):portfolio_id>/history")
 @login_required
 def portfolio_history(portfolio_id: int) -> Response:
     """Stored valuation snapshots of the last `days` days, oldest first."""

@@ -57,7 +57,7 @@ def test_refresh_enqueues_normalised_symbols(client: FlaskClient, refresh: FakeR
     ("body", "message"),
     [
         ({"symbols": ["AAPL", "BAD$"]}, "invalid symbol: 'BAD$'"),
-        ({"symbols": ["AAPL", 7]}, "invalid symbol: 'int'"),
+        ({"symbols": ["AAPL", 7]}, "invalid symbol: expected a string, got int"),
         ({"symbols": []}, "symbols must be a non-empty list"),
         ({"symbols": "AAPL"}, "symbols must be a non-empty list"),
         ({"symbols": [f"S{i}" for i in range(51)]}, "at most 50 symbols per request"),
