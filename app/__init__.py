@@ -38,5 +38,10 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+def _load_user(session_id: str) -> User | None:
+    """The session's user, only while the cookie's session version is the user's current one."""
+    parsed = User.parse_session_id(session_id)
+    if parsed is None:
+        return None
+    user = db.session.get(User, parsed[0])
+    return user if user is not None and user.session_version == parsed[1] else None

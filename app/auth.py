@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from flask import Blueprint, Request, Response, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Request, Response, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
@@ -75,15 +75,26 @@ def login() -> Any:
     return redirect(safe_next_url(request.args.get("next")) or url_for("web.dashboard"))
 
 
+def announce_logout(user_id: int) -> None:
+    """Close the user's browser sockets in every web process now (they re-check on subscribe anyway)."""
+    with contextlib.suppress(BusError):  # a logout must not fail on the bus
+        get_bus().publish(user_channel(user_id), dumps({"type": CONTROL_LOGOUT, "data": {}}))
+
+
+def end_all_sessions(user: User) -> None:
+    """Bump the user's session version (every cookie issued so far is dead), commit, close their sockets."""
+    user.end_sessions()
+    db.session.commit()
+    announce_logout(user.id)
+
+
 @blueprint.post("/logout")
 def logout() -> Response | Any:
-    """End the session and every live socket of this user."""
-    if current_user.is_authenticated:
-        user_id = current_user.id
+    """End the session: the session version moves on, so this cookie and every copy of it are dead."""
+    if current_user.is_authenticated and "_user_id" in session:  # a bearer token is not a session
+        user = current_user._get_current_object()
         logout_user()
-        # Sockets re-check the session on their next subscribe; logout itself must not fail.
-        with contextlib.suppress(BusError):
-            get_bus().publish(user_channel(user_id), dumps({"type": CONTROL_LOGOUT, "data": {}}))
+        end_all_sessions(user)
     if wants_json():
         return jsonify(status="logged out")
     return redirect(url_for("auth.login"))

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from app.auth import announce_logout, end_all_sessions
 from models import ApiToken, User, db
+from models.bus import BusError, get_bus
+from models.messages import CONTROL_TOKEN_REVOKED, MAX_ID, dumps, user_channel
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 tokens_cli = AppGroup("tokens", help="Manage API tokens for non-browser clients.")
+
+
+def _user(name: str) -> User:
+    user = db.session.scalar(select(User).where(User.username == name))
+    if user is None:
+        raise click.ClickException(f"no user {name!r}")
+    return user
 
 
 @users_cli.command("create")
@@ -28,16 +40,66 @@ def create_user(name: str, password: str) -> None:
     click.echo(f"created user {name} (id {user.id})")
 
 
+@users_cli.command("set-password")
+@click.argument("name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def set_password(name: str, password: str) -> None:
+    """Change NAME's password; every session of NAME ends (cookies and browser sockets)."""
+    if not password:
+        raise click.BadParameter("must not be empty", param_hint="--password")
+    user = _user(name)
+    user.set_password(password)  # bumps the session version
+    db.session.commit()
+    announce_logout(user.id)
+    click.echo(f"password of {name} changed; every session ended")
+
+
+@users_cli.command("logout-everywhere")
+@click.argument("name")
+def logout_everywhere(name: str) -> None:
+    """End every session of NAME: old cookies stop working, open browser sockets close (4401)."""
+    end_all_sessions(_user(name))
+    click.echo(f"every session of {name} ended")
+
+
 @tokens_cli.command("create")
 @click.argument("username")
 @click.option("--name", default="cli", help="A label for the token.")
 def create_token(username: str, name: str) -> None:
     """Create an API token for USERNAME; the token is printed alone on the last line."""
-    user = db.session.scalar(select(User).where(User.username == username))
-    if user is None:
-        raise click.ClickException(f"no user {username!r}")
+    user = _user(username)
     token, plain = ApiToken.issue(user, name)
     db.session.add(token)
     db.session.commit()
     click.echo(f"token {token.id} for {username} (shown once):")
     click.echo(plain)
+
+
+@tokens_cli.command("list")
+@click.option("--user", "username", default=None, help="Only this user's tokens.")
+def list_tokens(username: str | None) -> None:
+    """List tokens: id, user, label, created (the tokens themselves are not stored)."""
+    query = select(ApiToken, User.username).join(User, User.id == ApiToken.user_id).order_by(ApiToken.id)
+    if username is not None:
+        query = query.where(User.id == _user(username).id)
+    rows = db.session.execute(query).all()
+    if not rows:
+        click.echo("no tokens")
+    for token, owner in rows:
+        click.echo(f"{token.id}\t{owner}\t{token.name}\t{token.created_at.isoformat()}")
+
+
+@tokens_cli.command("revoke")
+@click.argument("token_id", type=click.IntRange(1, MAX_ID))
+def revoke_token(token_id: int) -> None:
+    """Delete token TOKEN_ID; its open sockets close at once (4401 "token revoked")."""
+    token = db.session.get(ApiToken, token_id)
+    if token is None:
+        raise click.ClickException(f"no token {token_id}")
+    user_id, token_hash = token.user_id, token.token_hash
+    db.session.delete(token)
+    db.session.commit()
+    with contextlib.suppress(BusError):  # sockets re-check on their next subscribe anyway
+        get_bus().publish(user_channel(user_id), dumps({"type": CONTROL_TOKEN_REVOKED,
+                                                        "data": {"token_hash": token_hash}}))
+    click.echo(f"token {token_id} revoked")

@@ -32,6 +32,7 @@ FEED_STATUS = "feed_status"
 ERROR = "error"
 # Internal control messages on the bus, never sent to clients.
 CONTROL_LOGOUT = "_logout"
+CONTROL_TOKEN_REVOKED = "_token_revoked"  # data {"token_hash"}: close that token's sockets now
 CONTROL_HEARTBEAT = "_heartbeat"
 
 # Close codes and error codes (docs/protocol.md says which are final).

@@ -79,6 +79,7 @@ class Identity:
     user_id: int
     method: str  # "session" | "token"
     token_hash: str | None = None
+    session_version: int | None = None  # the user's at handshake (session method): a bump ends the socket
 
 
 class Connection:

@@ -31,6 +31,7 @@ from models.bus import BusMessage, get_bus
 from models.messages import (
     CLOSE_GOING_AWAY,
     CONTROL_LOGOUT,
+    CONTROL_TOKEN_REVOKED,
     FEED_CHANNEL,
     FEED_DEGRADED,
     FEED_RECOVERED,
@@ -256,6 +257,8 @@ class Relay:
         if payload.type.startswith("_"):  # control messages never reach clients
             if payload.type == CONTROL_LOGOUT and channel.startswith(USER_CHANNEL_PREFIX):
                 self._logout(int(channel[len(USER_CHANNEL_PREFIX):]))
+            elif payload.type == CONTROL_TOKEN_REVOKED and channel.startswith(USER_CHANNEL_PREFIX):
+                self._token_revoked(int(channel[len(USER_CHANNEL_PREFIX):]), str(payload.data.get("token_hash")))
             return
         if channel_kind(channel) is not None:
             update = make_update(channel, payload.type, payload.data, None, payload.published_at)
@@ -299,6 +302,11 @@ class Relay:
         for connection in list(self.by_user.get(user_id, ())):
             if connection.identity.method == "session":
                 connection.close(UNAUTHORIZED, "logged out")
+
+    def _token_revoked(self, user_id: int, token_hash: str) -> None:
+        for connection in list(self.by_user.get(user_id, ())):
+            if connection.identity.method == "token" and connection.identity.token_hash == token_hash:
+                connection.close(UNAUTHORIZED, "token revoked")
 
     # ---- bus state ---------------------------------------------------------------------------------
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from flask import Flask, g
 from flask.testing import FlaskClient
 
+from models import db
 from tests.support.portfolios import add_user
 
 
@@ -35,3 +37,39 @@ def test_portfolio_id_out_of_range_is_404_not_500(client: FlaskClient) -> None:
     client.post("/auth/login", json={"username": "alice", "password": "s3cret"})
     assert client.get("/api/portfolios/99999999999999999999").status_code == 404
     assert client.get("/api/portfolios/2147483648/history").status_code == 404
+
+
+def test_a_cookie_saved_before_logout_is_dead_after_it(client: FlaskClient) -> None:
+    add_user()
+    client.post("/auth/login", json={"username": "alice", "password": "s3cret"})
+    saved = client.get_cookie("session")
+    assert saved is not None
+    assert client.post("/auth/logout", json={}).status_code == 200
+    client.set_cookie("session", saved.value)  # an attacker's copy of the cookie
+    g.pop("_login_user", None)  # the test client shares the fixture's app context (and Flask-Login's cache in g)
+    assert client.get("/auth/me").status_code == 401
+
+
+def test_logging_in_again_after_logout_works(client: FlaskClient) -> None:
+    add_user()
+    client.post("/auth/login", json={"username": "alice", "password": "s3cret"})
+    client.post("/auth/logout", json={})
+    client.post("/auth/login", json={"username": "alice", "password": "s3cret"})
+    assert client.get("/auth/me").status_code == 200
+
+
+def test_a_password_change_ends_every_session(client: FlaskClient, app: Flask) -> None:
+    user = add_user()
+    client.post("/auth/login", json={"username": "alice", "password": "s3cret"})
+    user.set_password("new one")
+    db.session.commit()
+    g.pop("_login_user", None)  # the test client shares the fixture's app context (and Flask-Login's cache in g)
+    assert client.get("/auth/me").status_code == 401
+
+
+def test_a_cookie_without_a_session_version_is_refused(client: FlaskClient, app: Flask) -> None:
+    user = add_user()
+    with client.session_transaction() as session:  # a cookie from before session versions (or forged)
+        session["_user_id"] = str(user.id)
+        session["_fresh"] = True
+    assert client.get("/auth/me").status_code == 401
