@@ -10,6 +10,7 @@ from flask import Flask
 from app.config import load_config
 from app.extensions import db, login_manager, migrate, sock
 from app.logging_setup import configure_logging
+from app.security import init_security
 from models import User
 from models.bus import init_bus
 from models.feed_status import init_feed_status
@@ -34,6 +35,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
 
     for blueprint in (auth.blueprint, api.blueprint, web.blueprint, ws.blueprint):
         app.register_blueprint(blueprint)
+    init_security(app)
     return app
 
 

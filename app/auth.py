@@ -7,9 +7,11 @@ from typing import Any
 
 from flask import Blueprint, Request, Response, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
 from app.extensions import db, login_manager
+from app.passwords import verify_password
 from app.redirects import safe_next_url
 from models import ApiToken, User
 from models.bus import BusError, get_bus
@@ -48,7 +50,8 @@ def unauthorized() -> Any:
     return redirect(url_for("auth.login", next=request.path))
 
 
-def _credentials() -> tuple[str, str]:
+def credentials() -> tuple[str, str]:
+    """(username, password) of a login request, form or JSON; empty strings for anything else."""
     source = request.get_json(silent=True) if request.is_json else request.form
     if source is None or not hasattr(source, "get"):
         return "", ""
@@ -61,13 +64,14 @@ def login() -> Any:
     """Show the form, or check credentials and start a session."""
     if request.method == "GET":
         return render_template("login.html", error=None, next_url=safe_next_url(request.args.get("next")))
-    username, password = _credentials()
+    username, password = credentials()
     user = db.session.scalar(select(User).where(User.username == username.strip())) if username else None
-    if user is None or not user.check_password(password):
+    if not verify_password(user, password):
         if wants_json():
             return jsonify(error="invalid username or password"), 401
         return render_template("login.html", error="Invalid username or password.",
                                next_url=safe_next_url(request.args.get("next"))), 401
+    assert user is not None
     login_user(user)
     if wants_json():
         return jsonify(user=user.to_dict())
@@ -98,6 +102,12 @@ def logout() -> Response | Any:
     if wants_json():
         return jsonify(status="logged out")
     return redirect(url_for("auth.login"))
+
+
+@blueprint.get("/csrf")
+def csrf_token() -> Any:
+    """This session's CSRF token: cookie-session clients send it back as `X-CSRFToken` on every change."""
+    return jsonify(csrf_token=generate_csrf())
 
 
 @blueprint.get("/me")

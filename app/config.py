@@ -34,6 +34,7 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
     "WEBSOCKET_GC_COLLECT_INTERVAL": (3600, 0),
     "DATA_STALE_AFTER_SECONDS": (300, 1),
     "HISTORY_RETENTION_DAYS": (400, 0),  # 0 = keep every row
+    "MAX_CONTENT_LENGTH": (1 << 20, 1024),  # bytes of a request body; more is 413 before anything reads it
     "PORTFOLIO_SIGNIFICANT_CHANGE_PERCENT": (1, 0),
     "PORT": (8000, 1),
     "SIMULATED_SEED": (42, 0),
@@ -68,6 +69,9 @@ STRING_SETTINGS: dict[str, str | None] = {
     "LOG_DIR": None,
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "json",
+    # limits' notation ("10 per 15 minutes", "5/minute"; several separated by ";"), checked at start-up.
+    "LOGIN_RATE_LIMIT_PER_ACCOUNT": "10 per 15 minutes",  # failed logins of one username
+    "LOGIN_RATE_LIMIT_PER_ADDRESS": "60 per 15 minutes",  # login attempts from one client address
 }
 
 BOOL_SETTINGS: dict[str, bool] = {
@@ -122,6 +126,17 @@ def parse_priorities(raw: str) -> dict[str, int]:
     return priorities
 
 
+def parse_rate_limit(name: str, raw: str) -> str:
+    """A rate limit in the limits library's notation, e.g. "10 per 15 minutes"."""
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(name, raw, 'expected a rate such as "10 per 15 minutes"') from None
+    return raw
+
+
 def normalise_database_url(url: str) -> str:
     """Accept the `postgres://` and `postgresql://` forms hosts hand out; use psycopg 3."""
     for prefix in ("postgres://", "postgresql://"):
@@ -163,6 +178,9 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: Path | 
             raw = env.get(name)
             default = spec[0] if isinstance(spec, tuple) else spec
             config[name] = default if raw is None else read(name, raw, spec)
+
+    for name in ("LOGIN_RATE_LIMIT_PER_ACCOUNT", "LOGIN_RATE_LIMIT_PER_ADDRESS"):
+        config[name] = parse_rate_limit(name, config[name])
 
     database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'pricewire.db'}"
     config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(database_url)

@@ -73,3 +73,117 @@ def test_a_cookie_without_a_session_version_is_refused(client: FlaskClient, app:
         session["_user_id"] = str(user.id)
         session["_fresh"] = True
     assert client.get("/auth/me").status_code == 401
+
+
+# ---- CSRF, headers, body size (item 9) ------------------------------------------------------------
+
+def plain_client(app: Flask) -> FlaskClient:
+    """A client that sends no CSRF token: a cross-site form or script."""
+    return FlaskClient(app, app.response_class, use_cookies=True)
+
+
+def test_changes_on_a_cookie_session_need_the_csrf_token(app: Flask, client: FlaskClient) -> None:
+    add_user()
+    client.post("/auth/login", json={"username": "alice", "password": "s3cret"})
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    forged = plain_client(app)
+    forged.set_cookie("session", cookie.value)
+    g.pop("_login_user", None)
+    refused = forged.post("/auth/logout", data={})  # a cross-site form POST
+    assert refused.status_code == 400
+    assert forged.post("/api/watchlist", json={"symbol": "AAPL"}).status_code == 400
+    g.pop("_login_user", None)
+    assert client.get("/auth/me").status_code == 200  # still logged in
+    token = client.get("/auth/csrf").json["csrf_token"]
+    assert forged.post("/auth/logout", headers={"X-CSRFToken": token}, json={}).status_code == 200
+
+
+def test_login_form_needs_the_token_too(app: Flask) -> None:
+    add_user()
+    forged = plain_client(app)
+    assert forged.post("/auth/login", data={"username": "alice", "password": "s3cret"}).status_code == 400
+    page = forged.get("/auth/login")
+    assert b'name="csrf_token"' in page.data and b'name="csrf-token"' in page.data
+
+
+def test_bearer_token_calls_need_no_csrf_token(app: Flask) -> None:
+    from models import ApiToken
+
+    user = add_user()
+    token, plain = ApiToken.issue(user, "script")
+    db.session.add(token)
+    db.session.commit()
+    response = plain_client(app).post("/api/watchlist", json={"symbol": "AAPL"},
+                                      headers={"Authorization": f"Bearer {plain}"})
+    assert response.status_code in (200, 201), response.json
+
+
+def test_security_headers_and_csp(client: FlaskClient) -> None:
+    headers = client.get("/auth/login").headers
+    csp = headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp and "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert "Strict-Transport-Security" not in headers  # plain HTTP without SESSION_COOKIE_SECURE
+
+
+def test_a_large_body_is_refused_before_it_is_read(client: FlaskClient) -> None:
+    big = b"username=alice&password=" + b"x" * (2 << 20)
+    response = client.post("/auth/login", data=big, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 413
+
+
+# ---- login throttling and password checks (item 4) ------------------------------------------------
+
+def test_failed_logins_of_one_account_are_throttled(client: FlaskClient) -> None:
+    add_user()
+    for _ in range(10):
+        assert client.post("/auth/login", json={"username": "alice", "password": "wrong"}).status_code == 401
+    throttled = client.post("/auth/login", json={"username": "alice", "password": "s3cret"})
+    assert throttled.status_code == 429 and "Retry-After" in throttled.headers
+    assert client.post("/auth/login", json={"username": "ALICE ", "password": "s3cret"}).status_code == 429
+    add_user("bob")
+    assert client.post("/auth/login", json={"username": "bob", "password": "s3cret"}).status_code == 200
+
+
+def test_login_attempts_from_one_address_are_throttled() -> None:
+    from tests.conftest import make_app
+
+    application = make_app({"DATABASE_URL": "sqlite://", "LOGIN_RATE_LIMIT_PER_ADDRESS": "3 per minute"})
+    with application.app_context():
+        db.create_all()
+        client = application.test_client()
+        codes = [client.post("/auth/login", json={"username": f"user{n}", "password": "x"}).status_code
+                 for n in range(4)]
+        assert codes == [401, 401, 401, 429]
+        db.session.remove()
+
+
+def test_an_unknown_user_costs_the_same_hash_check(monkeypatch: pytest.MonkeyPatch, client: FlaskClient) -> None:
+    from app import passwords
+
+    checked: list[str] = []
+    real = passwords.check_password_hash
+    monkeypatch.setattr(passwords, "check_password_hash", lambda stored, pw: checked.append(stored) or real(stored, pw))
+    add_user()
+    client.post("/auth/login", json={"username": "nobody", "password": "x"})
+    client.post("/auth/login", json={"username": "alice", "password": "x"})
+    assert len(checked) == 2 and checked[0] == passwords.dummy_hash()
+    assert checked[0].split("$")[0] == checked[1].split("$")[0]  # same method and cost as a real hash
+
+
+def test_hashing_runs_in_the_threadpool_under_gevent(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from app import passwords
+
+    threads: list[int] = []
+    real = passwords.check_password_hash
+    monkeypatch.setattr(passwords.gevent.monkey, "is_module_patched", lambda name: True)  # as in a gevent worker
+    monkeypatch.setattr(passwords, "check_password_hash",
+                        lambda stored, pw: threads.append(threading.get_ident()) or real(stored, pw))
+    assert passwords.verify_password(None, "x") is False
+    assert threads and threads[0] != threading.get_ident()  # not the event loop's thread
