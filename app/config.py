@@ -24,6 +24,8 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
     "WEBSOCKET_MAX_SUBSCRIPTIONS_PER_CONNECTION": (50, 1),
     "WEBSOCKET_MESSAGE_SIZE_LIMIT": (1024, 64),
     "WEBSOCKET_RATE_LIMIT_MESSAGES_PER_MINUTE": (60, 1),
+    "WEBSOCKET_MAX_FEED_REQUESTS_PER_USER": (50, 0),  # new symbols a user's sockets may add to the feed / 10 min
+    "FEED_MAX_REQUESTED_SYMBOLS": (2000, 0),  # symbols tracked at once because sockets asked (held ones not counted)
     "WEBSOCKET_HEARTBEAT_INTERVAL": (25, 1),
     "WEBSOCKET_PONG_TIMEOUT": (10, 1),
     "WEBSOCKET_SEND_QUEUE_SIZE": (256, 8),

@@ -10,6 +10,7 @@ from flask import Flask
 
 from models.feed_status import get_feed_status
 from models.messages import is_valid_symbol
+from models.symbol_requests import LOOKUP_EXTENSION, SymbolLookup
 from tasks.celery_app import EXTENSION_KEY as CELERY_KEY
 from tasks.celery_app import batch_expiry, celery_init_app
 
@@ -51,8 +52,35 @@ def embedded_refresh(app: Flask) -> Callable[[list[str]], dict[str, Any]]:
     return refresh
 
 
+# A failure whose reason says any of these tells nothing about the symbol: ask again later.
+UNSURE_MARKERS = ("timed out", "connection error", "server error", "rate limit", "throttl", "cooling down",
+                  "circuit", "is not set", "no market data source", "no answer", "no result")
+
+
+def symbol_verdict(success: bool, reason: str | None) -> bool | None:
+    """True: a provider quoted it; False: the providers answered and none knows it; None: cannot tell now."""
+    if success:
+        return True
+    text = (reason or "").lower()
+    return None if not text or any(marker in text for marker in UNSURE_MARKERS) else False
+
+
+def symbol_lookup(app: Flask) -> SymbolLookup:
+    """Confirm symbols a socket asks for with the providers (through the cache); nothing is stored."""
+
+    def lookup(symbols: list[str]) -> dict[str, bool | None]:
+        from tasks.pipeline import get_manager  # the providers, only once a lookup is needed
+
+        results = get_manager(app).get_asset_data(symbols)
+        return {symbol: None if (result := results.get(symbol)) is None else
+                symbol_verdict(result.success, result.error) for symbol in symbols}
+
+    return lookup
+
+
 def attach_feed(app: Flask) -> None:
-    """Register the forced-refresh entry point (and, in Celery mode, the Celery app) on `app`."""
+    """Register the forced-refresh entry point, the symbol lookup (and, in Celery mode, the Celery app) on `app`."""
+    app.extensions[LOOKUP_EXTENSION] = symbol_lookup(app)
     if app.config.get("EMBEDDED"):
         app.extensions[REFRESH_KEY] = embedded_refresh(app)
     else:
