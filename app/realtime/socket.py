@@ -104,11 +104,13 @@ class LockedSocket:
 
 
 class _OversizeGuard:
-    """Wraps the wsproto connection: simple-websocket's 1009 close becomes our error message + 4413."""
+    """Wraps the wsproto connection: simple-websocket's 1009 close becomes our error message + 4413, and
+    wsproto's 1007 (a text frame that is not UTF-8) gets our error message before it."""
 
-    def __init__(self, connection: Any, error_text: Callable[[], str]) -> None:
+    def __init__(self, connection: Any, error_text: Callable[[], str], invalid_text: Callable[[], str] | None) -> None:
         self._connection = connection
         self._error_text = error_text
+        self._invalid_text = invalid_text
         self.oversized = False
 
     def send(self, event: Any) -> bytes:
@@ -116,6 +118,10 @@ class _OversizeGuard:
             self.oversized = True
             data = self._connection.send(TextMessage(data=self._error_text()))
             return data + self._connection.send(CloseConnection(code=TOO_LARGE, reason="message too large"))
+        if (isinstance(event, CloseConnection) and event.code == CloseReason.INVALID_FRAME_PAYLOAD_DATA
+                and self._invalid_text is not None):
+            data = self._connection.send(TextMessage(data=self._invalid_text()))
+            return data + self._connection.send(CloseConnection(code=event.code, reason="invalid UTF-8"))
         return self._connection.send(event)  # type: ignore[no-any-return]
 
     def __getattr__(self, name: str) -> Any:
@@ -151,8 +157,9 @@ class RealtimeSocket(Server):
     pong_received: bool
 
     def __init__(self, environ: dict[str, Any], *, oversize_error: Callable[[], str], compression: bool = False,
-                 max_message_size: int | None = None) -> None:
+                 max_message_size: int | None = None, invalid_text_error: Callable[[], str] | None = None) -> None:
         self._oversize_error = oversize_error
+        self._invalid_text_error = invalid_text_error
         if not compression:
             # Without the client's offer in the handshake, wsproto negotiates no extension.
             environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
@@ -162,7 +169,7 @@ class RealtimeSocket(Server):
 
     def handshake(self) -> None:
         self.sock: Any = LockedSocket(self.sock)
-        self.ws: Any = _OversizeGuard(self.ws, self._oversize_error)
+        self.ws: Any = _OversizeGuard(self.ws, self._oversize_error, self._invalid_text_error)
         super().handshake()
 
     @property

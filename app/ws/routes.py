@@ -24,6 +24,7 @@ from app.ws import blueprint
 from app.ws.handlers import MessageHandler
 from models.messages import (
     CLOSE_INTERNAL_ERROR,
+    CLOSE_INVALID_DATA,
     CONNECTION,
     ERROR,
     FEED_CHANNEL,
@@ -75,11 +76,12 @@ def realtime_socket() -> Response:
                                            f"(at most {config['WEBSOCKET_MAX_CONNECTIONS_PER_USER']})",
                                  CONNECTION_LIMIT_RETRY_AFTER)
 
-    def oversize_error() -> str:
-        metrics.client_errors.labels(str(TOO_LARGE)).inc()
-        return client_envelope(ERROR, error_data(TOO_LARGE, _size_message(config), closing=True), connection_id)
+    def closing_error(code: int, message: str) -> str:
+        metrics.client_errors.labels(str(code)).inc()
+        return client_envelope(ERROR, error_data(code, message, closing=True), connection_id)
 
-    ws = RealtimeSocket(request.environ, oversize_error=oversize_error,
+    ws = RealtimeSocket(request.environ, oversize_error=lambda: closing_error(TOO_LARGE, _size_message(config)),
+                        invalid_text_error=lambda: closing_error(CLOSE_INVALID_DATA, "a text frame was not UTF-8"),
                         compression=bool(config["WEBSOCKET_COMPRESSION"]),
                         max_message_size=config["WEBSOCKET_MESSAGE_SIZE_LIMIT"])
     try:
