@@ -20,6 +20,8 @@ from typing import Any
 import redis
 from flask import Flask, current_app
 
+from models.messages import HEARTBEAT_PERIOD_SECONDS
+
 EXTENSION_KEY = "pricewire.feed_status"
 # Symbols asked for by a subscriber, a forced refresh or a failed one-off update are tracked this long.
 REQUEST_WINDOW_SECONDS = 600
@@ -251,14 +253,14 @@ class FeedStatusStore:
 
     # -- the reference's status ------------------------------------------------------------------------
     def service_status(self, update_interval: int) -> dict[str, Any]:
-        """The reference's get_service_status(): running means a heartbeat within two intervals.
+        """The reference's get_service_status(): running means a heartbeat within heartbeat_grace(interval).
 
         The interval is the running feed's own (it records it each cycle), else `update_interval`.
         """
         fields = self.read()
         update_interval = int(fields.get("update_interval") or update_interval)
         heartbeat = fields.get("heartbeat_at")
-        running = heartbeat is not None and time.time() - float(heartbeat) <= 2 * update_interval
+        running = heartbeat is not None and time.time() - float(heartbeat) <= heartbeat_grace(update_interval)
         successes, failures = self.source_totals()
         return {
             "running": running,
@@ -295,6 +297,12 @@ def init_feed_status(app: Flask) -> FeedStatusStore:
     store = FeedStatusStore(client, app.config.get("REDIS_KEY_PREFIX", "pricewire"))
     app.extensions[EXTENSION_KEY] = store
     return store
+
+
+def heartbeat_grace(update_interval: float) -> float:
+    """Seconds without a beat heartbeat before the feed counts as stopped: two intervals, and never less than
+    three heartbeat periods (beat beats every HEARTBEAT_PERIOD_SECONDS whatever the interval)."""
+    return max(2 * update_interval, 3 * HEARTBEAT_PERIOD_SECONDS)
 
 
 def get_feed_status(app: Flask | None = None) -> FeedStatusStore:

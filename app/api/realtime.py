@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from app.api import blueprint, monitoring
 from app.api.monitoring import connection_stats, data_freshness, epoch_to_iso, feed_status, json_response
 from models.bus import get_bus
+from models.feed_status import heartbeat_grace
 from models.messages import iso
 
 logger = logging.getLogger("pricewire.realtime")
@@ -90,8 +91,8 @@ def recommendations(checks: dict[str, bool], details: dict[str, Any]) -> list[st
                       "reachable from the web server; live updates stop until it is back.")
     if not checks["price_feed_running"]:
         interval = details["update_interval"]
-        advice.append(f"The price feed has sent no heartbeat for more than {2 * interval} s: start the Celery "
-                      "worker and beat (see README), or restart the embedded server.")
+        advice.append(f"The price feed has sent no heartbeat for more than {heartbeat_grace(interval):g} s: start "
+                      "the Celery worker and beat (see README), or restart the embedded server.")
     if not checks["data_fresh"]:
         age = details["seconds_since_update"]
         stored = "No prices are stored yet" if age is None else f"The newest stored price is {age} s old"
