@@ -71,6 +71,7 @@ def celery_config(config: Mapping[str, Any]) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "timezone": "UTC",
         "imports": ("tasks.feed", "tasks.maintenance"),
+        "beat_scheduler": "tasks.beat:LeasedScheduler",  # a beat that lost its lease sends nothing
         "beat_schedule": {
             "pricewire-feed-cycle": {
                 "task": "pricewire.feed.run_cycle",
