@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 import os
+import sys
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 from prometheus_client.multiprocess import MultiProcessCollector
 
 # Under gunicorn, gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR before the workers start: every worker
 # writes its values there and /metrics merges them (gauges: the mode below says how).
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _usable_multiprocess_dir() -> None:
+    """A set but missing directory (a stale export, a cleaned /tmp) is created; one that cannot be means
+    per-process metrics with a warning, never a crash of every `flask` command at import."""
+    directory = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+    if not directory or os.path.isdir(directory):
+        return
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        os.environ.pop(MULTIPROCESS_DIR_VARIABLE)
+        print(f"warning: {MULTIPROCESS_DIR_VARIABLE}={directory!r} is unusable ({exc.strerror}); "
+              "metrics are per process", file=sys.stderr)
+        # prometheus_client chose its value class from the environment when first imported: choose again.
+        values.ValueClass = values.get_value_class()
+
+
+_usable_multiprocess_dir()
 
 registry = CollectorRegistry(auto_describe=True)
 
