@@ -82,6 +82,7 @@ class Relay:
         self.pings = PingSchedule(float(app.config["WEBSOCKET_HEARTBEAT_INTERVAL"]),
                                   float(app.config["WEBSOCKET_PONG_TIMEOUT"]))
         self.pinger: gevent.Greenlet | None = None
+        self.stopping = False  # SIGTERM came: new sockets are told 1001 too
         # In-process test apps share the interpreter with pytest: only served processes tune its collector.
         self.gc = GcScheduler(0 if app.testing else float(app.config["WEBSOCKET_GC_FREEZE_INTERVAL"]),
                               float(app.config["WEBSOCKET_GC_COLLECT_INTERVAL"]))
@@ -109,7 +110,11 @@ class Relay:
         self.gc.stop()
 
     def going_away(self) -> None:
-        """The process is stopping: close every socket with 1001, so clients reconnect (and resume) elsewhere now."""
+        """The process is stopping: close every socket with 1001, so clients reconnect (and resume) elsewhere now.
+
+        From here on a socket accepted before the server stops listening is closed 1001 at once (see
+        ws.routes): it would otherwise be cut without a close frame when the graceful timeout ends."""
+        self.stopping = True
         logger.info("server shutting down: closing sockets", extra={"connections": len(self.connections)})
         for index, connection in enumerate(list(self.connections.values()), 1):
             connection.close(CLOSE_GOING_AWAY, "server shutting down")

@@ -23,6 +23,7 @@ from app.realtime.stats import get_cluster
 from app.ws import blueprint
 from app.ws.handlers import MessageHandler
 from models.messages import (
+    CLOSE_GOING_AWAY,
     CLOSE_INTERNAL_ERROR,
     CLOSE_INVALID_DATA,
     CONNECTION,
@@ -141,6 +142,8 @@ def _serve(app: Flask, relay: Relay, connection: Connection, ws: RealtimeSocket)
     connection.start(ws)
     # Listen on the user's channel before saying "connected", so a logout right after cannot be missed.
     relay.wait_applied(relay.register(connection))
+    if relay.stopping:  # accepted after SIGTERM, before the server stopped listening: go elsewhere
+        connection.close(CLOSE_GOING_AWAY, "server shutting down")
     try:
         connection.reply(CONNECTION, {
             "status": "connected",
