@@ -13,6 +13,7 @@ from flask import Flask, current_app
 
 EXTENSION_KEY = "pricewire.bus"
 
+PROBE_TIMEOUT = 2.0  # seconds a health probe waits for Redis
 
 class BusError(ConnectionError):
     """The bus backend is unreachable; listeners must be rebuilt."""
@@ -158,6 +159,8 @@ class RedisBus(Bus):
 
     def __init__(self, url: str, prefix: str = "pricewire") -> None:
         self.client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+        # Health probes must answer while Redis is frozen (SIGSTOP, a hung host): a short timeout of their own.
+        self._probe = redis.Redis.from_url(url, socket_connect_timeout=PROBE_TIMEOUT, socket_timeout=PROBE_TIMEOUT)
         self.prefix = prefix + ":"
 
     def publish(self, channel: str, data: str) -> int:
@@ -171,12 +174,13 @@ class RedisBus(Bus):
 
     def ping(self) -> bool:
         try:
-            return bool(self.client.ping())
+            return bool(self._probe.ping())
         except (redis.RedisError, OSError):
             return False
 
     def close(self) -> None:
         self.client.close()
+        self._probe.close()
 
 
 def create_bus(redis_url: str | None, prefix: str = "pricewire") -> Bus:

@@ -293,7 +293,8 @@ def _failure_entries(failed: Mapping[str, str], previous: Mapping[str, Any], now
 def init_feed_status(app: Flask) -> FeedStatusStore:
     """Attach the store to `app`: Redis when configured, else in-process."""
     url = app.config.get("REDIS_URL")
-    client = redis.Redis.from_url(url, socket_connect_timeout=5) if url else None
+    # A timeout on every command: /health reads this store and must answer while Redis is frozen.
+    client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5) if url else None
     store = FeedStatusStore(client, app.config.get("REDIS_KEY_PREFIX", "pricewire"))
     app.extensions[EXTENSION_KEY] = store
     return store

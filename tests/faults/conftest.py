@@ -94,7 +94,7 @@ class Stack:
     def health(self) -> tuple[int, dict[str, Any]]:
         """GET /health: (status code, checks)."""
         assert self.web is not None
-        response = requests.get(self.web.url + "/health", timeout=10)
+        response = requests.get(self.web.url + "/health", timeout=20)
         return response.status_code, response.json().get("checks", {})
 
     def client(self) -> SeqClient:
