@@ -184,7 +184,10 @@ def assert_nothing_lost(stack: Stack, client: SeqClient, timeout: float = 60) ->
         stored = stack.db_seqs()
         return bool(stored) and all(client.last().get(symbol) == stored.get(symbol) for symbol in DEMO_SYMBOLS)
 
-    wait_for(caught_up, timeout=timeout, interval=0, message="every client's last seq to equal the database's")
+    try:
+        wait_for(caught_up, timeout=timeout, interval=0, message="every client's last seq to equal the database's")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: client {client.last()} database {stack.db_seqs()} closes {client.closes}") from None
     for symbol, seen in client.seqs.items():
         assert seen == sorted(seen), f"{symbol}: seq went backwards: {seen}"
     assert stack.duplicate_history_rows() == 0
