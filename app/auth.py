@@ -6,16 +6,17 @@ import contextlib
 from typing import Any
 
 from flask import Blueprint, Request, Response, jsonify, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
-from app.extensions import db, login_manager
+from app.extensions import db, login_manager, login_required
 from app.passwords import verify_password
 from app.redirects import safe_next_url
 from models import ApiToken, User
 from models.bus import BusError, get_bus
-from models.messages import CONTROL_LOGOUT, dumps, user_channel
+from protocol.bus import logout_message
+from protocol.channels import user_channel
 
 blueprint = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -50,11 +51,14 @@ def unauthorized() -> Any:
     return redirect(url_for("auth.login", next=request.path))
 
 
-def credentials() -> tuple[str, str]:
-    """(username, password) of a login request, form or JSON; empty strings for anything else."""
+LOGIN_BODY_ERROR = 'expected a JSON object {"username": ..., "password": ...}'
+
+
+def credentials() -> tuple[str, str] | None:
+    """Username and password from a JSON object or the form; None when a JSON body is not an object."""
     source = request.get_json(silent=True) if request.is_json else request.form
     if source is None or not hasattr(source, "get"):
-        return "", ""
+        return None
     username, password = source.get("username"), source.get("password")
     return (username if isinstance(username, str) else "", password if isinstance(password, str) else "")
 
@@ -64,7 +68,10 @@ def login() -> Any:
     """Show the form, or check credentials and start a session."""
     if request.method == "GET":
         return render_template("login.html", error=None, next_url=safe_next_url(request.args.get("next")))
-    username, password = credentials()
+    found = credentials()
+    if found is None:  # malformed: a client bug, not a failed login
+        return jsonify(error=LOGIN_BODY_ERROR), 400
+    username, password = found
     user = db.session.scalar(select(User).where(User.username == username.strip())) if username else None
     if not verify_password(user, password):
         if wants_json():
@@ -75,14 +82,14 @@ def login() -> Any:
     login_user(user)
     if wants_json():
         return jsonify(user=user.to_dict())
-    # Only same-origin paths, judged after a browser's normalisation: anything else is an open redirect.
+    # Only same-origin paths, judged after a browser's normalization: anything else is an open redirect.
     return redirect(safe_next_url(request.args.get("next")) or url_for("web.dashboard"))
 
 
 def announce_logout(user_id: int) -> None:
     """Close the user's browser sockets in every web process now (they re-check on subscribe anyway)."""
     with contextlib.suppress(BusError):  # a logout must not fail on the bus
-        get_bus().publish(user_channel(user_id), dumps({"type": CONTROL_LOGOUT, "data": {}}))
+        get_bus().publish(user_channel(user_id), logout_message())
 
 
 def end_all_sessions(user: User) -> None:

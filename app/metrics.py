@@ -14,8 +14,10 @@ MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _usable_multiprocess_dir() -> None:
-    """A set but missing directory (a stale export, a cleaned /tmp) is created; one that cannot be means
-    per-process metrics with a warning, never a crash of every `flask` command at import."""
+    """Create a set but missing directory; if that fails, per-process metrics with a warning.
+
+    A stale export or a cleaned /tmp used to crash every `flask` command at import.
+    """
     directory = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
     if not directory or os.path.isdir(directory):
         return
@@ -26,7 +28,7 @@ def _usable_multiprocess_dir() -> None:
         print(f"warning: {MULTIPROCESS_DIR_VARIABLE}={directory!r} is unusable ({exc.strerror}); "
               "metrics are per process", file=sys.stderr)
         # prometheus_client chose its value class from the environment when first imported: choose again.
-        values.ValueClass = values.get_value_class()
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 _usable_multiprocess_dir()
@@ -39,7 +41,7 @@ def exposed_registry() -> CollectorRegistry:
     if not os.environ.get(MULTIPROCESS_DIR_VARIABLE):
         return registry
     merged = CollectorRegistry()
-    MultiProcessCollector(merged)
+    MultiProcessCollector(merged)  # type: ignore[no-untyped-call]  # prometheus-client leaves it unannotated
     return merged
 
 

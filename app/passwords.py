@@ -23,8 +23,10 @@ def dummy_hash() -> str:
 
 
 def off_the_loop(function: Callable[..., T], *args: object) -> T:
-    """Run CPU-heavy `function` in gevent's threadpool when gevent runs the process (hashing releases the GIL),
-    so one login does not stall every socket of the worker; a plain call otherwise."""
+    """Run CPU-heavy `function` in gevent's threadpool under gevent, else call it.
+
+    Hashing releases the GIL, so one login no longer stalls every socket of the worker.
+    """
     if gevent.monkey.is_module_patched("socket"):
         return gevent.get_hub().threadpool.apply(function, args)  # type: ignore[no-any-return]
     return function(*args)

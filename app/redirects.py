@@ -8,25 +8,25 @@ from urllib.parse import urlsplit
 _DROPPED = str.maketrans("", "", "\t\n\r")
 
 
-def browser_normalised(target: str) -> str:
+def browser_normalized(target: str) -> str:
     """`target` as a browser would resolve it: tabs and newlines gone, backslashes as slashes."""
     return target.translate(_DROPPED).replace("\\", "/")
 
 
 def safe_next_url(target: str | None) -> str | None:
-    """The normalised path when `target` stays on this origin, else None (the caller picks a default).
+    r"""The normalized path when `target` stays on this origin, else None (the caller picks a default).
 
     Accepted: "/path?query#fragment". Refused: anything with a scheme or host, scheme-relative "//host"
     (in any spelling a browser reads that way: "/\\host", "/\\t/host"), control characters, or no leading "/".
     """
     if not target:
         return None
-    normalised = browser_normalised(target.strip(" \x00\x0b\x0c"))
-    if not normalised.startswith("/") or normalised.startswith("//"):
+    normalized = browser_normalized(target.strip(" \x00\x0b\x0c"))
+    if not normalized.startswith("/") or normalized.startswith("//"):
         return None
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in normalised):
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in normalized):
         return None
-    parts = urlsplit(normalised)
+    parts = urlsplit(normalized)
     if parts.scheme or parts.netloc:
         return None
-    return normalised
+    return normalized

@@ -58,7 +58,8 @@ def _csrf_failed(error: CSRFError) -> Any:
 
 
 def _account_key() -> str:
-    return "account:" + credentials()[0].strip().lower()[:80]
+    found = credentials()
+    return "account:" + (found[0].strip().lower()[:80] if found else "")
 
 
 def _failed_login(response: Response) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import click
 from flask.cli import AppGroup
@@ -11,7 +12,9 @@ from sqlalchemy import select
 from app.auth import announce_logout, end_all_sessions
 from models import ApiToken, User, db
 from models.bus import BusError, get_bus
-from models.messages import CONTROL_TOKEN_REVOKED, MAX_ID, dumps, user_channel
+from protocol.bus import token_revoked_message
+from protocol.channels import user_channel
+from protocol.client import MAX_ID
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 tokens_cli = AppGroup("tokens", help="Manage API tokens for non-browser clients.")
@@ -26,11 +29,13 @@ def _user(name: str) -> User:
 
 @users_cli.command("create")
 @click.argument("name")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-def create_user(name: str, password: str) -> None:
+@click.option("--password", help="The password; asked twice on a terminal when omitted.")
+def create_user(name: str, password: str | None) -> None:
     """Create user NAME."""
     if db.session.scalar(select(User).where(User.username == name)):
         raise click.ClickException(f"user {name!r} already exists")
+    if password is None:
+        password = _ask_password()
     if not password:
         raise click.BadParameter("must not be empty", param_hint="--password")
     user = User(username=name)
@@ -40,14 +45,24 @@ def create_user(name: str, password: str) -> None:
     click.echo(f"created user {name} (id {user.id})")
 
 
+def _ask_password() -> str:
+    """Prompt on a terminal; without one, say how to pass the password instead of aborting."""
+    if not sys.stdin.isatty():
+        raise click.UsageError('no terminal to ask for the password: pass it as --password PW '
+                               '(e.g. --password "$(cat pw.txt)")')
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
 @users_cli.command("set-password")
 @click.argument("name")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-def set_password(name: str, password: str) -> None:
+@click.option("--password", help="The new password; asked twice on a terminal when omitted.")
+def set_password(name: str, password: str | None) -> None:
     """Change NAME's password; every session of NAME ends (cookies and browser sockets)."""
+    user = _user(name)
+    if password is None:
+        password = _ask_password()
     if not password:
         raise click.BadParameter("must not be empty", param_hint="--password")
-    user = _user(name)
     user.set_password(password)  # bumps the session version
     db.session.commit()
     announce_logout(user.id)
@@ -60,7 +75,6 @@ def logout_everywhere(name: str) -> None:
     """End every session of NAME: old cookies stop working, open browser sockets close (4401)."""
     end_all_sessions(_user(name))
     click.echo(f"every session of {name} ended")
-
 
 @tokens_cli.command("create")
 @click.argument("username")
@@ -100,6 +114,5 @@ def revoke_token(token_id: int) -> None:
     db.session.delete(token)
     db.session.commit()
     with contextlib.suppress(BusError):  # sockets re-check on their next subscribe anyway
-        get_bus().publish(user_channel(user_id), dumps({"type": CONTROL_TOKEN_REVOKED,
-                                                        "data": {"token_hash": token_hash}}))
+        get_bus().publish(user_channel(user_id), token_revoked_message(token_hash))
     click.echo(f"token {token_id} revoked")

@@ -20,7 +20,7 @@ from typing import Any
 import redis
 from flask import Flask, current_app
 
-from models.messages import HEARTBEAT_PERIOD_SECONDS
+from protocol.bus import HEARTBEAT_PERIOD_SECONDS
 
 EXTENSION_KEY = "pricewire.feed_status"
 # Symbols asked for by a subscriber, a forced refresh or a failed one-off update are tracked this long.
@@ -140,7 +140,7 @@ class FeedStatusStore:
         pipe.execute()
 
     def failed_updates(self) -> dict[str, dict[str, Any]]:
-        """symbol -> {"error", "since", "at"} of every symbol whose last update failed in every source."""
+        """Symbol -> {"error", "since", "at"} of every symbol whose last update failed in every source."""
         raw: Mapping[Any, Any] = dict(self._failed) if self.client is None else self.client.hgetall(self.failed_key)
         return {_text(symbol): json.loads(_text(value)) for symbol, value in raw.items()}
 
@@ -301,8 +301,11 @@ def init_feed_status(app: Flask) -> FeedStatusStore:
 
 
 def heartbeat_grace(update_interval: float) -> float:
-    """Seconds without a beat heartbeat before the feed counts as stopped: two intervals, and never less than
-    three heartbeat periods (beat beats every HEARTBEAT_PERIOD_SECONDS whatever the interval)."""
+    """Seconds without a beat heartbeat before the feed counts as stopped.
+
+    Two intervals, and never less than three heartbeat periods: beat beats every
+    HEARTBEAT_PERIOD_SECONDS whatever the interval.
+    """
     return max(2 * update_interval, 3 * HEARTBEAT_PERIOD_SECONDS)
 
 

@@ -22,7 +22,6 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from models.base import db, utcnow
 from models.currency import MINOR_UNIT_CURRENCIES, fx_symbol, fx_symbols_needed, normalize_currency
 from models.market import Asset, Quote
-from models.messages import iso, portfolio_channel
 from models.portfolio import Portfolio, PortfolioValue, Position
 from models.valuation import (
     DEFAULT_THRESHOLD_PERCENT,
@@ -32,6 +31,8 @@ from models.valuation import (
     PositionInput,
     value_portfolio,
 )
+from protocol.channels import portfolio_channel
+from protocol.wire import iso
 
 THRESHOLD_SETTING = "PORTFOLIO_SIGNIFICANT_CHANGE_PERCENT"
 _FX_SYMBOL = re.compile(r"^([A-Z]{3})([A-Z]{3})=X$")
@@ -72,7 +73,7 @@ def significant_change_threshold() -> Decimal:
 
 
 def _currency_codes(major: str) -> set[str]:
-    """Every stored currency code that normalises to `major` ('GBP' -> GBP, GBp, GBX, GBx)."""
+    """Every stored currency code that normalizes to `major` ('GBP' -> GBP, GBp, GBX, GBx)."""
     return {major} | {code for code, (to, _) in MINOR_UNIT_CURRENCIES.items() if to == major}
 
 

@@ -20,7 +20,6 @@ from sqlalchemy import insert, update
 
 from models.base import db, utcnow
 from models.bus import BusError, get_bus
-from models.messages import PORTFOLIO_UPDATE, POSITION_UPDATE, dumps, portfolio_channel, user_channel
 from models.portfolio import Portfolio, PortfolioValue, Position
 from models.portfolio_valuation import (
     LoadedBatch,
@@ -34,6 +33,9 @@ from models.portfolio_valuation import (
     with_prices,
 )
 from models.valuation import PortfolioValuation, PositionValuation, value_position
+from protocol.bus import bus_message
+from protocol.channels import portfolio_channel, user_channel
+from protocol.client import PORTFOLIO_UPDATE, POSITION_UPDATE
 
 __all__ = ["PortfolioTracker", "fx_symbols_for_tracked_portfolios", "revalue_for_symbols"]
 
@@ -88,7 +90,7 @@ def _position_data(pos: PositionValuation, item: LoadedPortfolio, seq: int | Non
 def _publish(channel: str, kind: str, data: dict[str, Any]) -> bool:
     """Publish one message; a bus failure is logged, not raised (the state is committed)."""
     try:
-        get_bus().publish(channel, dumps({"type": kind, "data": data, "published_at": time.time()}))
+        get_bus().publish(channel, bus_message(kind, data))
         return True
     except BusError as exc:
         logger.warning("publish failed", extra={"channel": channel, "type": kind, "error": str(exc)})
@@ -185,8 +187,11 @@ class PortfolioTracker:
 
     def update_position_value(self, position: Position, new_price: Decimal,
                               now: datetime | None = None) -> dict[str, Any]:
-        """The position valued at `new_price`: current_price, current_value, daily_change,
-        total_return, total_return_percent, significant_change, ... plus portfolio_id."""
+        """The position valued at `new_price`, plus portfolio_id.
+
+        Fields: current_price, current_value, daily_change, total_return, total_return_percent,
+        significant_change, ...
+        """
         moment = now or utcnow()
         symbol = position.asset.symbol
         batch = self._batch(position.portfolio_id, {symbol: new_price}, moment)

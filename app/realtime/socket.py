@@ -16,7 +16,7 @@ from wsproto.events import CloseConnection, TextMessage
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError
 
-from models.messages import TOO_LARGE
+from protocol.codes import TOO_LARGE
 
 LINGER_SECONDS = 2.0  # how long a closing socket keeps reading so the peer gets our close frame, not a RST
 LINGER_BYTES = 16 << 20  # read and discarded, never buffered
@@ -104,8 +104,11 @@ class LockedSocket:
 
 
 class _OversizeGuard:
-    """Wraps the wsproto connection: simple-websocket's 1009 close becomes our error message + 4413, and
-    wsproto's 1007 (a text frame that is not UTF-8) gets our error message before it."""
+    """Wraps the wsproto connection: our error message before 4413 (instead of 1009) and before 1007.
+
+    simple-websocket closes 1009 for a frame over the size limit; wsproto closes 1007 for a text frame
+    that is not UTF-8.
+    """
 
     def __init__(self, connection: Any, error_text: Callable[[], str], invalid_text: Callable[[], str] | None) -> None:
         self._connection = connection
@@ -116,12 +119,14 @@ class _OversizeGuard:
     def send(self, event: Any) -> bytes:
         if isinstance(event, CloseConnection) and event.code == CloseReason.MESSAGE_TOO_BIG:
             self.oversized = True
-            data = self._connection.send(TextMessage(data=self._error_text()))
-            return data + self._connection.send(CloseConnection(code=TOO_LARGE, reason="message too large"))
+            data: bytes = self._connection.send(TextMessage(data=self._error_text()))
+            closing: bytes = self._connection.send(CloseConnection(code=TOO_LARGE, reason="message too large"))
+            return data + closing
         if (isinstance(event, CloseConnection) and event.code == CloseReason.INVALID_FRAME_PAYLOAD_DATA
                 and self._invalid_text is not None):
-            data = self._connection.send(TextMessage(data=self._invalid_text()))
-            return data + self._connection.send(CloseConnection(code=event.code, reason="invalid UTF-8"))
+            text: bytes = self._connection.send(TextMessage(data=self._invalid_text()))
+            close: bytes = self._connection.send(CloseConnection(code=event.code, reason="invalid UTF-8"))
+            return text + close
         return self._connection.send(event)  # type: ignore[no-any-return]
 
     def __getattr__(self, name: str) -> Any:
@@ -145,7 +150,7 @@ class _InlineReader:
         """Nothing to wait for."""
 
 
-class RealtimeSocket(Server):
+class RealtimeSocket(Server):  # type: ignore[misc]  # simple-websocket ships no annotations
     """The server side of one WebSocket.
 
     - no reader greenlet: receive() reads the socket in the caller's greenlet (one parked greenlet per
@@ -168,6 +173,7 @@ class RealtimeSocket(Server):
         _open_sockets.add(self)
 
     def handshake(self) -> None:
+        """The upgrade, with the socket behind a lock and oversize frames answered with our error first."""
         self.sock: Any = LockedSocket(self.sock)
         self.ws: Any = _OversizeGuard(self.ws, self._oversize_error, self._invalid_text_error)
         super().handshake()

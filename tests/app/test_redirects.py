@@ -1,4 +1,4 @@
-"""safe_next_url: only same-origin paths survive, after the normalisation browsers apply."""
+"""safe_next_url: only same-origin paths survive, after the normalization browsers apply."""
 
 from __future__ import annotations
 
@@ -24,5 +24,5 @@ def test_refused(target: str | None) -> None:
     ("/\r\nSet-Cookie:x=1", "/Set-Cookie:x=1"),  # newlines gone, as a browser drops them: no header injection
     ("/a\\b", "/a/b"),
 ])
-def test_kept_and_normalised(target: str, expected: str) -> None:
+def test_kept_and_normalized(target: str, expected: str) -> None:
     assert safe_next_url(target) == expected

@@ -79,3 +79,11 @@ def test_tokens_list_and_revoke(app: Flask) -> None:
     assert cli.invoke(args=["tokens", "list"]).output.strip() == "no tokens"
     assert cli.invoke(args=["tokens", "revoke", token_id]).exit_code == 1
     assert cli.invoke(args=["tokens", "revoke", "99999999999999999999"]).exit_code == 2
+
+
+def test_users_create_without_password_or_terminal_says_how(app: Flask) -> None:
+    result = runner(app).invoke(args=["users", "create", "erin"], input="")
+    assert result.exit_code == 2
+    assert "no terminal to ask for the password: pass it as --password PW" in result.output
+    with app.app_context():
+        assert db.session.scalar(select(User).where(User.username == "erin")) is None

@@ -18,7 +18,7 @@ import requests
 import sqlalchemy as sa
 
 from cli.demo import DEMO_SYMBOLS
-from models.messages import asset_channel
+from protocol.channels import asset_channel
 from tests.app.ws.client import Closed, WsClient
 from tests.support.private_services import PrivatePostgres, PrivateRedis
 from tests.support.processes import BIN, ROOT, ManagedProcess, WebServer, service_env, start_web, start_worker
@@ -47,7 +47,7 @@ class Stack:
         return result.stdout
 
     def start_web(self) -> WebServer:
-        """gunicorn on a free port."""
+        """Gunicorn on a free port."""
         self.web = start_web(self.env, self.tmp)
         self.processes.append(self.web)
         return self.web
@@ -70,7 +70,7 @@ class Stack:
         return sa.create_engine(self.pg.url.replace("postgresql://", "postgresql+psycopg://"))
 
     def db_seqs(self) -> dict[str, int]:
-        """symbol -> the stored quote's seq."""
+        """Symbol -> the stored quote's seq."""
         engine = self.engine()
         try:
             with engine.connect() as connection:
@@ -143,7 +143,7 @@ class SeqClient:
             return None
 
     def last(self) -> dict[str, int]:
-        """symbol -> the last seq received."""
+        """Symbol -> the last seq received."""
         return {symbol: seen[-1] for symbol, seen in self.seqs.items() if seen}
 
     def close(self) -> None:
@@ -187,7 +187,8 @@ def assert_nothing_lost(stack: Stack, client: SeqClient, timeout: float = 60) ->
     try:
         wait_for(caught_up, timeout=timeout, interval=0, message="every client's last seq to equal the database's")
     except AssertionError as exc:
-        raise AssertionError(f"{exc}: client {client.last()} database {stack.db_seqs()} closes {client.closes}") from None
+        held = f"client {client.last()} database {stack.db_seqs()} closes {client.closes}"
+        raise AssertionError(f"{exc}: {held}") from None
     for symbol, seen in client.seqs.items():
         assert seen == sorted(seen), f"{symbol}: seq went backwards: {seen}"
     assert stack.duplicate_history_rows() == 0

@@ -1,5 +1,8 @@
-"""Faults on a live feed (issue 16): Redis killed or frozen, PostgreSQL stopped, a worker SIGKILLed
-mid-batch, two beats, a web process stopped under reconnecting clients. Nothing may be lost."""
+"""Faults on a live feed (issue 16): nothing may be lost.
+
+Redis killed or frozen, PostgreSQL stopped, a worker SIGKILLed mid-batch, two beats, a web process
+stopped under reconnecting clients.
+"""
 
 from __future__ import annotations
 

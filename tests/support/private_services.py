@@ -87,7 +87,7 @@ class PrivatePostgres:
         return subprocess.run(command, capture_output=True, text=True, timeout=120, check=check)
 
     def init(self) -> None:
-        """initdb into the test's directory, start, create the `pricewire` database."""
+        """Initdb into the test's directory, start, create the `pricewire` database."""
         if self._user is not None:
             shutil.chown(self.base, self._user)
         self._run(_pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")

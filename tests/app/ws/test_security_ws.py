@@ -10,7 +10,7 @@ import redis
 from sqlalchemy import func, select
 
 from models import Asset, db
-from models.messages import asset_channel
+from protocol.channels import asset_channel
 from tests.app.ws.client import WsClient
 from tests.app.ws.conftest import Seed, Services, connected, login_session
 from tests.conftest import make_app

@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.config import BOOL_SETTINGS, INT_SETTINGS
-from models import messages
+from protocol import codes
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_close_code_is_documented() -> None:
     text = (ROOT / "docs" / "protocol.md").read_text()
-    codes = {value for name, value in vars(messages).items()
+    found = {value for name, value in vars(codes).items()
              if isinstance(value, int) and not isinstance(value, bool) and 1000 <= value < 5000 and name.isupper()}
-    assert codes and sorted(code for code in codes if f"| {code} |" not in text and f"{code} (" not in text) == []
+    assert found and sorted(code for code in found if f"| {code} |" not in text and f"{code} (" not in text) == []
 
 
 def test_every_websocket_setting_is_documented() -> None:
