@@ -90,8 +90,12 @@ def admit_symbols(app: Flask, user_id: int, symbols: list[str]) -> Admission:
     """Decide which of `symbols` a socket of `user_id` may subscribe to, and ask the feed for them."""
     admission = Admission()
     known = _known(symbols)
-    store = symbol_requests(app)
     others = [symbol for symbol in symbols if symbol not in known]
+    if not others:  # the common case: nothing to look up or count
+        admission.accepted = list(symbols)
+        ask_feed_for(app, admission.accepted)
+        return admission
+    store = symbol_requests(app)
     none: set[str] = set()
     cached = _bounded("read unknown symbols", lambda: store.unknown(others), REQUEST_TIMEOUT, none)
     verdicts = _lookup(app, [symbol for symbol in others if symbol not in cached])

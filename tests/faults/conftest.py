@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from cli.demo import DEMO_SYMBOLS
 from protocol.channels import asset_channel
 from tests.app.ws.client import Closed, WsClient
+from tests.app.ws.conftest import seed, servers  # noqa: F401  (fixtures of the memory-churn test)
 from tests.support.private_services import PrivatePostgres, PrivateRedis
 from tests.support.processes import BIN, ROOT, ManagedProcess, WebServer, service_env, start_web, start_worker
 from tests.support.services import wait_for
