@@ -53,15 +53,20 @@ def running(stack: Stack) -> tuple[SeqClient, ManagedProcess]:
     return client, beat
 
 
+def recovers_with_nothing_lost(stack: Stack, client: SeqClient, beat: ManagedProcess) -> None:
+    """/health healthy again, live updates flowing, then (feed stopped) the invariants hold."""
+    health_is(stack, client, 200)
+    live(stack, client)
+    beat.stop()
+    assert_nothing_lost(stack, client, timeout=90)
+
+
 def test_redis_killed_and_restarted(stack: Stack) -> None:
     client, beat = running(stack)
     stack.redis.kill()
     health_is(stack, client, 503, "bus")
     stack.redis.start()  # empty: no queue, no feed status, no locks survived
-    health_is(stack, client, 200)
-    live(stack, client)
-    beat.stop()
-    assert_nothing_lost(stack, client)
+    recovers_with_nothing_lost(stack, client, beat)
 
 
 def test_redis_frozen(stack: Stack) -> None:
@@ -71,10 +76,7 @@ def test_redis_frozen(stack: Stack) -> None:
         health_is(stack, client, 503, "bus")
     finally:
         stack.redis.freeze(False)
-    health_is(stack, client, 200)
-    live(stack, client)
-    beat.stop()
-    assert_nothing_lost(stack, client)
+    recovers_with_nothing_lost(stack, client, beat)
 
 
 def test_postgresql_stopped_and_started(stack: Stack) -> None:
@@ -82,10 +84,7 @@ def test_postgresql_stopped_and_started(stack: Stack) -> None:
     stack.pg.stop()
     health_is(stack, client, 503, "database")
     stack.pg.start()
-    health_is(stack, client, 200)
-    live(stack, client)
-    beat.stop()
-    assert_nothing_lost(stack, client)
+    recovers_with_nothing_lost(stack, client, beat)
 
 
 def test_worker_sigkilled_mid_batch(stack: Stack) -> None:
@@ -96,10 +95,7 @@ def test_worker_sigkilled_mid_batch(stack: Stack) -> None:
     wait_for(lambda: worker.log().count("update_batch") > started, timeout=30, message="a batch to start")
     worker.signal(signal.SIGKILL)  # the main process and its pool child, mid-batch
     stack.start_worker("w2")
-    live(stack, client)
-    health_is(stack, client, 200)
-    beat.stop()
-    assert_nothing_lost(stack, client, timeout=90)
+    recovers_with_nothing_lost(stack, client, beat)
 
 
 def test_two_beats_one_active_and_a_prompt_takeover(stack: Stack) -> None:
@@ -110,10 +106,7 @@ def test_two_beats_one_active_and_a_prompt_takeover(stack: Stack) -> None:
     first.stop()  # SIGTERM: its lease is released on the way out
     wait_for(lambda: "waits as a standby" in second.log() and second.log().count("Sending due task") > 0,
              timeout=30, message="the standby beat to take over")
-    health_is(stack, client, 200)
-    live(stack, client)
-    second.stop()
-    assert_nothing_lost(stack, client)
+    recovers_with_nothing_lost(stack, client, second)
 
 
 def test_web_sigterm_with_clients_reconnecting_at_once(stack: Stack) -> None:
