@@ -86,14 +86,15 @@ def _lookup(app: Flask, symbols: list[str]) -> dict[str, bool | None]:
     return _bounded("look symbols up", lambda: lookup(symbols), timeout, dict.fromkeys(symbols))
 
 
-def admit_symbols(app: Flask, user_id: int, symbols: list[str]) -> Admission:
-    """Decide which of `symbols` a socket of `user_id` may subscribe to, and ask the feed for them."""
+def admit_symbols(app: Flask, user_id: int, symbols: list[str], track: bool = True) -> Admission:
+    """Decide which of `symbols` `user_id` may have the feed fetch; with `track`, ask the feed to track them."""
     admission = Admission()
     known = _known(symbols)
     others = [symbol for symbol in symbols if symbol not in known]
     if not others:  # the common case: nothing to look up or count
         admission.accepted = list(symbols)
-        ask_feed_for(app, admission.accepted)
+        if track:
+            ask_feed_for(app, admission.accepted)
         return admission
     store = symbol_requests(app)
     none: set[str] = set()
@@ -117,6 +118,7 @@ def admit_symbols(app: Flask, user_id: int, symbols: list[str]) -> Admission:
         admission.errors.append(f"feed request limit reached: {refused} new symbol(s) refused (at most {per_user} "
                                 "new symbols per user in 10 minutes, and the feed's total is capped)")
     admission.accepted = [symbol for symbol in symbols if symbol in known or symbol in accepted]
-    ask_feed_for(app, admission.accepted)
+    if track:
+        ask_feed_for(app, admission.accepted)
     return admission
 
