@@ -85,6 +85,8 @@ def _limit_logins(app: Flask) -> None:
                       headers_enabled=True, swallow_errors=True, in_memory_fallback_enabled=True,
                       strategy="moving-window")
     app.extensions[LIMITER_KEY] = limiter
+    # Sockets live for hours inside their request: no per-request limiter state kept for each of them.
+    limiter.exempt(app.view_functions["ws.realtime_socket"])
     view: Any = app.view_functions["auth.login"]
     view = limiter.limit(lambda: app.config["LOGIN_RATE_LIMIT_PER_ACCOUNT"], key_func=_account_key,
                          methods=["POST"], deduct_when=_failed_login, on_breach=_too_many)(view)

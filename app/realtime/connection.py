@@ -105,7 +105,6 @@ class Connection:
         self.ws: Any = None
         self.writer: gevent.Greenlet | None = None
         self.last_client_message = time.monotonic()
-        self.ping_sent_at: float | None = None  # monotonic; the relay's PingSchedule keeps it
         self._ready = gevent.event.Event()
         self._due: list[tuple[float, str]] = []
         self._full_since: float | None = None

@@ -21,7 +21,6 @@ class Pingable(Protocol):
     """What the schedule needs of a connection."""
 
     id: str
-    ping_sent_at: float | None
 
     def send_ping(self) -> bool:
         """Send a ping (the socket forgets any earlier pong); False when the socket is closing or gone."""
@@ -34,7 +33,11 @@ class Pingable(Protocol):
 
 
 class PingSchedule:
-    """A heap of (when to look next, connection id); looking either pings, waits, or closes."""
+    """A heap of (when to look next, order, connection id, when its last ping went); looking pings, waits or closes.
+
+    The last ping's time lives in the socket's one heap entry, not on the connection: an attribute more on
+    every Connection cost ~1 KiB per idle socket (its instance dict grew).
+    """
 
     def __init__(self, interval: float, pong_timeout: float, clock: Callable[[], float] = time.monotonic,
                  jitter: Callable[[], float] = random.random) -> None:
@@ -42,7 +45,7 @@ class PingSchedule:
         self.pong_timeout = pong_timeout
         self.clock = clock
         self.jitter = jitter
-        self._heap: list[tuple[float, int, str]] = []
+        self._heap: list[tuple[float, int, str, float | None]] = []
         self._order = itertools.count()  # ties never compare ids
 
     def __len__(self) -> int:
@@ -50,7 +53,7 @@ class PingSchedule:
 
     def add(self, connection_id: str) -> None:
         """A new socket: its first ping comes between half an interval and one interval from now."""
-        self._push(self.clock() + self.interval * (0.5 + 0.5 * self.jitter()), connection_id)
+        self._push(self.clock() + self.interval * (0.5 + 0.5 * self.jitter()), connection_id, None)
 
     def next_due(self) -> float | None:
         """When the earliest entry is due (None: no sockets)."""
@@ -60,28 +63,26 @@ class PingSchedule:
         """Handle every due entry; yields after each one so the caller can give other greenlets a turn."""
         now = self.clock()
         while self._heap and self._heap[0][0] <= now:
-            _, _, connection_id = heapq.heappop(self._heap)
+            _, _, connection_id, sent = heapq.heappop(self._heap)
             connection = lookup(connection_id)  # None: the socket ended since it was scheduled
             if connection is not None:
-                following = self._visit(connection, now)
+                following = self._visit(connection, sent, now)
                 if following is not None:
-                    self._push(following, connection_id)
+                    self._push(following[0], connection_id, following[1])
             yield None
 
-    def _visit(self, connection: Pingable, now: float) -> float | None:
-        """Ping, keep waiting, or close; when to look at this socket next (None: done with it)."""
-        sent = connection.ping_sent_at
+    def _visit(self, connection: Pingable, sent: float | None, now: float) -> tuple[float, float | None] | None:
+        """Ping, keep waiting, or close; (when to look next, when the last ping went), None: done with it."""
         if sent is not None and not connection.pong_received():
             if now - sent >= self.pong_timeout:
                 connection.close_no_pong()
                 return None
-            return sent + self.pong_timeout
+            return sent + self.pong_timeout, sent
         if sent is not None and now - sent < self.interval:
-            return sent + self.interval  # the pong came: the next ping one interval after the last
+            return sent + self.interval, sent  # the pong came: the next ping one interval after the last
         if not connection.send_ping():
             return None
-        connection.ping_sent_at = now
-        return now + min(self.pong_timeout, self.interval)
+        return now + min(self.pong_timeout, self.interval), now
 
-    def _push(self, due: float, connection_id: str) -> None:
-        heapq.heappush(self._heap, (due, next(self._order), connection_id))
+    def _push(self, due: float, connection_id: str, sent: float | None) -> None:
+        heapq.heappush(self._heap, (due, next(self._order), connection_id, sent))

@@ -24,7 +24,7 @@ from app.ws import blueprint
 from app.ws.handlers import MessageHandler
 from protocol.channels import FEED_CHANNEL
 from protocol.client import CONNECTION, ERROR, FEED_STATUS, MAX_HZ_LIMIT, MAX_SYMBOLS_PER_MESSAGE, error_data
-from protocol.codes import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_INVALID_DATA, IDLE_TIMEOUT, TOO_LARGE, TOO_MANY
+from protocol.codes import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, IDLE_TIMEOUT, TOO_LARGE, TOO_MANY
 from protocol.wire import client_envelope
 
 logger = logging.getLogger("pricewire.realtime")
@@ -65,12 +65,12 @@ def realtime_socket() -> Response:
                                            f"(at most {config['WEBSOCKET_MAX_CONNECTIONS_PER_USER']})",
                                  CONNECTION_LIMIT_RETRY_AFTER)
 
-    def closing_error(code: int, message: str) -> str:
+    def close_error(code: int) -> str:
         metrics.client_errors.labels(str(code)).inc()
+        message = _size_message(config) if code == TOO_LARGE else "a text frame was not UTF-8"
         return client_envelope(ERROR, error_data(code, message, closing=True), connection_id)
 
-    ws = RealtimeSocket(request.environ, oversize_error=lambda: closing_error(TOO_LARGE, _size_message(config)),
-                        invalid_text_error=lambda: closing_error(CLOSE_INVALID_DATA, "a text frame was not UTF-8"),
+    ws = RealtimeSocket(request.environ, close_error=close_error,
                         compression=bool(config["WEBSOCKET_COMPRESSION"]),
                         max_message_size=config["WEBSOCKET_MESSAGE_SIZE_LIMIT"])
     try:

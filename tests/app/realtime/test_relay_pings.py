@@ -29,7 +29,6 @@ class FakeConnection:
     def __init__(self, connection_id: str, clock: Clock) -> None:
         self.id = connection_id
         self.clock = clock
-        self.ping_sent_at: float | None = None
         self.pings: list[float] = []
         self.answered = True
         self.closed_at: float | None = None
