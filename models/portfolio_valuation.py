@@ -23,6 +23,7 @@ from models.base import db, utcnow
 from models.currency import MINOR_UNIT_CURRENCIES, fx_symbol, fx_symbols_needed, normalize_currency
 from models.market import Asset, Quote
 from models.portfolio import Portfolio, PortfolioValue, Position
+from models.session_view import annotate_sessions, roll_sessions
 from models.valuation import (
     DEFAULT_THRESHOLD_PERCENT,
     FxRate,
@@ -129,7 +130,7 @@ def _load_rows(portfolio_ids: list[int]) -> tuple[dict[int, PortfolioInput], dic
         select(
             Portfolio.id, Portfolio.name, Portfolio.base_currency, Portfolio.user_id, Portfolio.seq,
             Position.id.label("position_id"), Position.quantity, Position.cost_basis,
-            Position.last_published_value, Asset.symbol, Asset.currency,
+            Position.last_published_value, Asset.symbol, Asset.currency, Asset.mic, Asset.timezone,
             Quote.price, Quote.previous_close, Quote.last_updated,
         )
         .select_from(Portfolio)
@@ -150,6 +151,7 @@ def _load_rows(portfolio_ids: list[int]) -> tuple[dict[int, PortfolioInput], dic
                 cost_basis=row.cost_basis, currency=row.currency, price=row.price,
                 previous_close=row.previous_close,
                 price_as_of=row.last_updated, last_published_value=row.last_published_value,
+                exchange=row.mic, exchange_timezone=row.timezone,
             ))
     inputs = {
         pid: PortfolioInput(pid, head.name, head.base_currency, tuple(positions[pid])) for pid, head in heads.items()
@@ -232,7 +234,7 @@ def value_batch(batch: LoadedBatch, now: datetime, threshold: Decimal | None = N
     """Value every loaded portfolio; value_changed compares with its last snapshot."""
     limit = significant_change_threshold() if threshold is None else threshold
     return {
-        pid: value_portfolio(item.inputs, batch.fx_rates, now,
+        pid: value_portfolio(roll_sessions(item.inputs, now), batch.fx_rates, now,
                              None if item.last_snapshot is None else item.last_snapshot.total_value, limit)
         for pid, item in batch.portfolios.items()
     }
@@ -251,10 +253,11 @@ def _touched_by(position: dict[str, Any], base: str, symbols: set[str]) -> bool:
 
 
 def update_data(valuation: PortfolioValuation, seq: int, now: datetime,
-                updated_symbols: Iterable[str] | None = None) -> dict[str, Any]:
+                updated_symbols: Iterable[str] | None = None, inputs: PortfolioInput | None = None) -> dict[str, Any]:
     """portfolio_update data: reference fields, valuation fields, seq, as_of, channel.
 
-    positions_updated lists the positions `updated_symbols` moved (all when None).
+    positions_updated lists the positions `updated_symbols` moved (all when None). With the valuation's
+    `inputs`, each position gets its market's session fields and the data its oldest as_of.
     """
     data = valuation.as_dict()
     positions = data["positions"]
@@ -268,6 +271,8 @@ def update_data(valuation: PortfolioValuation, seq: int, now: datetime,
         valued_at=iso(now),
         channel=portfolio_channel(valuation.portfolio_id),
     )
+    if inputs is not None:
+        annotate_sessions(data, inputs, now)
     return data
 
 
@@ -281,7 +286,7 @@ def portfolio_update_data(portfolio_id: int, now: datetime | None = None) -> dic
     item = batch.portfolios.get(portfolio_id)
     if item is None:
         return None
-    return update_data(value_batch(batch, moment)[portfolio_id], item.seq, moment)
+    return update_data(value_batch(batch, moment)[portfolio_id], item.seq, moment, inputs=item.inputs)
 
 
 def owned_portfolio(user_id: int, portfolio_id: int) -> Portfolio | None:

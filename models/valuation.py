@@ -70,6 +70,8 @@ class PositionInput:
     previous_close: Decimal | None
     price_as_of: datetime | None
     last_published_value: Decimal | None = None
+    exchange: str | None = None  # the asset's stored MIC and time zone (models/session_view.py reads them)
+    exchange_timezone: str | None = None
 
 
 @dataclass(frozen=True)

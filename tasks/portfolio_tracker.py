@@ -138,7 +138,7 @@ def revalue_for_symbols(symbols: Iterable[str], now: datetime | None = None) -> 
     updates, positions_sent = [], 0
     for pid in dirty:
         item, valuation = batch.portfolios[pid], valuations[pid]
-        data = update_data(valuation, seqs[pid], moment, changed_symbols)
+        data = update_data(valuation, seqs[pid], moment, changed_symbols, item.inputs)
         _publish(portfolio_channel(pid), PORTFOLIO_UPDATE, data)
         updates.append(data)
         for pos in valuation.positions:
@@ -183,7 +183,8 @@ class PortfolioTracker:
         pid = _id(portfolio)
         batch = self._batch(pid, price_updates, moment)
         valuation = value_batch(batch, moment)[pid]
-        return update_data(valuation, batch.portfolios[pid].seq, moment, price_updates.keys())
+        return update_data(valuation, batch.portfolios[pid].seq, moment, price_updates.keys(),
+                           batch.portfolios[pid].inputs)
 
     def update_position_value(self, position: Position, new_price: Decimal,
                               now: datetime | None = None) -> dict[str, Any]:

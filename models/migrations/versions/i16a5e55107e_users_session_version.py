@@ -1,7 +1,7 @@
 """users.session_version: bumped by logout and password changes, so every older session cookie is dead
 
 Revision ID: i16a5e55107e
-Revises: cf52cde45cd4
+Revises: i12a7c3e9b2d4
 Create Date: 2026-11-29 23:40:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'i16a5e55107e'
-down_revision = 'cf52cde45cd4'
+down_revision = 'i12a7c3e9b2d4'
 branch_labels = None
 depends_on = None
 
