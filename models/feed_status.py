@@ -20,6 +20,7 @@ from typing import Any
 import redis
 from flask import Flask, current_app
 
+from models.redis_connect import redis_client
 from protocol.bus import HEARTBEAT_PERIOD_SECONDS
 
 EXTENSION_KEY = "pricewire.feed_status"
@@ -294,7 +295,7 @@ def init_feed_status(app: Flask) -> FeedStatusStore:
     """Attach the store to `app`: Redis when configured, else in-process."""
     url = app.config.get("REDIS_URL")
     # A timeout on every command: /health reads this store and must answer while Redis is frozen.
-    client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5) if url else None
+    client = redis_client(url, socket_connect_timeout=5, socket_timeout=5) if url else None
     store = FeedStatusStore(client, app.config.get("REDIS_KEY_PREFIX", "pricewire"))
     app.extensions[EXTENSION_KEY] = store
     return store
