@@ -13,8 +13,8 @@ from sqlalchemy import select
 from app.extensions import db, login_manager, login_required
 from app.passwords import verify_password
 from app.redirects import safe_next_url
+from infra.bus import BusError, get_bus
 from models import ApiToken, User
-from models.bus import BusError, get_bus
 from protocol.bus import logout_message
 from protocol.channels import user_channel
 

@@ -10,8 +10,8 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.auth import announce_logout, end_all_sessions
+from infra.bus import BusError, get_bus
 from models import ApiToken, User, db
-from models.bus import BusError, get_bus
 from protocol.bus import token_revoked_message
 from protocol.channels import user_channel
 from protocol.client import MAX_ID

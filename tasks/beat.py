@@ -15,8 +15,8 @@ from typing import Any
 from celery.beat import PersistentScheduler
 from flask import Flask
 
-from models.bus import get_bus
-from models.feed_status import get_feed_status
+from infra.bus import get_bus
+from infra.feed_status import get_feed_status
 from tasks import pipeline
 from tasks.locks import ExpiringLock, beat_lease
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy import insert, update
 
+from infra.bus import BusError, get_bus
 from models.base import db, utcnow
-from models.bus import BusError, get_bus
 from models.portfolio import Portfolio, PortfolioValue, Position
 from models.portfolio_valuation import (
     LoadedBatch,

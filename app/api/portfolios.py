@@ -16,7 +16,6 @@ from app.extensions import db, login_required
 from models.base import utcnow
 from models.portfolio import Portfolio, PortfolioValue
 from models.portfolio_valuation import owned_portfolio, portfolio_update_data, value_portfolios
-from protocol.client import MAX_ID
 from protocol.wire import iso
 
 DEFAULT_HISTORY_DAYS = 30
@@ -52,7 +51,7 @@ def list_portfolios() -> Response:
     return json_response({"portfolios": items})
 
 
-@blueprint.get(f"/api/portfolios/<int(max={MAX_ID}):portfolio_id>")
+@blueprint.get("/api/portfolios/<id:portfolio_id>")
 @login_required
 def get_portfolio(portfolio_id: int) -> Response:
     """The full current valuation (the portfolio_update data) of one owned portfolio."""
@@ -62,7 +61,7 @@ def get_portfolio(portfolio_id: int) -> Response:
     return json_response(data) if data is not None else json_response(NOT_FOUND, 404)
 
 
-@blueprint.get(f"/api/portfolios/<int(max={MAX_ID}):portfolio_id>/history")
+@blueprint.get("/api/portfolios/<id:portfolio_id>/history")
 @login_required
 def portfolio_history(portfolio_id: int) -> Response:
     """Stored valuation snapshots of the last `days` days, oldest first."""

@@ -19,9 +19,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.extensions import db
+from infra.feed_status import get_feed_status, request_symbols
+from infra.symbol_requests import LOOKUP_EXTENSION, SymbolLookup, SymbolRequests
 from models import Asset
-from models.feed_status import get_feed_status, request_symbols
-from models.symbol_requests import LOOKUP_EXTENSION, SymbolLookup, SymbolRequests
 
 logger = logging.getLogger("pricewire.websocket")
 

@@ -12,7 +12,7 @@ import redis
 from celery.beat import PersistentScheduler
 from flask import Flask
 
-from models.feed_status import get_feed_status
+from infra.feed_status import get_feed_status
 from tasks import beat
 from tasks.celery_app import celery_init_app
 from tasks.locks import beat_lease

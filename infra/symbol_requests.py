@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 import redis
 
-from models.feed_status import REQUEST_WINDOW_SECONDS
+from infra.feed_status import REQUEST_WINDOW_SECONDS
 
 LOOKUP_EXTENSION = "pricewire.symbol_lookup"  # tasks.wiring registers: symbols -> {symbol: exists (None: unsure)}
 SymbolLookup = Callable[[list[str]], dict[str, bool | None]]

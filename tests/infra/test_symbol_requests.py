@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from models.symbol_requests import SymbolRequests
+from infra.symbol_requests import SymbolRequests
 
 
 @pytest.fixture(params=["memory", "redis"])
