@@ -51,7 +51,7 @@ def list_portfolios() -> Response:
     return json_response({"portfolios": items})
 
 
-@blueprint.get("/api/portfolios/<int:portfolio_id>")
+@blueprint.get("/api/portfolios/<id:portfolio_id>")
 @login_required
 def get_portfolio(portfolio_id: int) -> Response:
     """The full current valuation (the portfolio_update data) of one owned portfolio."""
@@ -61,7 +61,7 @@ def get_portfolio(portfolio_id: int) -> Response:
     return json_response(data) if data is not None else json_response(NOT_FOUND, 404)
 
 
-@blueprint.get("/api/portfolios/<int:portfolio_id>/history")
+@blueprint.get("/api/portfolios/<id:portfolio_id>/history")
 @login_required
 def portfolio_history(portfolio_id: int) -> Response:
     """Stored valuation snapshots of the last `days` days, oldest first."""

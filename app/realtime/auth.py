@@ -90,12 +90,15 @@ def authenticate(request: Request, allowed_origins: Iterable[str],
         identity = token_identity(token, owners) if token else None
         return identity or Rejection(UNAUTHORIZED, "invalid token")
     if current_user.is_authenticated:
-        return Identity(int(current_user.id), "session")
+        return Identity(int(current_user.id), "session", session_version=int(current_user.session_version or 0))
     return Rejection(UNAUTHORIZED, "authentication required")
 
 
 def authorised(identities: Iterable[Identity]) -> dict[Identity, bool]:
-    """Each identity -> True while its user exists and (for a token) the token is not revoked; two queries at most."""
+    """Each identity -> True while its user exists, its token is not revoked or its session version unchanged.
+
+    Two queries at most, for any number of identities.
+    """
     wanted = list(dict.fromkeys(identities))
     hashes = [i.token_hash for i in wanted if i.method == "token" and i.token_hash is not None]
     users = [i.user_id for i in wanted if i.method != "token"]
@@ -103,15 +106,17 @@ def authorised(identities: Iterable[Identity]) -> dict[Identity, bool]:
     if hashes:
         tokens = {(str(h), int(u)) for h, u in db.session.execute(
             select(ApiToken.token_hash, ApiToken.user_id).where(ApiToken.token_hash.in_(hashes)))}
-    existing: set[int] = set()
-    if users:
-        existing = {int(u) for u in db.session.scalars(select(User.id).where(User.id.in_(users)))}
-    return {i: ((i.token_hash or "", i.user_id) in tokens if i.method == "token" else i.user_id in existing)
+    existing: set[tuple[int, int | None]] = set()
+    if users:  # a session stays valid while its user's session_version is the one seen at the handshake
+        existing = {(int(u), v) for u, v in db.session.execute(
+            select(User.id, User.session_version).where(User.id.in_(users)))}
+    return {i: ((i.token_hash or "", i.user_id) in tokens if i.method == "token"
+                else (i.user_id, i.session_version) in existing)
             for i in wanted}
 
 
 def still_authorised(identity: Identity) -> bool:
-    """True while the user exists and (for a token) the token is not revoked. Short session."""
+    """True while the user exists and the token is not revoked or the session version unchanged. Short session."""
     try:
         return authorised([identity])[identity]
     finally:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import Flask
 
 from app import metrics
 from app.realtime.connection import Connection
+from app.realtime.feed_requests import admit_symbols
 from app.realtime.limits import Subscription
 from app.realtime.relay import Relay
 from app.realtime.updates import Update, resumed_update, snapshot_update
@@ -48,8 +50,7 @@ class MessageHandler:
         if message.type == PING:
             self.connection.reply(PONG, {})
         elif message.type == SUBSCRIBE_ASSET:
-            if self._subscribe(message, [(asset_channel(symbol), symbol) for symbol in message.symbols]):
-                self.relay.reads.ask_feed_for(message.symbols)
+            self._subscribe_assets(message)
         elif message.type == SUBSCRIBE_PORTFOLIO:
             assert message.portfolio_id is not None
             self._subscribe(message, [(portfolio_channel(message.portfolio_id), message.portfolio_id)])
@@ -68,7 +69,7 @@ class MessageHandler:
             connection.error(BAD_REQUEST, f"subscription limit reached: at most {self.max_subscriptions} "
                                           f"per connection (have {len(connection.subscriptions)})")
             return False
-        reads = self.relay.reads
+        reads = self.relay.reads  # shared with every socket of the process: one query for a reconnect storm
         if not reads.still_authorised(connection.identity):
             connection.close(UNAUTHORIZED, "credentials are no longer valid")
             return False
@@ -78,9 +79,19 @@ class MessageHandler:
             return False
         return True
 
-    def _subscribe(self, message: ClientMessage, channels: list[tuple[str, Any]]) -> bool:
+    def _subscribe_assets(self, message: ClientMessage) -> None:
+        if not self._allowed(message, [(asset_channel(symbol), symbol) for symbol in message.symbols]):
+            return
+        admission = admit_symbols(self.app, self.connection.user_id, list(message.symbols))
+        for error in admission.errors:
+            self.connection.error(BAD_REQUEST, error)
+        if admission.accepted:
+            self._subscribe(replace(message, symbols=tuple(admission.accepted)),
+                            [(asset_channel(symbol), symbol) for symbol in admission.accepted], checked=True)
+
+    def _subscribe(self, message: ClientMessage, channels: list[tuple[str, Any]], checked: bool = False) -> bool:
         connection = self.connection
-        if not self._allowed(message, channels):
+        if not checked and not self._allowed(message, channels):
             return False
         kind = ASSET if message.type == SUBSCRIBE_ASSET else PORTFOLIO
         created, generation = self._register(message, kind, channels)

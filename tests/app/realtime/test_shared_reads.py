@@ -124,13 +124,14 @@ def test_authorisation_of_many_identities_in_one_read(app: Flask) -> None:
         Identity(alice.id, "token", ApiToken.hash_token(plain)),
         Identity(alice.id, "token", ApiToken.hash_token(revoked_plain)),
         Identity(bob.id, "token", ApiToken.hash_token(plain)),  # someone else's token
-        Identity(bob.id, "session"),
+        Identity(bob.id, "session", session_version=bob.session_version),
+        Identity(bob.id, "session", session_version=(bob.session_version or 0) + 1),  # logged out since
         Identity(9999, "session"),
     ]
     db.session.delete(revoked)
     db.session.commit()
 
-    assert authorised(identities) == dict(zip(identities, [True, False, False, True, False], strict=True))
+    assert authorised(identities) == dict(zip(identities, [True, False, False, True, False, False], strict=True))
 
 
 def test_a_failed_shared_read_fails_every_waiter_and_the_next_one_runs(app: Flask) -> None:
