@@ -39,6 +39,10 @@ return redis.call('HGETALL', KEYS[1])
 """
 
 
+# Counter field: portfolios whose revaluation failed and was skipped (tasks.portfolio_tracker).
+REVALUATION_FAILURES = "portfolio_revaluation_failures"
+
+
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -273,6 +277,7 @@ class FeedStatusStore:
             "last_cycle": fields.get("last_cycle"),
             "cycles_started": fields.get("cycles_started", 0),
             "cycles_skipped": fields.get("cycles_skipped", 0),
+            "portfolio_revaluation_failures": fields.get(REVALUATION_FAILURES, 0),
             "failover": self.flag("failover"),
             "stale": self.flag("stale"),
         }

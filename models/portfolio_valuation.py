@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 from flask import current_app, has_app_context
 from sqlalchemy import ColumnElement, and_, or_, select
 
-from models.base import db, utcnow
+from models.base import MONEY, db, utcnow
 from models.currency import MINOR_UNIT_CURRENCIES, fx_symbol, fx_symbols_needed, normalize_currency
 from models.market import Asset, Quote
 from models.messages import iso, portfolio_channel
@@ -59,10 +59,11 @@ class LoadedPortfolio:
 
 @dataclass(frozen=True)
 class LoadedBatch:
-    """Portfolios and every FX quote needed to value them."""
+    """Portfolios and every FX quote needed to value them (now, and at the previous close)."""
 
     portfolios: dict[int, LoadedPortfolio]
     fx_rates: dict[str, FxRate]
+    previous_fx_rates: dict[str, FxRate] = field(default_factory=dict)
 
 
 def significant_change_threshold() -> Decimal:
@@ -162,19 +163,30 @@ def load_portfolio_inputs(portfolio_ids: Iterable[int]) -> dict[int, PortfolioIn
     return _load_rows(ids)[0] if ids else {}
 
 
-def load_fx_rates(inputs: Iterable[PortfolioInput]) -> dict[str, FxRate]:
-    """The stored FX quotes these portfolios need (direct and inverse), in at most one query."""
+def load_fx_rates(inputs: Iterable[PortfolioInput]) -> tuple[dict[str, FxRate], dict[str, FxRate]]:
+    """The stored FX quotes these portfolios need (direct and inverse): (now, previous close), in one query."""
     needed: set[str] = set()
     for item in inputs:
         needed |= fx_symbols_needed((p.currency for p in item.positions), item.base_currency)
     if not needed:
-        return {}
+        return {}, {}
     rows = db.session.execute(
-        select(Asset.symbol, Quote.price, Quote.last_updated)
+        select(Asset.symbol, Quote.price, Quote.previous_close, Quote.last_updated)
         .join(Quote, Quote.asset_id == Asset.id)
         .where(Asset.symbol.in_(sorted(_with_inverses(needed))))
     ).all()
-    return {row.symbol: FxRate(row.price, row.last_updated) for row in rows}
+    current = {row.symbol: FxRate(row.price, row.last_updated) for row in rows}
+    previous = {row.symbol: FxRate(row.previous_close) for row in rows if row.previous_close is not None}
+    return current, previous
+
+
+def check_storable(valuation: PortfolioValuation) -> None:
+    """Raise ValueError when a figure the tracker stores would overflow its column."""
+    figures = [valuation.total_value, valuation.daily_change or 0, valuation.stale_value]
+    figures += [p.rounded_value_in_base() or 0 for p in valuation.positions]
+    for figure in figures:
+        if not MONEY.fits(Decimal(figure)):
+            raise ValueError(f"portfolio {valuation.portfolio_id}: {figure} does not fit a money column")
 
 
 def last_snapshots(portfolio_ids: Iterable[int]) -> dict[int, LastSnapshot]:
@@ -209,7 +221,7 @@ def load_portfolios(portfolio_ids: Iterable[int]) -> LoadedBatch:
     portfolios = {
         pid: LoadedPortfolio(item, heads[pid][0], heads[pid][1], snapshots.get(pid)) for pid, item in inputs.items()
     }
-    return LoadedBatch(portfolios, load_fx_rates(inputs.values()))
+    return LoadedBatch(portfolios, *load_fx_rates(inputs.values()))
 
 
 def with_prices(batch: LoadedBatch, prices: Mapping[str, Decimal], now: datetime) -> LoadedBatch:
@@ -224,7 +236,7 @@ def with_prices(batch: LoadedBatch, prices: Mapping[str, Decimal], now: datetime
         pid: replace(item, inputs=replace(item.inputs, positions=tuple(map(patch, item.inputs.positions))))
         for pid, item in batch.portfolios.items()
     }
-    return LoadedBatch(portfolios, fx)
+    return LoadedBatch(portfolios, fx, batch.previous_fx_rates)
 
 
 def value_batch(batch: LoadedBatch, now: datetime, threshold: Decimal | None = None) -> dict[int, PortfolioValuation]:
@@ -232,7 +244,8 @@ def value_batch(batch: LoadedBatch, now: datetime, threshold: Decimal | None = N
     limit = significant_change_threshold() if threshold is None else threshold
     return {
         pid: value_portfolio(item.inputs, batch.fx_rates, now,
-                             None if item.last_snapshot is None else item.last_snapshot.total_value, limit)
+                             None if item.last_snapshot is None else item.last_snapshot.total_value, limit,
+                             previous_fx_rates=batch.previous_fx_rates)
         for pid, item in batch.portfolios.items()
     }
 

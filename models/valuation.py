@@ -7,8 +7,13 @@ Design choices (FX, minor units and the rounding mode live in models.currency):
 - The portfolio total equals the sum of its positions to the cent by construction: each
   portfolio money figure is a sum of position figures already rounded to the base
   currency's minor unit (the very round_money() call the position's as_dict() makes).
-- Previous close is converted at the *current* FX rate, so daily change measures the
-  asset's move, not the currency's (no historical FX is tracked).
+- Daily change in base = value now at today's FX minus the reference of
+  models.day_change: opening quantity x previous close at the previous FX close, plus
+  today's trades at their trade price and trade FX (a position bought today moves from
+  its trade price). Without a previous FX close the current rate stands in.
+- Cost basis in base is at trade-date FX (cost_basis_base, from the ledger); unrealised
+  return in base = price part ((value - cost) x FX now) + currency part (cost x FX now -
+  cost at trade FX). Without cost_basis_base the cost converts at today's FX.
 - Percentages divide by the absolute value of their reference (previous value, cost
   basis), so their sign always matches the change; a zero reference (zero quantity, zero
   cost basis) gives None: no division by zero and no made-up 0.
@@ -44,6 +49,7 @@ from models.currency import (
     round_money,
     round_percent,
 )
+from models.day_change import day_reference
 
 __all__ = [  # FxRate, convert and fx_symbols_needed are re-exported from currency
     "DEFAULT_THRESHOLD_PERCENT", "NO_FX_RATE", "NO_PRICE", "FxRate", "PortfolioInput",
@@ -69,6 +75,10 @@ class PositionInput:
     previous_close: Decimal | None
     price_as_of: datetime | None
     last_published_value: Decimal | None = None
+    cost_basis_base: Decimal | None = None
+    opening_quantity: Decimal | None = None
+    day_flow: Decimal = Decimal(0)
+    day_flow_base: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,7 @@ class PositionValuation:
     price_age_seconds: int | None
     significant_change: bool
     weight: Decimal | None = None
+    fx_factor: Decimal | None = None
 
     @property
     def daily_change(self) -> Decimal | None:
@@ -150,6 +161,23 @@ class PositionValuation:
         ret = self.total_return
         return None if ret is None else percent(ret, self.cost_basis)
 
+    @property
+    def currency_return(self) -> Decimal | None:
+        """Unrealised return in base from the currency: cost at FX now minus cost at trade FX."""
+        if self.fx_factor is None or self.cost_in_base is None:
+            return None
+        with localcontext(CONTEXT):
+            return self.cost_basis * self.fx_factor - self.cost_in_base
+
+    @property
+    def price_return(self) -> Decimal | None:
+        """Unrealised return in base from the price: (value - cost) in own currency at FX now."""
+        ret = self.total_return
+        if ret is None or self.fx_factor is None:
+            return None
+        with localcontext(CONTEXT):
+            return ret * self.fx_factor
+
     def rounded_value_in_base(self) -> Decimal | None:
         """value_in_base rounded to the base currency's minor unit (what totals sum)."""
         return _money(self.value_in_base, self.base_currency)
@@ -171,6 +199,11 @@ class PositionValuation:
             "weight": _pct(self.weight),
             "currency": cur,
             "value_in_base": self.rounded_value_in_base(),
+            "cost_basis_in_base": _money(self.cost_in_base, self.base_currency),
+            "daily_change_in_base": _money(_sub(self.value_in_base, self.previous_value_in_base),
+                                           self.base_currency) if not self.stale else None,
+            "unrealised_price_return": _money(self.price_return, self.base_currency),
+            "unrealised_currency_return": _money(self.currency_return, self.base_currency),
             "stale": self.stale,
             "stale_reason": self.stale_reason,
             "price_age_seconds": self.price_age_seconds,
@@ -265,18 +298,24 @@ def value_position(
     base_currency: str,
     now: datetime,
     threshold_percent: Decimal = DEFAULT_THRESHOLD_PERCENT,
+    *,
+    previous_fx_rates: Mapping[str, FxRate] | None = None,
 ) -> PositionValuation:
     """Value one position in its own currency and in base_currency."""
     p = position
     factor = conversion_factor(p.currency, base_currency, fx_rates)
+    # The previous close converts at the previous FX close; today's rate stands in when unknown.
+    prev_factor = conversion_factor(p.currency, base_currency, previous_fx_rates or {}) or factor
+    opening = p.quantity if p.opening_quantity is None else p.opening_quantity
     with localcontext(CONTEXT):
         value = None if p.price is None else p.quantity * p.price
-        prev = None
-        if p.price is not None and p.previous_close is not None:
-            prev = p.quantity * p.previous_close
-        cost_base = None if factor is None else p.cost_basis * factor
+        prev = None if p.price is None else day_reference(opening, p.previous_close, Decimal(1), p.day_flow)
+        cost_base = p.cost_basis_base
+        if cost_base is None and factor is not None:
+            cost_base = p.cost_basis * factor
         value_base = None if factor is None or value is None else value * factor
-        prev_base = None if factor is None or prev is None else prev * factor
+        prev_base = None if value_base is None else day_reference(opening, p.previous_close, prev_factor,
+                                                                   p.day_flow_base)
     reason = NO_PRICE if p.price is None else NO_FX_RATE if factor is None else None
     age = None
     if p.price_as_of is not None:
@@ -299,6 +338,7 @@ def value_position(
         stale_reason=reason,
         price_age_seconds=age,
         significant_change=False,
+        fx_factor=factor,
     )
     if value_base is None or reason is not None:
         return valuation
@@ -317,10 +357,13 @@ def value_portfolio(
     now: datetime,
     previous_total: Decimal | None = None,
     threshold_percent: Decimal = DEFAULT_THRESHOLD_PERCENT,
+    *,
+    previous_fx_rates: Mapping[str, FxRate] | None = None,
 ) -> PortfolioValuation:
     """Value every position and aggregate them in the portfolio's base currency."""
     base = portfolio.base_currency
-    positions = [value_position(p, fx_rates, base, now, threshold_percent) for p in portfolio.positions]
+    positions = [value_position(p, fx_rates, base, now, threshold_percent, previous_fx_rates=previous_fx_rates)
+                 for p in portfolio.positions]
     zero = round_money(Decimal(0), base)
     total = stale = cost = live = prev = moved = zero
     stale_count = live_count = daily_count = 0

@@ -17,14 +17,17 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, update
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from models.base import db, utcnow
 from models.bus import BusError, get_bus
+from models.feed_status import REVALUATION_FAILURES, get_feed_status
 from models.messages import PORTFOLIO_UPDATE, POSITION_UPDATE, dumps, portfolio_channel, user_channel
 from models.portfolio import Portfolio, PortfolioValue, Position
 from models.portfolio_valuation import (
     LoadedBatch,
     LoadedPortfolio,
+    check_storable,
     fx_symbols_for_tracked_portfolios,
     load_portfolios,
     portfolio_ids_holding,
@@ -95,46 +98,103 @@ def _publish(channel: str, kind: str, data: dict[str, Any]) -> bool:
         return False
 
 
+def _snapshot_row(pid: int, valuation: PortfolioValuation, item: LoadedPortfolio, moment: datetime) -> dict[str, Any]:
+    """A PortfolioValue row; its time never goes backwards (a late batch is stamped at the last one)."""
+    last = item.last_snapshot
+    stamp = moment if last is None or last.timestamp <= moment else last.timestamp
+    return {"portfolio_id": pid, "timestamp": stamp, "total_value": valuation.total_value,
+            "daily_change": _stored_daily_change(valuation), "stale_value": valuation.stale_value}
+
+
+def _write(pids: list[int], batch: LoadedBatch, valuations: dict[int, PortfolioValuation],
+           moment: datetime) -> dict[int, int]:
+    """Insert snapshots, bump seqs and move baselines of `pids`; their new seqs."""
+    db.session.execute(insert(PortfolioValue), [
+        _snapshot_row(pid, valuations[pid], batch.portfolios[pid], moment) for pid in pids
+    ])
+    result = db.session.execute(
+        update(Portfolio).where(Portfolio.id.in_(pids)).values(seq=Portfolio.seq + 1)
+        .returning(Portfolio.id, Portfolio.seq).execution_options(synchronize_session=False)
+    )
+    seqs = {row.id: row.seq for row in result}
+    published_rows: list[dict[str, Any]] = []
+    for pid in pids:
+        published_rows += _published_values(batch.portfolios[pid], valuations[pid])
+    if published_rows:
+        db.session.execute(update(Position), published_rows)
+    return seqs
+
+
+def _failed(pid: int, exc: BaseException, failures: list[int]) -> None:
+    """Log one portfolio's failure and count it in /metrics; the others go on."""
+    failures.append(pid)
+    logger.error("portfolio revaluation failed; skipped", extra={"portfolio_id": pid, "error": repr(exc)})
+    try:
+        get_feed_status().incr(REVALUATION_FAILURES)
+    except Exception:  # the status store being down must not fail the batch either
+        logger.warning("revaluation failure not counted", exc_info=True)
+
+
+def _value_each(batch: LoadedBatch, moment: datetime, failures: list[int]) -> dict[int, PortfolioValuation]:
+    """Value every portfolio on its own; one that fails (bad data, too large to store) is skipped."""
+    threshold = significant_change_threshold()
+    valuations = {}
+    for pid, item in batch.portfolios.items():
+        try:
+            single = LoadedBatch({pid: item}, batch.fx_rates, batch.previous_fx_rates)
+            valuation = value_batch(single, moment, threshold)[pid]
+            check_storable(valuation)
+        except (ArithmeticError, ValueError, TypeError) as exc:
+            _failed(pid, exc, failures)
+            continue
+        valuations[pid] = valuation
+    return valuations
+
+
+def _write_isolated(dirty: list[int], batch: LoadedBatch, valuations: dict[int, PortfolioValuation],
+                    moment: datetime, failures: list[int]) -> dict[int, int]:
+    """All in one savepoint; if the database refuses, one savepoint per portfolio to skip the bad one."""
+    try:
+        with db.session.begin_nested():
+            return _write(dirty, batch, valuations, moment)
+    except (DBAPIError, StatementError, ValueError):
+        logger.warning("revaluation batch refused; writing portfolios one by one", exc_info=True)
+    seqs: dict[int, int] = {}
+    for pid in dirty:
+        try:
+            with db.session.begin_nested():
+                seqs.update(_write([pid], batch, valuations, moment))
+        except (DBAPIError, StatementError, ValueError) as exc:
+            _failed(pid, exc, failures)
+    return seqs
+
+
 def revalue_for_symbols(symbols: Iterable[str], now: datetime | None = None) -> list[dict[str, Any]]:
     """Revalue the portfolios holding `symbols` (prices or FX), store, commit, then publish.
 
-    Returns the portfolio_update data of every portfolio whose update was committed.
-    Database errors roll back and propagate; nothing is published then.
+    Returns the portfolio_update data of every portfolio whose update was committed. A
+    portfolio that cannot be valued or stored is logged, counted and skipped; the rest go
+    on. Other database errors roll back and propagate; nothing is published then.
     """
     moment = now or utcnow()
     changed_symbols = {s.strip().upper() for s in symbols if s and s.strip()}
     if not changed_symbols:
         return []
     started = time.monotonic()
+    failures: list[int] = []
     try:
         ids = portfolio_ids_holding(changed_symbols, lock=True)
         batch = load_portfolios(ids)
-        valuations = value_batch(batch, moment)
-        dirty = [pid for pid, item in batch.portfolios.items() if _changed(item, valuations[pid])]
-        seqs: dict[int, int] = {}
-        published_rows: list[dict[str, Any]] = []
-        if dirty:
-            db.session.execute(insert(PortfolioValue), [
-                {"portfolio_id": pid, "timestamp": moment, "total_value": valuations[pid].total_value,
-                 "daily_change": _stored_daily_change(valuations[pid]), "stale_value": valuations[pid].stale_value}
-                for pid in dirty
-            ])
-            result = db.session.execute(
-                update(Portfolio).where(Portfolio.id.in_(dirty)).values(seq=Portfolio.seq + 1)
-                .returning(Portfolio.id, Portfolio.seq).execution_options(synchronize_session=False)
-            )
-            seqs = {row.id: row.seq for row in result}
-            for pid in dirty:
-                published_rows += _published_values(batch.portfolios[pid], valuations[pid])
-            if published_rows:
-                db.session.execute(update(Position), published_rows)
+        valuations = _value_each(batch, moment, failures)
+        dirty = [pid for pid, valuation in valuations.items() if _changed(batch.portfolios[pid], valuation)]
+        seqs = _write_isolated(dirty, batch, valuations, moment, failures) if dirty else {}
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
     # Only now is the state durable: a client that resyncs after this message finds it stored.
     updates, positions_sent = [], 0
-    for pid in dirty:
+    for pid in (pid for pid in dirty if pid in seqs):
         item, valuation = batch.portfolios[pid], valuations[pid]
         data = update_data(valuation, seqs[pid], moment, changed_symbols)
         _publish(portfolio_channel(pid), PORTFOLIO_UPDATE, data)
@@ -145,7 +205,8 @@ def revalue_for_symbols(symbols: Iterable[str], now: datetime | None = None) -> 
                                            _position_data(pos, item, seqs[pid]))
     logger.info("portfolios revalued", extra={
         "symbols": len(changed_symbols), "portfolios": len(ids), "published": len(updates),
-        "position_updates": positions_sent, "duration_ms": round((time.monotonic() - started) * 1000, 1),
+        "failed": len(failures), "position_updates": positions_sent,
+        "duration_ms": round((time.monotonic() - started) * 1000, 1),
     })
     return updates
 

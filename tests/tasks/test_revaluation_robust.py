@@ -1,0 +1,61 @@
+"""revalue_for_symbols() survives one bad portfolio, refreshes shorts, and never stores a snapshot back in time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from models import Portfolio, PortfolioValue, Position, db
+from models.feed_status import get_feed_status
+from models.market import Asset
+from tasks import portfolio_tracker
+from tasks.portfolio_tracker import revalue_for_symbols
+from tests.support.portfolios import NOW, D, add_user, seed_mixed
+
+
+def _add_aapl_portfolio(name: str, quantity: str) -> Portfolio:
+    """Another portfolio of alice's holding AAPL (stored quote 150.25)."""
+    owner = db.session.scalar(select(Portfolio).where(Portfolio.name == "Growth")).owner
+    asset = db.session.scalar(select(Asset).where(Asset.symbol == "AAPL"))
+    portfolio = Portfolio(owner=owner, name=name, base_currency="USD")
+    db.session.add(Position(portfolio=portfolio, asset=asset, quantity=D(quantity), cost_basis=D(1)))
+    db.session.commit()
+    return portfolio
+
+
+def _failures() -> int:
+    return int(get_feed_status().service_status(30)["portfolio_revaluation_failures"])
+
+
+@pytest.mark.parametrize("checked", [True, False], ids=["caught-before-writing", "refused-by-the-database"])
+def test_one_overflowing_portfolio_is_skipped_and_counted(app: Flask, monkeypatch: pytest.MonkeyPatch,
+                                                          checked: bool) -> None:
+    good = seed_mixed(add_user())
+    # 9e13 x 150.25 = 1.35e16: more than NUMERIC(24, 8) holds.
+    huge = _add_aapl_portfolio("Huge", "90000000000000")
+    short = _add_aapl_portfolio("Short", "-2")
+    if not checked:  # the database's own refusal must be isolated too
+        monkeypatch.setattr(portfolio_tracker, "check_storable", lambda valuation: None)
+    updates = revalue_for_symbols(["AAPL"], now=NOW)
+    assert sorted(u["portfolio_id"] for u in updates) == sorted([good.id, short.id])
+    assert {u["portfolio_id"]: u["total_value"] for u in updates}[short.id] == D("-300.50")  # -2 x 150.25
+    assert db.session.scalar(select(PortfolioValue.id).where(PortfolioValue.portfolio_id == huge.id)) is None
+    assert _failures() == 1
+    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    assert "pricewire_portfolio_revaluation_failures_total 1.0" in metrics
+
+
+def test_snapshot_times_never_go_backwards(app: Flask) -> None:
+    portfolio = seed_mixed(add_user())
+    revalue_for_symbols(["AAPL"], now=NOW)
+    quote = db.session.scalar(select(Asset).where(Asset.symbol == "AAPL")).quote
+    assert quote is not None
+    quote.price = D("160")
+    db.session.commit()
+    revalue_for_symbols(["AAPL"], now=NOW - timedelta(minutes=5))  # a late batch from an earlier cycle
+    stamps = list(db.session.scalars(select(PortfolioValue.timestamp)
+                                     .where(PortfolioValue.portfolio_id == portfolio.id).order_by(PortfolioValue.id)))
+    assert stamps == [NOW, NOW]
