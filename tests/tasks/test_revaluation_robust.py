@@ -8,10 +8,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from models import Portfolio, PortfolioValue, Position, db
+from models import Portfolio, PortfolioValue, Position, db, revaluation
 from models.feed_status import get_feed_status
 from models.market import Asset
-from tasks import portfolio_tracker
 from tasks.portfolio_tracker import revalue_for_symbols
 from tests.support.portfolios import NOW, D, add_user, seed_mixed
 
@@ -38,7 +37,7 @@ def test_one_overflowing_portfolio_is_skipped_and_counted(app: Flask, monkeypatc
     huge = _add_aapl_portfolio("Huge", "90000000000000")
     short = _add_aapl_portfolio("Short", "-2")
     if not checked:  # the database's own refusal must be isolated too
-        monkeypatch.setattr(portfolio_tracker, "check_storable", lambda valuation: None)
+        monkeypatch.setattr(revaluation, "check_storable", lambda valuation: None)
     updates = revalue_for_symbols(["AAPL"], now=NOW)
     assert sorted(u["portfolio_id"] for u in updates) == sorted([good.id, short.id])
     assert {u["portfolio_id"]: u["total_value"] for u in updates}[short.id] == D("-300.50")  # -2 x 150.25
