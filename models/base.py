@@ -77,6 +77,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
 MONEY = ExactDecimal(24, 8)
 QUANTITY = ExactDecimal(24, 8)
 PERCENT = ExactDecimal(14, 6)
+FX_RATE = ExactDecimal(24, 12)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

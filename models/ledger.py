@@ -7,7 +7,7 @@ Method (docs/portfolio.md says the same):
   its own trade FX, so realised gains in base include the currency's move).
 - A position's cost basis is what its open lots cost; its average cost is that divided by
   its quantity. Fees are part of the trade's unit price: a buy's fees add to the cost, a
-  sell's fees come off the proceeds.
+  sell's fees come off the proceeds; a transfer in arrives at (quantity x price + fees).
 - A split multiplies every open lot's quantity by the ratio and divides its unit cost.
 - Cash is kept per major currency (pence are pounds / 100): buys and fees take cash,
   sells, dividends, interest and deposits bring it; cash may go negative (money owed).
@@ -142,9 +142,10 @@ def _close_and_open(holding: Holding, entry: Entry, realise: bool) -> None:
     """Apply a signed quantity to FIFO lots: close opposite lots first, open a new lot with the rest."""
     remaining = _signed_quantity(entry)
     gross = entry.quantity * entry.price
-    if entry.kind in TRADES and entry.quantity:
-        # Fees are part of the unit price: a buyer pays more per share, a seller receives less.
-        unit = (gross + entry.fees) / entry.quantity if remaining > 0 else (gross - entry.fees) / entry.quantity
+    if entry.kind in ("buy", "sell", "transfer_in") and entry.quantity:
+        # Fees are part of the unit price: a buyer pays more per share, a seller receives less
+        # (a transfer in's fees are part of the cost it arrives with).
+        unit = (gross - entry.fees) / entry.quantity if entry.kind == "sell" else (gross + entry.fees) / entry.quantity
     else:
         unit = entry.price
     unit_base = entry.to_base(unit)

@@ -2,7 +2,7 @@
 
 Query budget, independent of the number of portfolios and positions:
 - portfolio_ids_holding(): 1 query (also finds portfolios an FX symbol converts);
-- load_portfolios(): 1 query for portfolios+positions+assets+quotes, 1 for the last
+- load_portfolios(): 1 query for portfolios+positions+assets+quotes, 1 for today's trades, 1 for the last
   snapshot of each portfolio, at most 1 for the FX quotes they need.
 Portfolio ids go into one IN list: fine up to tens of thousands per call.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,9 +21,11 @@ from sqlalchemy import ColumnElement, and_, or_, select
 
 from models.base import MONEY, db, utcnow
 from models.currency import MINOR_UNIT_CURRENCIES, fx_symbol, fx_symbols_needed, normalize_currency
+from models.ledger import Entry, day_activity
+from models.ledger_store import entry_of
 from models.market import Asset, Quote
 from models.messages import iso, portfolio_channel
-from models.portfolio import Portfolio, PortfolioValue, Position
+from models.portfolio import Portfolio, PortfolioValue, Position, Transaction
 from models.valuation import (
     DEFAULT_THRESHOLD_PERCENT,
     FxRate,
@@ -34,6 +36,9 @@ from models.valuation import (
 )
 
 THRESHOLD_SETTING = "PORTFOLIO_SIGNIFICANT_CHANGE_PERCENT"
+# portfolio_update field -> Portfolio column, for what the ledger realised, earned and paid.
+INCOME_FIELDS = (("realised_gain", "realised_gain"), ("dividends", "dividends"), ("interest", "interest"),
+                 ("fees", "fees"))
 _FX_SYMBOL = re.compile(r"^([A-Z]{3})([A-Z]{3})=X$")
 
 
@@ -124,16 +129,17 @@ def portfolio_ids_holding(symbols: Iterable[str], lock: bool = False) -> list[in
 
 
 def _load_rows(portfolio_ids: list[int]) -> tuple[dict[int, PortfolioInput], dict[int, tuple[int, int]]]:
-    """One query: inputs by id, and (user_id, seq) by id."""
+    """One query: inputs by id (open positions only), and (user_id, seq) by id."""
     rows = db.session.execute(
         select(
             Portfolio.id, Portfolio.name, Portfolio.base_currency, Portfolio.user_id, Portfolio.seq,
-            Position.id.label("position_id"), Position.quantity, Position.cost_basis,
+            Portfolio.cash, Portfolio.realised_gain, Portfolio.dividends, Portfolio.interest, Portfolio.fees,
+            Position.id.label("position_id"), Position.quantity, Position.cost_basis, Position.cost_basis_base,
             Position.last_published_value, Asset.symbol, Asset.currency,
             Quote.price, Quote.previous_close, Quote.last_updated,
         )
         .select_from(Portfolio)
-        .outerjoin(Position, Position.portfolio_id == Portfolio.id)
+        .outerjoin(Position, and_(Position.portfolio_id == Portfolio.id, Position.quantity != 0))
         .outerjoin(Asset, Asset.id == Position.asset_id)
         .outerjoin(Quote, Quote.asset_id == Asset.id)
         .where(Portfolio.id.in_(portfolio_ids))
@@ -150,11 +156,50 @@ def _load_rows(portfolio_ids: list[int]) -> tuple[dict[int, PortfolioInput], dic
                 cost_basis=row.cost_basis, currency=row.currency, price=row.price,
                 previous_close=row.previous_close,
                 price_as_of=row.last_updated, last_published_value=row.last_published_value,
+                cost_basis_base=row.cost_basis_base,
             ))
-    inputs = {
-        pid: PortfolioInput(pid, head.name, head.base_currency, tuple(positions[pid])) for pid, head in heads.items()
-    }
+    inputs = {pid: PortfolioInput(pid, head.name, head.base_currency, tuple(positions[pid]), _cash(head.cash),
+                                  _income(head))
+              for pid, head in heads.items()}
     return inputs, {pid: (head.user_id, head.seq or 0) for pid, head in heads.items()}
+
+
+def _cash(stored: Mapping[str, Any] | None) -> tuple[tuple[str, Decimal], ...]:
+    """Cash balances from their stored exact text."""
+    return tuple((currency, Decimal(str(amount))) for currency, amount in sorted((stored or {}).items()))
+
+
+def _income(row: Any) -> tuple[tuple[str, Decimal], ...]:
+    """What the ledger realised, earned and paid (base)."""
+    return tuple((name, getattr(row, column) or Decimal(0)) for name, column in INCOME_FIELDS)
+
+
+def day_start_of(moment: datetime) -> datetime:
+    """When "today" began for day changes: UTC midnight (market sessions may pass their own)."""
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def with_day_activity(inputs: dict[int, PortfolioInput], day_start: datetime) -> dict[int, PortfolioInput]:
+    """Each position's opening quantity and today's trade cash, from today's transactions (one query)."""
+    if not inputs:
+        return inputs
+    rows = db.session.execute(
+        select(Transaction, Asset.symbol).join(Asset, Asset.id == Transaction.asset_id)
+        .where(Transaction.portfolio_id.in_(sorted(inputs)), Transaction.executed_at >= day_start)
+    ).all()
+    today: dict[int, list[Entry]] = {}
+    for tx, symbol in rows:
+        today.setdefault(tx.portfolio_id, []).append(entry_of(tx, symbol))
+    result = dict(inputs)
+    for pid, entries in today.items():
+        item = inputs[pid]
+        activity = day_activity(entries, {p.symbol: p.quantity for p in item.positions})
+        result[pid] = replace(item, positions=tuple(
+            replace(p, opening_quantity=a.opening_quantity, day_flow=a.flow, day_flow_base=a.flow_base)
+            if (a := activity.get(p.symbol)) else p
+            for p in item.positions
+        ))
+    return result
 
 
 def load_portfolio_inputs(portfolio_ids: Iterable[int]) -> dict[int, PortfolioInput]:
@@ -167,7 +212,8 @@ def load_fx_rates(inputs: Iterable[PortfolioInput]) -> tuple[dict[str, FxRate], 
     """The stored FX quotes these portfolios need (direct and inverse): (now, previous close), in one query."""
     needed: set[str] = set()
     for item in inputs:
-        needed |= fx_symbols_needed((p.currency for p in item.positions), item.base_currency)
+        currencies = [p.currency for p in item.positions] + [currency for currency, _ in item.cash]
+        needed |= fx_symbols_needed(currencies, item.base_currency)
     if not needed:
         return {}, {}
     rows = db.session.execute(
@@ -211,12 +257,13 @@ def last_snapshots(portfolio_ids: Iterable[int]) -> dict[int, LastSnapshot]:
     return {row.id: LastSnapshot(row.timestamp, row.total_value, row.daily_change, row.stale_value) for row in rows}
 
 
-def load_portfolios(portfolio_ids: Iterable[int]) -> LoadedBatch:
-    """Everything needed to value and publish these portfolios, in at most three queries."""
+def load_portfolios(portfolio_ids: Iterable[int], day_start: datetime | None = None) -> LoadedBatch:
+    """Everything needed to value and publish these portfolios, in at most four queries."""
     ids = sorted(set(portfolio_ids))
     if not ids:
         return LoadedBatch({}, {})
     inputs, heads = _load_rows(ids)
+    inputs = with_day_activity(inputs, day_start or day_start_of(utcnow()))
     snapshots = last_snapshots(inputs)
     portfolios = {
         pid: LoadedPortfolio(item, heads[pid][0], heads[pid][1], snapshots.get(pid)) for pid, item in inputs.items()
@@ -252,7 +299,8 @@ def value_batch(batch: LoadedBatch, now: datetime, threshold: Decimal | None = N
 
 def value_portfolios(portfolio_ids: Iterable[int], now: datetime | None = None) -> dict[int, PortfolioValuation]:
     """The current valuation of each existing portfolio, in at most three queries."""
-    return value_batch(load_portfolios(portfolio_ids), now or utcnow())
+    moment = now or utcnow()
+    return value_batch(load_portfolios(portfolio_ids, day_start_of(moment)), moment)
 
 
 def _touched_by(position: dict[str, Any], base: str, symbols: set[str]) -> bool:
@@ -289,7 +337,7 @@ def portfolio_update_data(portfolio_id: int, now: datetime | None = None) -> dic
     No ownership check: callers do that (owned_portfolio).
     """
     moment = now or utcnow()
-    batch = load_portfolios([portfolio_id])
+    batch = load_portfolios([portfolio_id], day_start_of(moment))
     item = batch.portfolios.get(portfolio_id)
     if item is None:
         return None

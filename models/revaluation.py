@@ -29,6 +29,7 @@ from models.portfolio_valuation import (
     LoadedBatch,
     LoadedPortfolio,
     check_storable,
+    day_start_of,
     load_portfolios,
     portfolio_ids_holding,
     significant_change_threshold,
@@ -174,7 +175,7 @@ def revalue_portfolios(portfolio_ids: Iterable[int], now: datetime | None = None
     failures: list[int] = []
     try:
         ids = sorted(set(portfolio_ids))
-        batch = load_portfolios(ids)
+        batch = load_portfolios(ids, day_start_of(moment))
         valuations = _value_each(batch, moment, failures)
         dirty = [pid for pid, valuation in valuations.items() if _changed(batch.portfolios[pid], valuation)]
         seqs = _write_isolated(dirty, batch, valuations, moment, failures) if dirty else {}

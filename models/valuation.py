@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 from typing import Any
 
+from models.cash import CashValuation, value_cash
 from models.currency import (
     CONTEXT,
     FxRate,
@@ -83,12 +84,14 @@ class PositionInput:
 
 @dataclass(frozen=True)
 class PortfolioInput:
-    """A portfolio and its positions."""
+    """A portfolio, its positions, its cash per currency and its ledger income (base, from models.ledger)."""
 
     portfolio_id: int
     name: str
     base_currency: str
     positions: tuple[PositionInput, ...]
+    cash: tuple[tuple[str, Decimal], ...] = ()
+    income: tuple[tuple[str, Decimal], ...] = ()
 
 
 def _money(amount: Decimal | None, currency: str) -> Decimal | None:
@@ -230,6 +233,13 @@ class PortfolioValuation:
     stale_positions: int
     value_changed: bool
     as_of: datetime | None
+    cash: tuple[CashValuation, ...] = ()
+    income: tuple[tuple[str, Decimal], ...] = ()
+
+    @property
+    def cash_value(self) -> Decimal:
+        """Cash in base (balances with an FX rate), summed from the rounded balances."""
+        return sum((c.value_in_base for c in self.cash if c.value_in_base is not None), Decimal(0))
 
     @property
     def daily_change_percent(self) -> Decimal | None:
@@ -265,6 +275,9 @@ class PortfolioValuation:
             "total_return": self.total_return,
             "total_return_percent": _pct(self.total_return_percent),
             "positions": [p.as_dict() for p in self.positions],
+            "cash": [c.as_dict() for c in self.cash],
+            "cash_value": round_money(self.cash_value, self.base_currency),
+            **{name: round_money(amount, self.base_currency) for name, amount in self.income},
             "stale_value": self.stale_value,
             "stale_share_percent": _pct(self.stale_share_percent),
             "stale_positions": self.stale_positions,
@@ -384,6 +397,13 @@ def value_portfolio(
                 daily_count += 1
                 moved += value
                 prev += round_money(pos.previous_value_in_base, base)
+        cash = value_cash(portfolio.cash, base, fx_rates, previous_fx_rates or {})
+        for balance in cash:
+            if balance.value_in_base is not None and balance.previous_in_base is not None:
+                total += balance.value_in_base
+                daily_count += 1
+                moved += balance.value_in_base
+                prev += balance.previous_in_base
     weighted = tuple(replace(pos, weight=_weight(pos, total)) for pos in positions)
     stamps = [p.price_as_of for p in portfolio.positions if p.price_as_of is not None]
     return PortfolioValuation(
@@ -401,4 +421,6 @@ def value_portfolio(
         stale_positions=stale_count,
         value_changed=previous_total is None or total != previous_total,
         as_of=max(stamps, key=_as_utc) if stamps else None,
+        cash=cash,
+        income=portfolio.income,
     )
