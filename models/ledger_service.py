@@ -19,6 +19,7 @@ from models.market import Asset
 from models.messages import iso
 from models.portfolio import Portfolio, PortfolioValue, Position, Transaction
 from models.revaluation import lock_portfolio
+from models.transaction_csv import ROW_ERROR
 from models.transaction_input import InvalidTransaction, TransactionFields, parse_currency, parse_transaction
 
 MAX_NAME = 120
@@ -97,6 +98,9 @@ def add_transactions(portfolio: Portfolio, rows: Iterable[tuple[int, Mapping[str
     fx, assets = FxLookup(), dict[str, Asset]()
     values, bad = [], []
     for line, raw in rows:
+        if ROW_ERROR in raw:  # a CSV row that could not even be split into fields
+            bad.append((line, {"row": raw[ROW_ERROR]}))
+            continue
         try:
             fields = parse_transaction(raw, now)
             values.append(transaction_values(portfolio, fields, fx, assets))
@@ -104,10 +108,22 @@ def add_transactions(portfolio: Portfolio, rows: Iterable[tuple[int, Mapping[str
             bad.append((line, exc.errors))
     if bad:
         raise InvalidRows(bad)
-    ids = [] if not values else list(db.session.scalars(
-        insert(Transaction).returning(Transaction.id, sort_by_parameter_order=True), values))
+    ids = _insert(values)
     rebuild(portfolio)
     return ids
+
+
+def _insert(values: list[dict[str, Any]]) -> list[int]:
+    """Insert transactions; their ids (one row: its id, via the ORM; many: not fetched, for speed)."""
+    if len(values) == 1:
+        tx = Transaction(**values[0])
+        db.session.add(tx)
+        db.session.flush()
+        return [tx.id]
+    if values:
+        # A plain executemany: RETURNING ids would make the driver parse very long multi-row statements.
+        db.session.execute(insert(Transaction).execution_options(render_nulls=True), values)
+    return [0] * len(values)
 
 
 def add_transaction(portfolio: Portfolio, raw: Mapping[str, Any], now: datetime) -> int:
