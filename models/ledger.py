@@ -160,7 +160,7 @@ def _close_and_open(holding: Holding, entry: Entry, realise: bool) -> None:
         if lot.quantity == 0:
             holding.lots.pop(0)
     if remaining:
-        if not realise:
+        if entry.kind == "transfer_out":
             raise LedgerError("quantity", f"more {holding.symbol} transferred out than held", entry.id)
         holding.lots.append(Lot(remaining, unit, unit_base))
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from fractions import Fraction
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models.day_change import day_change, day_reference
 from models.valuation import FxRate, PortfolioInput, PositionInput, value_portfolio
@@ -51,3 +55,24 @@ def test_day_reference_edges() -> None:
     assert day_reference(D(3), None, D(1), D(0)) is None  # no previous close: unknown, not made up
     assert day_reference(D(-2), D(10), D("1.5"), D(0)) == D(-30)  # a short's reference is negative
     assert day_change(D(1), None) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(held=st.integers(-500, 500), bought=st.integers(0, 50), price=st.integers(1, 100000),
+       prev=st.integers(1, 100000), trade=st.integers(1, 100000), fx_now=st.integers(50, 200),
+       fx_prev=st.integers(50, 200), fx_trade=st.integers(50, 200))
+def test_day_change_matches_reference(held: int, bought: int, price: int, prev: int, trade: int,
+                                      fx_now: int, fx_prev: int, fx_trade: int) -> None:
+    """Reference: value now at FX now - opening holding at previous close and previous FX - today's buys at cost."""
+    cents, rate = Fraction(1, 100), Fraction(1, 100)
+    expected = ((held + bought) * price * cents * fx_now * rate - held * prev * cents * fx_prev * rate
+                - bought * trade * cents * fx_trade * rate)
+    flow = D(bought) * D(trade) / 100
+    position = PositionInput(1, "SAP", D(held + bought), D(1), "EUR", D(price) / 100, D(prev) / 100, NOW,
+                             opening_quantity=D(held), day_flow=flow, day_flow_base=flow * D(fx_trade) / 100)
+    result = value_portfolio(PortfolioInput(1, "p", "USD", (position,)), {"EURUSD=X": FxRate(D(fx_now) / 100)},
+                             NOW, previous_fx_rates={"EURUSD=X": FxRate(D(fx_prev) / 100)})
+    # Rounding rule: the total's change is the rounded value minus the rounded reference (cents).
+    assert result.daily_change is not None
+    assert abs(Fraction(result.daily_change) - expected) <= Fraction(1, 100)
+    assert result.daily_change == result.total_value - result.previous_value
