@@ -61,7 +61,7 @@ def test_day_reference_edges() -> None:
 @given(held=st.integers(-500, 500), bought=st.integers(0, 50), price=st.integers(1, 100000),
        prev=st.integers(1, 100000), trade=st.integers(1, 100000), fx_now=st.integers(50, 200),
        fx_prev=st.integers(50, 200), fx_trade=st.integers(50, 200))
-def test_day_change_matches_reference(held: int, bought: int, price: int, prev: int, trade: int,
+def test_day_change_matches_reference(*, held: int, bought: int, price: int, prev: int, trade: int,
                                       fx_now: int, fx_prev: int, fx_trade: int) -> None:
     """Reference: value now at FX now - opening holding at previous close and previous FX - today's buys at cost."""
     cents, rate = Fraction(1, 100), Fraction(1, 100)
