@@ -30,6 +30,7 @@ TRADES = frozenset({"buy", "sell"})
 NEEDS_SYMBOL = frozenset({"buy", "sell", "split", "dividend"})
 # Types that carry an amount (price, quantity defaulting to 1) rather than shares.
 CASH_TYPES = frozenset({"interest", "fee", "deposit", "withdrawal"})
+FLOW_TYPES = ("deposit", "withdrawal", "transfer_in", "transfer_out")
 ZERO = Decimal(0)
 
 
@@ -185,9 +186,6 @@ def _apply_security(state: LedgerState, entry: Entry) -> None:
         state.add_cash(entry, -(gross + entry.fees))
     elif entry.kind == "sell":
         state.add_cash(entry, gross - entry.fees)
-    else:  # securities arriving or leaving at their stated value: an external flow
-        sign = 1 if entry.kind == "transfer_in" else -1
-        state.flows.append((entry.executed_at, sign * entry.to_base(gross)))
     state.fees_base += entry.to_base(entry.fees)
 
 
@@ -204,8 +202,22 @@ def _apply_cash(state: LedgerState, entry: Entry) -> None:
         state.interest_base += entry.to_base(gross - entry.fees)
     elif entry.kind == "fee":
         state.fees_base += entry.to_base(gross)
-    else:
-        state.flows.append((entry.executed_at, entry.to_base(net)))
+
+
+def external_flow(entry: Entry) -> Decimal | None:
+    """The base amount an entry brings into (+) or takes out of (-) the portfolio from outside; None if none.
+
+    Deposits and cash transfers count net of their fees; securities transferred count at
+    quantity x the stated price.
+    """
+    if entry.kind not in FLOW_TYPES:
+        return None
+    with localcontext(CONTEXT):
+        gross = entry.quantity * entry.price
+        if entry.symbol and entry.kind in ("transfer_in", "transfer_out"):
+            return entry.to_base(gross if entry.kind == "transfer_in" else -gross)
+        incoming = entry.kind in ("deposit", "transfer_in")
+        return entry.to_base(gross - entry.fees if incoming else -(gross + entry.fees))
 
 
 def replay(entries: Iterable[Entry]) -> LedgerState:
@@ -219,6 +231,9 @@ def replay(entries: Iterable[Entry]) -> LedgerState:
                 _apply_security(state, entry)
             else:
                 _apply_cash(state, entry)
+            flow = external_flow(entry)
+            if flow is not None:
+                state.flows.append((entry.executed_at, flow))
     return state
 
 

@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from models import Portfolio, PriceHistory, Transaction, db, utcnow
+from models import Portfolio, PortfolioValue, PriceHistory, Transaction, db, utcnow
 from models.bus import get_bus
 from models.messages import portfolio_channel
 from tests.app.test_api_portfolios import login
@@ -142,3 +142,25 @@ def test_paging_patch_delete_portfolio_and_others_get_404(alice: FlaskClient) ->
     assert alice.delete(f"/api/portfolios/{pid}").status_code == 204
     assert db.session.scalar(select(func.count()).select_from(Transaction)) == 0
     assert db.session.get(Portfolio, pid) is None
+
+
+def test_performance_twr_and_mwr_around_a_deposit(alice: FlaskClient) -> None:
+    pid = _create(alice)
+    start = utcnow().replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=3)
+    alice.post(f"/api/portfolios/{pid}/transactions", json={
+        "type": "deposit", "price": "1000", "executed_at": start.isoformat()})
+    _buy(alice, pid, price="100", fees="0", executed_at=(start + timedelta(hours=1)).isoformat())
+    for days, total in ((2, "1100"), (1, "1200")):
+        db.session.add(PortfolioValue(portfolio_id=pid, timestamp=start + timedelta(days=3 - days), total_value=D(total),
+                                      daily_change=D(0), stale_value=D(0)))
+    db.session.commit()
+    body = alice.get(f"/api/portfolios/{pid}/performance?period=all").json
+    # Day-end values 1100, 1200, then 1520 now (10 AAPL at 152, no cash left); the 1000 deposited before
+    # the first value: 1100 / 1000 x 1200 / 1100 x 1520 / 1200 = 1.52
+    assert (body["period"], body["twr_percent"], body["mwr_period_percent"]) == ("ALL", 52.0, 52.0)
+    assert (body["start_value"], body["end_value"], body["net_flows"]) == (0, 1520, 1000)
+    assert [point["value"] for point in body["series"]][-1] == 1520
+    assert alice.get(f"/api/portfolios/{pid}/performance?period=2Y").json["fields"] == {
+        "period": "period must be one of 1D, 1W, 1M, YTD, 1Y, ALL"}
+    for period in ("1D", "1W", "1M", "YTD", "1Y"):
+        assert alice.get(f"/api/portfolios/{pid}/performance?period={period}").status_code == 200
