@@ -151,8 +151,8 @@ def test_performance_twr_and_mwr_around_a_deposit(alice: FlaskClient) -> None:
         "type": "deposit", "price": "1000", "executed_at": start.isoformat()})
     _buy(alice, pid, price="100", fees="0", executed_at=(start + timedelta(hours=1)).isoformat())
     for days, total in ((2, "1100"), (1, "1200")):
-        db.session.add(PortfolioValue(portfolio_id=pid, timestamp=start + timedelta(days=3 - days), total_value=D(total),
-                                      daily_change=D(0), stale_value=D(0)))
+        db.session.add(PortfolioValue(portfolio_id=pid, timestamp=start + timedelta(days=3 - days),
+                                      total_value=D(total), daily_change=D(0), stale_value=D(0)))
     db.session.commit()
     body = alice.get(f"/api/portfolios/{pid}/performance?period=all").json
     # Day-end values 1100, 1200, then 1520 now (10 AAPL at 152, no cash left); the 1000 deposited before
