@@ -51,9 +51,11 @@ bench: install
 bench-quick: install
 	$(BIN)/python -m bench.run --quick
 
+# ruff (style, docstrings, complexity), mypy --strict, and import-linter's layer/cycle contracts (pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy app models tasks cli
+	$(BIN)/mypy app models tasks cli protocol
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

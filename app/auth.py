@@ -6,13 +6,14 @@ import contextlib
 from typing import Any
 
 from flask import Blueprint, Request, Response, jsonify, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
-from app.extensions import db, login_manager
+from app.extensions import db, login_manager, login_required
 from models import ApiToken, User
 from models.bus import BusError, get_bus
-from models.messages import CONTROL_LOGOUT, dumps, user_channel
+from protocol.bus import logout_message
+from protocol.channels import user_channel
 
 blueprint = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -47,10 +48,14 @@ def unauthorized() -> Any:
     return redirect(url_for("auth.login", next=request.path))
 
 
-def _credentials() -> tuple[str, str]:
+LOGIN_BODY_ERROR = 'expected a JSON object {"username": ..., "password": ...}'
+
+
+def _credentials() -> tuple[str, str] | None:
+    """Username and password from a JSON object or the form; None when a JSON body is not an object."""
     source = request.get_json(silent=True) if request.is_json else request.form
     if source is None or not hasattr(source, "get"):
-        return "", ""
+        return None
     username, password = source.get("username"), source.get("password")
     return (username if isinstance(username, str) else "", password if isinstance(password, str) else "")
 
@@ -60,7 +65,10 @@ def login() -> Any:
     """Show the form, or check credentials and start a session."""
     if request.method == "GET":
         return render_template("login.html", error=None)
-    username, password = _credentials()
+    credentials = _credentials()
+    if credentials is None:  # malformed: a client bug, not a failed login
+        return jsonify(error=LOGIN_BODY_ERROR), 400
+    username, password = credentials
     user = db.session.scalar(select(User).where(User.username == username.strip())) if username else None
     if user is None or not user.check_password(password):
         if wants_json():
@@ -82,7 +90,7 @@ def logout() -> Response | Any:
         logout_user()
         # Sockets re-check the session on their next subscribe; logout itself must not fail.
         with contextlib.suppress(BusError):
-            get_bus().publish(user_channel(user_id), dumps({"type": CONTROL_LOGOUT, "data": {}}))
+            get_bus().publish(user_channel(user_id), logout_message())
     if wants_json():
         return jsonify(status="logged out")
     return redirect(url_for("auth.login"))

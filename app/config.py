@@ -121,7 +121,7 @@ def parse_priorities(raw: str) -> dict[str, int]:
     return priorities
 
 
-def normalise_database_url(url: str) -> str:
+def normalize_database_url(url: str) -> str:
     """Accept the `postgres://` and `postgresql://` forms hosts hand out; use psycopg 3."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
@@ -130,7 +130,7 @@ def normalise_database_url(url: str) -> str:
 
 
 def parse_origins(raw: str) -> tuple[str, ...]:
-    """Comma-separated origins, normalised without a trailing slash."""
+    """Comma-separated origins, normalized without a trailing slash."""
     return tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
 
 
@@ -164,7 +164,7 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: Path | 
             config[name] = default if raw is None else read(name, raw, spec)
 
     database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'pricewire.db'}"
-    config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(database_url)
+    config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(database_url)
     config["REDIS_URL"] = env.get("REDIS_URL") or None
     config["EMBEDDED"] = config["REDIS_URL"] is None
     config["MARKET_DATA_SOURCE_PRIORITIES"] = parse_priorities(

@@ -19,7 +19,7 @@ def exposed_registry() -> CollectorRegistry:
     if not os.environ.get(MULTIPROCESS_DIR_VARIABLE):
         return registry
     merged = CollectorRegistry()
-    MultiProcessCollector(merged)
+    MultiProcessCollector(merged)  # type: ignore[no-untyped-call]  # prometheus-client leaves it unannotated
     return merged
 
 

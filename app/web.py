@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, make_response, render_template, request
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import select
 
-from app.extensions import db
+from app.extensions import db, login_required
 from models import Portfolio
 
 blueprint = Blueprint("web", __name__)

@@ -102,7 +102,7 @@ class PublishCounter:
 
 
 def start_worker(env: dict[str, str], log_dir: Path, name: str) -> Proc:
-    """celery worker -P prefork -c 2 (the Procfile's worker), ready when it says so."""
+    """Celery worker -P prefork -c 2 (the Procfile's worker), ready when it says so."""
     args = [str(MAIN_BIN / "celery"), "-A", "celery_worker.celery", "worker", "-P", "prefork", "-c", "2",
             "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"]
     worker = Proc(name, args, env, log_dir).start()

@@ -112,13 +112,13 @@ async def run_async(feed: Feed, publish: Callable[[dict[str, Any]], Awaitable[No
 def bus_sink(redis_url: str, prefix: str) -> Callable[[dict[str, Any]], None]:
     """The project's own publish path."""
     from models.bus import RedisBus
-    from models.messages import ASSET_UPDATE, asset_channel, dumps
+    from protocol.bus import asset_update_message
+    from protocol.channels import asset_channel
 
     bus = RedisBus(redis_url, prefix)
 
     def publish(data: dict[str, Any]) -> None:
-        bus.publish(asset_channel(data["symbol"]),
-                    dumps({"type": ASSET_UPDATE, "data": data, "published_at": time.time()}))
+        bus.publish(asset_channel(data["symbol"]), asset_update_message(data))
 
     return publish
 

@@ -66,16 +66,19 @@ class WsClient(asyncio.Protocol):
         self.state: dict[str, Any] = {} if state is None else state
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Send the upgrade request."""
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio's classes
         transport.write(self.request)  # type: ignore[attr-defined]
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """Settle the handshake and close futures."""
         if not self.opened.done():
             self.opened.set_exception(ConnectionError(f"closed during handshake: {exc}"))
         if not self.closed.done():
             self.closed.set_result(self.close_code if self.close_code is not None else 1006)
 
     def data_received(self, data: bytes) -> None:
+        """Parse the handshake answer, then frames."""
         now = time.time()
         self.buffer += data
         if not self.upgraded and not self._handshake():

@@ -20,7 +20,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from models.feed_status import get_feed_status
-from models.messages import SYMBOL_PATTERN
+from protocol.symbols import symbol_problem
 from tasks import pipeline
 from tasks.market_data import MarketDataError, build_data_source_manager
 from tasks.services import BatchPriceProcessor, PriceFeedService
@@ -36,10 +36,10 @@ def parse_symbols(values: tuple[str, ...]) -> list[str]:
     symbols: list[str] = []
     for value in values:
         for raw in filter(None, _SEPARATORS.split(value.strip())):
-            symbol = raw.upper()
-            if not SYMBOL_PATTERN.match(symbol):
-                raise click.BadParameter(f"not a valid symbol: {raw!r}", param_hint="--symbols")
-            symbols.append(symbol)
+            problem = symbol_problem(raw)
+            if problem is not None:
+                raise click.BadParameter(problem, param_hint="--symbols")
+            symbols.append(raw.upper())
     return list(dict.fromkeys(symbols))
 
 
@@ -94,18 +94,7 @@ def update_command(*, symbol_options: tuple[str, ...], more_symbols: tuple[str, 
     processor = BatchPriceProcessor(app.config["REALTIME_BATCH_SIZE"], app.config["REALTIME_MAX_WORKERS"], True,
                                     app=app, dry_run=dry_run, publish=broadcast, force=True, manager=manager)
     started = time.monotonic()
-    served = changed = 0
-    with progress(len(symbols), "Updating prices") as bar:
-        for number, rows in processor.process_in_batches(symbols):
-            ok = sum(1 for row in rows if row["success"])
-            served += ok
-            changed += sum(1 for row in rows if row.get("changed"))
-            click.echo(f"Batch {number}: {ok}/{len(rows)} successful")
-            if verbose:
-                for row in rows:
-                    click.echo(_quote_line(row, dry_run))
-            if bar is not None:
-                bar.update(len(rows))
+    served, changed = _run_batches(processor, symbols, verbose, dry_run)
     elapsed = time.monotonic() - started
     if dry_run:
         click.echo(f"Dry run: fetched {served}/{len(symbols)} symbols in {elapsed:.1f}s; nothing stored or published.")
@@ -118,6 +107,24 @@ def update_command(*, symbol_options: tuple[str, ...], more_symbols: tuple[str, 
         _update_history(manager, [s for s in symbols if s not in processor.failed], days, dry_run)
     if symbols and served == 0:
         sys.exit(1)
+
+
+def _run_batches(processor: BatchPriceProcessor, symbols: list[str], verbose: bool,
+                 dry_run: bool) -> tuple[int, int]:
+    """Process `symbols` batch by batch, printing a line per batch; (served, changed)."""
+    served = changed = 0
+    with progress(len(symbols), "Updating prices") as bar:
+        for number, rows in processor.process_in_batches(symbols):
+            ok = sum(1 for row in rows if row["success"])
+            served += ok
+            changed += sum(1 for row in rows if row.get("changed"))
+            click.echo(f"Batch {number}: {ok}/{len(rows)} successful")
+            if verbose:
+                for row in rows:
+                    click.echo(_quote_line(row, dry_run))
+            if bar is not None:
+                bar.update(len(rows))
+    return served, changed
 
 
 def _update_history(manager: Any, symbols: list[str], days: int, dry_run: bool) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 from flask.cli import AppGroup
 from sqlalchemy import select
@@ -14,11 +16,13 @@ tokens_cli = AppGroup("tokens", help="Manage API tokens for non-browser clients.
 
 @users_cli.command("create")
 @click.argument("name")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-def create_user(name: str, password: str) -> None:
+@click.option("--password", help="The password; asked twice on a terminal when omitted.")
+def create_user(name: str, password: str | None) -> None:
     """Create user NAME."""
     if db.session.scalar(select(User).where(User.username == name)):
         raise click.ClickException(f"user {name!r} already exists")
+    if password is None:
+        password = _ask_password()
     if not password:
         raise click.BadParameter("must not be empty", param_hint="--password")
     user = User(username=name)
@@ -26,6 +30,14 @@ def create_user(name: str, password: str) -> None:
     db.session.add(user)
     db.session.commit()
     click.echo(f"created user {name} (id {user.id})")
+
+
+def _ask_password() -> str:
+    """Prompt on a terminal; without one, say how to pass the password instead of aborting."""
+    if not sys.stdin.isatty():
+        raise click.UsageError('no terminal to ask for the password: pass it as --password PW '
+                               '(e.g. --password "$(cat pw.txt)")')
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
 @tokens_cli.command("create")

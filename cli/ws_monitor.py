@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.api.monitoring import connection_manager, connection_stats, data_freshness, epoch_to_iso, feed_status
 from models import User, db
-from models.messages import dumps, iso
+from protocol.wire import dumps, iso
 
 ws_cli = AppGroup("ws", help="Inspect WebSocket connections.")
 

@@ -162,7 +162,7 @@ def fx_symbols_needed(currencies: Iterable[str], base: str) -> set[str]:
 
 
 def percent(part: Decimal, whole: Decimal) -> Decimal | None:
-    """part as a percentage of |whole| at full precision; None when whole is zero.
+    """Part as a percentage of |whole| at full precision; None when whole is zero.
 
     Dividing by the absolute value keeps the result's sign equal to the sign of part
     (a short position that loses money shows a negative percentage).

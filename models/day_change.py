@@ -33,7 +33,7 @@ def day_reference(opening_quantity: Decimal, previous_close: Decimal | None, pre
 
 
 def day_change(value: Decimal | None, reference: Decimal | None) -> Decimal | None:
-    """value - reference at full precision; None if either is unknown."""
+    """Value - reference at full precision; None if either is unknown."""
     if value is None or reference is None:
         return None
     with localcontext(CONTEXT):

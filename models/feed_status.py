@@ -142,7 +142,7 @@ class FeedStatusStore:
         pipe.execute()
 
     def failed_updates(self) -> dict[str, dict[str, Any]]:
-        """symbol -> {"error", "since", "at"} of every symbol whose last update failed in every source."""
+        """Symbol -> {"error", "since", "at"} of every symbol whose last update failed in every source."""
         raw: Mapping[Any, Any] = dict(self._failed) if self.client is None else self.client.hgetall(self.failed_key)
         return {_text(symbol): json.loads(_text(value)) for symbol, value in raw.items()}
 

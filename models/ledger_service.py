@@ -16,11 +16,11 @@ from sqlalchemy import delete, insert, select
 from models.base import db
 from models.ledger_store import FxLookup, open_legacy_positions, rebuild, transaction_values
 from models.market import Asset
-from models.messages import iso
 from models.portfolio import Portfolio, PortfolioValue, Position, Transaction
 from models.revaluation import lock_portfolio
 from models.transaction_csv import ROW_ERROR
 from models.transaction_input import InvalidTransaction, TransactionFields, parse_currency, parse_transaction
+from protocol.wire import iso
 
 MAX_NAME = 120
 

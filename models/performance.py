@@ -13,9 +13,9 @@ from models.currency import round_money, round_percent
 from models.ledger import FLOW_TYPES, external_flow
 from models.ledger_store import entry_of
 from models.market import Asset
-from models.messages import iso
 from models.portfolio import PortfolioValue, Transaction
 from models.returns import Flow, daily_values, money_weighted, time_weighted
+from protocol.wire import iso
 
 PERIODS = ("1D", "1W", "1M", "YTD", "1Y", "ALL")
 _DAYS = {"1D": 1, "1W": 7, "1Y": 365}

@@ -24,7 +24,6 @@ from models.currency import MINOR_UNIT_CURRENCIES, fx_symbol, fx_symbols_needed,
 from models.ledger import Entry, day_activity
 from models.ledger_store import entry_of
 from models.market import Asset, Quote
-from models.messages import iso, portfolio_channel
 from models.portfolio import Portfolio, PortfolioValue, Position, Transaction
 from models.valuation import (
     DEFAULT_THRESHOLD_PERCENT,
@@ -34,6 +33,8 @@ from models.valuation import (
     PositionInput,
     value_portfolio,
 )
+from protocol.channels import portfolio_channel
+from protocol.wire import iso
 
 THRESHOLD_SETTING = "PORTFOLIO_SIGNIFICANT_CHANGE_PERCENT"
 # portfolio_update field -> Portfolio column, for what the ledger realised, earned and paid.
@@ -78,7 +79,7 @@ def significant_change_threshold() -> Decimal:
 
 
 def _currency_codes(major: str) -> set[str]:
-    """Every stored currency code that normalises to `major` ('GBP' -> GBP, GBp, GBX, GBx)."""
+    """Every stored currency code that normalizes to `major` ('GBP' -> GBP, GBp, GBX, GBx)."""
     return {major} | {code for code, (to, _) in MINOR_UNIT_CURRENCIES.items() if to == major}
 
 

@@ -23,7 +23,6 @@ from sqlalchemy.exc import DBAPIError, StatementError
 from models.base import db, utcnow
 from models.bus import BusError, get_bus
 from models.feed_status import REVALUATION_FAILURES, get_feed_status
-from models.messages import PORTFOLIO_UPDATE, POSITION_UPDATE, dumps, portfolio_channel, user_channel
 from models.portfolio import Portfolio, PortfolioValue, Position
 from models.portfolio_valuation import (
     LoadedBatch,
@@ -37,6 +36,8 @@ from models.portfolio_valuation import (
     value_batch,
 )
 from models.valuation import PortfolioValuation, PositionValuation
+from protocol.bus import portfolio_update_message, position_update_message
+from protocol.channels import portfolio_channel, user_channel
 
 logger = logging.getLogger("pricewire.realtime")
 
@@ -81,13 +82,13 @@ def position_data(pos: PositionValuation, item: LoadedPortfolio, seq: int | None
     }
 
 
-def _publish(channel: str, kind: str, data: dict[str, Any]) -> bool:
-    """Publish one message; a bus failure is logged, not raised (the state is committed)."""
+def _publish(channel: str, message: str) -> bool:
+    """Publish one bus message (built by protocol.bus); a bus failure is logged, not raised (the state is committed)."""
     try:
-        get_bus().publish(channel, dumps({"type": kind, "data": data, "published_at": time.time()}))
+        get_bus().publish(channel, message)
         return True
     except BusError as exc:
-        logger.warning("publish failed", extra={"channel": channel, "type": kind, "error": str(exc)})
+        logger.warning("publish failed", extra={"channel": channel, "error": str(exc)})
         return False
 
 
@@ -188,12 +189,12 @@ def revalue_portfolios(portfolio_ids: Iterable[int], now: datetime | None = None
     for pid in (pid for pid in dirty if pid in seqs):
         item, valuation = batch.portfolios[pid], valuations[pid]
         data = update_data(valuation, seqs[pid], moment, changed_symbols)
-        _publish(portfolio_channel(pid), PORTFOLIO_UPDATE, data)
+        _publish(portfolio_channel(pid), portfolio_update_message(data))
         updates.append(data)
         for pos in valuation.positions:
             if pos.significant_change:
-                positions_sent += _publish(user_channel(item.user_id), POSITION_UPDATE,
-                                           position_data(pos, item, seqs[pid]))
+                positions_sent += _publish(user_channel(item.user_id),
+                                           position_update_message(position_data(pos, item, seqs[pid])))
     logger.info("portfolios revalued", extra={
         "symbols": len(changed_symbols or ()), "portfolios": len(ids), "published": len(updates),
         "failed": len(failures), "position_updates": positions_sent,

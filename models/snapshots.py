@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from models.base import db
 from models.market import Asset, Quote
-from models.messages import asset_channel, iso
+from protocol.channels import asset_channel
+from protocol.wire import iso
 
 
 def asset_update_data(symbol: str, quote: Quote) -> dict[str, Any]:
@@ -23,7 +24,8 @@ def asset_update_data(symbol: str, quote: Quote) -> dict[str, Any]:
         "volume": quote.volume,
         "high": quote.high,
         "low": quote.low,
-        "market_cap": quote.market_cap,
+        # Whole currency units: an integer in every message, whatever precision the source gave.
+        "market_cap": None if quote.market_cap is None else int(quote.market_cap),
         "last_updated": iso(quote.last_updated),
         "as_of": iso(quote.last_updated),
         "source": quote.source,

@@ -22,7 +22,8 @@ from typing import Any
 from models.base import FX_RATE, MONEY
 from models.currency import MINOR_UNIT_CURRENCIES
 from models.ledger import CASH_TYPES, NEEDS_SYMBOL, TYPES
-from models.messages import ProtocolError, normalise_symbol
+from protocol.codes import ProtocolError
+from protocol.symbols import normalize_symbol
 
 FIELDS = ("type", "symbol", "quantity", "price", "currency", "fees", "executed_at", "fx_rate", "note")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -132,7 +133,7 @@ def parse_transaction(raw: Mapping[str, Any], now: datetime, partial_of: Transac
     _check(errors, "type", kind not in TYPES, f"must be one of {', '.join(TYPES)}")
     symbol = old.symbol if old and "symbol" not in raw else None
     if not _blank(raw.get("symbol")):
-        symbol = _field(errors, "symbol", normalise_symbol, raw["symbol"])
+        symbol = _field(errors, "symbol", normalize_symbol, raw["symbol"])
     _check(errors, "symbol", kind in NEEDS_SYMBOL and symbol is None, f"required for {kind}")
     cash = kind in CASH_TYPES
     quantity = _amount(errors, raw, "quantity", old.quantity if old else (Decimal(1) if cash else None))

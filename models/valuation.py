@@ -51,6 +51,7 @@ from models.currency import (
     round_percent,
 )
 from models.day_change import day_reference
+from protocol.wire import iso_or_none
 
 __all__ = [  # FxRate, convert and fx_symbols_needed are re-exported from currency
     "DEFAULT_THRESHOLD_PERCENT", "NO_FX_RATE", "NO_PRICE", "FxRate", "PortfolioInput",
@@ -110,7 +111,7 @@ def _as_utc(moment: datetime) -> datetime:
 
 
 def _sub(a: Decimal | None, b: Decimal | None) -> Decimal | None:
-    """a - b at full precision, None if either is unknown."""
+    """A - b at full precision, None if either is unknown."""
     if a is None or b is None:
         return None
     with localcontext(CONTEXT):
@@ -263,7 +264,7 @@ class PortfolioValuation:
         return percent(self.stale_value, self.total_value)
 
     def as_dict(self) -> dict[str, Any]:
-        """Message fields, with each position's own as_dict()."""
+        """Message fields, each position as its own dict."""
         return {
             "portfolio_id": self.portfolio_id,
             "name": self.name,
@@ -282,7 +283,7 @@ class PortfolioValuation:
             "stale_share_percent": _pct(self.stale_share_percent),
             "stale_positions": self.stale_positions,
             "value_changed": self.value_changed,
-            "as_of": None if self.as_of is None else self.as_of.isoformat(),
+            "as_of": iso_or_none(self.as_of),
         }
 
     to_message = as_dict

@@ -1,0 +1,1 @@
+"""The price feed and portfolio tracking: Celery tasks and the plain functions they run."""

@@ -8,7 +8,8 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 
-from tasks.maintenance import PRUNE_HISTORY, PRUNE_PERIOD_SECONDS
+from protocol.feed_control import TASK_PRUNE_HISTORY, TASK_RUN_CYCLE
+from tasks.maintenance import PRUNE_PERIOD_SECONDS
 
 EXTENSION_KEY = "celery"
 DEFAULT_QUEUE = "pricewire"
@@ -73,12 +74,12 @@ def celery_config(config: Mapping[str, Any]) -> dict[str, Any]:
         "imports": ("tasks.feed", "tasks.maintenance"),
         "beat_schedule": {
             "pricewire-feed-cycle": {
-                "task": "pricewire.feed.run_cycle",
+                "task": TASK_RUN_CYCLE,
                 "schedule": float(interval),
                 "options": {"expires": batch_expiry(config)},
             },
             "pricewire-prune-history": {
-                "task": PRUNE_HISTORY,
+                "task": TASK_PRUNE_HISTORY,
                 "schedule": float(PRUNE_PERIOD_SECONDS),
                 "options": {"expires": PRUNE_PERIOD_SECONDS},
             },

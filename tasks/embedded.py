@@ -137,7 +137,7 @@ def embedded_feed(app: Flask) -> EmbeddedFeed:
     feed = app.extensions.get(EXTENSION_KEY)
     if feed is None:
         feed = app.extensions[EXTENSION_KEY] = EmbeddedFeed(app)
-    return feed  # type: ignore[no-any-return]
+    return feed
 
 
 def start_embedded_feed(app: Flask) -> EmbeddedFeed | None:

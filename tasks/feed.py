@@ -32,6 +32,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from models.bus import get_bus
 from models.feed_status import get_feed_status
+from protocol.feed_control import TASK_RUN_CYCLE, TASK_UPDATE_BATCH
 from tasks import pipeline
 from tasks.celery_app import batch_expiry
 from tasks.locks import CompletedTasks, ExpiringLock, beat_lease, cycle_lock
@@ -39,11 +40,9 @@ from tasks.market_data import MarketDataError
 
 logger = logging.getLogger("pricewire.price_feed")
 
-RUN_CYCLE = "pricewire.feed.run_cycle"
-UPDATE_BATCH = "pricewire.feed.update_batch"
 
 
-@shared_task(name=RUN_CYCLE, bind=True, ignore_result=True)
+@shared_task(name=TASK_RUN_CYCLE, bind=True, ignore_result=True)
 def run_cycle(self: Task) -> dict[str, Any]:
     """Pick the tracked symbols and enqueue their batches, unless another cycle ran this interval."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -67,7 +66,7 @@ def run_cycle(self: Task) -> dict[str, Any]:
     return {"cycle_id": plan.cycle_id, "symbols": len(plan.symbols), "batches": len(plan.batches)}
 
 
-@shared_task(name=UPDATE_BATCH, bind=True, ignore_result=True, acks_late=True,
+@shared_task(name=TASK_UPDATE_BATCH, bind=True, ignore_result=True, acks_late=True,
              autoretry_for=(OperationalError, InterfaceError), retry_backoff=True,
              retry_backoff_max=30, retry_jitter=True, max_retries=pipeline.MAX_RETRIES)
 def update_batch(self: Task, symbols: list[str], force: bool = False, cycle_id: str | None = None,

@@ -10,10 +10,10 @@ from flask import Flask, current_app
 
 from models.base import utcnow
 from models.retention import prune_history
+from protocol.feed_control import TASK_PRUNE_HISTORY
 
 logger = logging.getLogger("pricewire.maintenance")
 
-PRUNE_HISTORY = "pricewire.maintenance.prune_history"
 PRUNE_PERIOD_SECONDS = 3600
 
 
@@ -27,7 +27,7 @@ def prune_expired_history(app: Flask, *, days: int | None = None, dry_run: bool 
     return counts
 
 
-@shared_task(name=PRUNE_HISTORY, ignore_result=True)
+@shared_task(name=TASK_PRUNE_HISTORY, ignore_result=True)
 def prune_history_task() -> dict[str, int]:
     """Beat's hourly retention run."""
     return prune_expired_history(current_app._get_current_object())  # type: ignore[attr-defined]

@@ -21,14 +21,11 @@ from models.base import db
 from models.bus import Bus, BusError, get_bus
 from models.feed_status import FeedStatusStore, get_feed_status
 from models.market import Asset, Quote, WatchlistItem
-from models.messages import (
-    ASSET_UPDATE,
-    asset_channel,
-    dumps,
-    is_valid_symbol,
-)
 from models.portfolio import Position
 from models.snapshots import asset_update_data
+from protocol.bus import asset_update_message
+from protocol.channels import asset_channel
+from protocol.symbols import is_valid_symbol
 from tasks.feed_events import (
     HEARTBEAT_PERIOD,
     announce_events,
@@ -99,7 +96,7 @@ def get_manager(app: Flask | None = None) -> DataSourceManager:
     if cached is None or cached[0] != os.getpid():
         cached = (os.getpid(), build_data_source_manager(app.config, get_feed_status(app).client))
         app.extensions[MANAGER_KEY] = cached
-    return cached[1]  # type: ignore[no-any-return]
+    return cached[1]
 
 
 def is_transient(reason: str | None) -> bool:
@@ -177,9 +174,8 @@ def publish_updates(bus: Bus, updates: Sequence[tuple[str, Quote]]) -> int:
     """One asset_update per changed symbol, after commit; a bus failure is logged (clients resync by seq)."""
     sent = 0
     for symbol, quote in updates:
-        message = {"type": ASSET_UPDATE, "data": asset_update_data(symbol, quote), "published_at": time.time()}
         try:
-            bus.publish(asset_channel(symbol), dumps(message))
+            bus.publish(asset_channel(symbol), asset_update_message(asset_update_data(symbol, quote)))
         except BusError as exc:
             logger.warning("asset_update not published", extra={"symbol": symbol, "error": str(exc)})
             continue

@@ -1,5 +1,4 @@
-"""The reference's PortfolioTracker, and revalue_for_symbols() (models.revaluation), which the price feed calls
-after a batch commits."""
+"""The reference's PortfolioTracker; revalue_for_symbols() (models.revaluation) runs after each feed batch."""
 
 from __future__ import annotations
 
@@ -65,8 +64,11 @@ class PortfolioTracker:
 
     def update_position_value(self, position: Position, new_price: Decimal,
                               now: datetime | None = None) -> dict[str, Any]:
-        """The position valued at `new_price`: current_price, current_value, daily_change,
-        total_return, total_return_percent, significant_change, ... plus portfolio_id."""
+        """The position valued at `new_price`, plus portfolio_id.
+
+        Fields: current_price, current_value, daily_change, total_return, total_return_percent,
+        significant_change, ...
+        """
         moment = now or utcnow()
         symbol = position.asset.symbol
         batch = self._batch(position.portfolio_id, {symbol: new_price}, moment)

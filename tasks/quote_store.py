@@ -26,7 +26,7 @@ def _insert(model: Any) -> Any:
 
 
 def _load_assets(symbols: Iterable[str]) -> dict[str, Any]:
-    """symbol -> row(asset_id, price, volume, last_updated) with the stored quote if any, in one query."""
+    """Symbol -> row(asset_id, price, volume, last_updated) with the stored quote if any, in one query."""
     rows = db.session.execute(
         select(Asset.symbol, Asset.id.label("asset_id"), Quote.price, Quote.volume, Quote.last_updated)
         .outerjoin(Quote, Quote.asset_id == Asset.id).where(Asset.symbol.in_(list(symbols)))

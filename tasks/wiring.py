@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from celery import Celery
 from flask import Flask
 
 from models.feed_status import get_feed_status
-from models.messages import is_valid_symbol
+from protocol.feed_control import FEED_CONTROL_EXTENSION, TASK_UPDATE_BATCH, FeedControl
+from protocol.symbols import is_valid_symbol
 from tasks.celery_app import EXTENSION_KEY as CELERY_KEY
 from tasks.celery_app import batch_expiry, celery_init_app
-
-REFRESH_KEY = "pricewire.refresh"
-UPDATE_BATCH = "pricewire.feed.update_batch"  # by name: the web process never imports the task code
 
 
 def _celery(app: Flask) -> Celery:
@@ -23,38 +21,57 @@ def _celery(app: Flask) -> Celery:
     return existing if existing is not None else celery_init_app(app)
 
 
-def celery_refresh(app: Flask) -> Callable[[list[str]], dict[str, Any]]:
-    """Forced refresh in Celery mode: track the symbols and enqueue force=True batches."""
+def _valid(symbols: Iterable[str]) -> list[str]:
+    return [symbol for symbol in dict.fromkeys(symbols) if is_valid_symbol(symbol)]
 
-    def refresh(symbols: list[str]) -> dict[str, Any]:
-        wanted = [symbol for symbol in dict.fromkeys(symbols) if is_valid_symbol(symbol)]
-        get_feed_status(app).request_symbols(wanted)
-        celery, size = _celery(app), int(app.config["REALTIME_BATCH_SIZE"])
+
+class CeleryFeedControl:
+    """Celery mode: track the symbols and enqueue force=True batches by task name."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def request_symbols(self, symbols: Iterable[str]) -> int:
+        """Track `symbols` in the shared status store."""
+        return get_feed_status(self.app).request_symbols(_valid(symbols))
+
+    def refresh(self, symbols: Sequence[str]) -> dict[str, Any]:
+        """Enqueue forced batches (the web process never imports the task code)."""
+        wanted = _valid(symbols)
+        self.request_symbols(wanted)
+        celery, size = _celery(self.app), int(self.app.config["REALTIME_BATCH_SIZE"])
         task_ids = [
-            celery.send_task(UPDATE_BATCH, kwargs={"symbols": wanted[start:start + size], "force": True},
-                             expires=batch_expiry(app.config)).id
+            celery.send_task(TASK_UPDATE_BATCH, kwargs={"symbols": wanted[start:start + size], "force": True},
+                             expires=batch_expiry(self.app.config)).id
             for start in range(0, len(wanted), size)
         ]
         return {"mode": "celery", "symbols": wanted, "batches": len(task_ids), "task_ids": task_ids}
 
-    return refresh
 
+class EmbeddedFeedControl:
+    """Embedded mode: run the batches in greenlets of this process."""
 
-def embedded_refresh(app: Flask) -> Callable[[list[str]], dict[str, Any]]:
-    """Forced refresh in embedded mode: run the batch in a greenlet of this process."""
+    def __init__(self, app: Flask) -> None:
+        self.app = app
 
-    def refresh(symbols: list[str]) -> dict[str, Any]:
+    def request_symbols(self, symbols: Iterable[str]) -> int:
+        """Track `symbols` in the status store."""
+        return get_feed_status(self.app).request_symbols(_valid(symbols))
+
+    def refresh(self, symbols: Sequence[str]) -> dict[str, Any]:
+        """Forced update of `symbols` by the embedded feed."""
         from tasks.embedded import embedded_feed  # gevent only where embedded mode runs
 
-        return embedded_feed(app).refresh([symbol for symbol in symbols if is_valid_symbol(symbol)])
-
-    return refresh
+        return embedded_feed(self.app).refresh(_valid(symbols))
 
 
-def attach_feed(app: Flask) -> None:
-    """Register the forced-refresh entry point (and, in Celery mode, the Celery app) on `app`."""
+def attach_feed(app: Flask) -> FeedControl:
+    """Register the FeedControl (and, in Celery mode, the Celery app) on `app`."""
+    control: FeedControl
     if app.config.get("EMBEDDED"):
-        app.extensions[REFRESH_KEY] = embedded_refresh(app)
+        control = EmbeddedFeedControl(app)
     else:
         _celery(app)
-        app.extensions[REFRESH_KEY] = celery_refresh(app)
+        control = CeleryFeedControl(app)
+    app.extensions[FEED_CONTROL_EXTENSION] = control
+    return control

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from app import create_app
-from app.config import normalise_database_url
+from app.config import normalize_database_url
 from models import db
 from tests.support.services import postgres_admin_url, redis_url, unavailable
 
@@ -49,7 +49,7 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A throwaway PostgreSQL database, migrated once for the session."""
-    admin_url = make_url(normalise_database_url(postgres_admin_url()))
+    admin_url = make_url(normalize_database_url(postgres_admin_url()))
     name = f"pricewire_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
         admin = sa.create_engine(admin_url.set(database="postgres"), isolation_level="AUTOCOMMIT")
@@ -93,7 +93,7 @@ def pg_app(pg_url: str) -> Iterator[Flask]:
 
 def truncate_all(url: str) -> None:
     """Empty every table (for tests whose other processes need committed rows)."""
-    engine = sa.create_engine(normalise_database_url(url))
+    engine = sa.create_engine(normalize_database_url(url))
     names = ", ".join(f'"{table.name}"' for table in db.metadata.sorted_tables)
     with engine.begin() as connection:
         connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))

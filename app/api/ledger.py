@@ -6,12 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Response, request
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import func, select
 
 from app.api import blueprint
 from app.api.monitoring import json_response
-from app.extensions import db
+from app.extensions import db, login_required
 from models.base import utcnow
 from models.ledger_service import (
     add_transaction,

@@ -21,7 +21,7 @@ from app.extensions import db
 from models.bus import get_bus
 from models.feed_status import get_feed_status
 from models.market import Quote
-from models.messages import dumps, iso
+from protocol.wire import dumps, iso
 
 logger = logging.getLogger("pricewire.realtime")
 
@@ -29,7 +29,7 @@ CONNECTION_FIELDS = ("total_connections", "authenticated_users", "asset_subscrip
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
-    """JSON with exact Decimals and ISO datetimes (models.messages.dumps); never cached."""
+    """JSON with exact Decimals and ISO datetimes (protocol.wire.dumps); never cached."""
     response = current_app.response_class(dumps(payload), status=status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response

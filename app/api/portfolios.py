@@ -6,18 +6,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Response, request
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import select
 
 from app.api import blueprint
 from app.api.history import DAYS_ERROR, parse_days, thinned_series
 from app.api.monitoring import json_response
-from app.extensions import db
+from app.extensions import db, login_required
 from models.base import utcnow
-from models.messages import iso
 from models.performance import PERIOD_ERROR, PERIODS, performance
 from models.portfolio import Portfolio, PortfolioValue
 from models.portfolio_valuation import owned_portfolio, portfolio_update_data, value_portfolios
+from protocol.wire import iso
 
 DEFAULT_HISTORY_DAYS = 30
 NOT_FOUND = {"error": "portfolio not found"}

@@ -7,19 +7,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Response, current_app, request
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import select
 
 from app.api import blueprint
 from app.api.history import DAYS_ERROR, parse_days, thinned_series
 from app.api.monitoring import json_response
-from app.extensions import db
+from app.extensions import db, login_required
 from models.market import Asset, PriceHistory
-from models.messages import MAX_SYMBOLS_PER_MESSAGE, ProtocolError, normalise_symbol
+from protocol.client import MAX_SYMBOLS_PER_MESSAGE
+from protocol.codes import ProtocolError
+from protocol.feed_control import FEED_CONTROL_EXTENSION, FeedControl
+from protocol.symbols import normalize_symbol
 
 logger = logging.getLogger("pricewire.realtime")
 
-REFRESH_EXTENSION = "pricewire.refresh"
 MAX_REFRESH_SYMBOLS = MAX_SYMBOLS_PER_MESSAGE
 DEFAULT_HISTORY_DAYS = 7
 
@@ -43,7 +45,7 @@ def refresh_symbols(payload: Any) -> list[str]:
     if len(raw) > MAX_REFRESH_SYMBOLS:
         raise BadRequest(f"at most {MAX_REFRESH_SYMBOLS} symbols per request")
     try:
-        return list(dict.fromkeys(normalise_symbol(item) for item in raw))
+        return list(dict.fromkeys(normalize_symbol(item) for item in raw))
     except ProtocolError as exc:
         raise BadRequest(exc.message) from None
 
@@ -58,11 +60,11 @@ def refresh_prices() -> Response:
         symbols = refresh_symbols(request.get_json(silent=True))
     except BadRequest as exc:
         return json_response({"error": exc.message}, exc.status)
-    refresh = current_app.extensions.get(REFRESH_EXTENSION)
-    if refresh is None:
+    control: FeedControl | None = current_app.extensions.get(FEED_CONTROL_EXTENSION)
+    if control is None:
         return json_response({"error": "price feed not attached"}, 503)
     try:
-        result = refresh(symbols)
+        result = control.refresh(symbols)
     except Exception:  # e.g. the broker is down; the client may retry later
         logger.exception("price refresh failed", extra={"symbols": symbols, "user_id": current_user.id})
         return json_response({"error": "price refresh could not be scheduled"}, 503)
@@ -94,18 +96,18 @@ def history_points(asset_id: int, since: datetime) -> tuple[list[dict[str, Any]]
 def price_history(symbol: str) -> Response:
     """Stored prices of one asset over the last `days` days, oldest first."""
     try:
-        normalised = normalise_symbol(symbol)
+        normalized = normalize_symbol(symbol)
         days = history_days(request.args.get("days"))
     except ProtocolError as exc:
         return json_response({"error": exc.message}, 400)
     except BadRequest as exc:
         return json_response({"error": exc.message}, exc.status)
-    asset_id = db.session.scalar(select(Asset.id).where(Asset.symbol == normalised))
+    asset_id = db.session.scalar(select(Asset.id).where(Asset.symbol == normalized))
     if asset_id is None:
-        return json_response({"error": f"unknown symbol: {normalised}"}, 404)
+        return json_response({"error": f"unknown symbol: {normalized}"}, 404)
     points, downsampled = history_points(asset_id, datetime.now(UTC) - timedelta(days=days))
     return json_response({
-        "symbol": normalised,
+        "symbol": normalized,
         "days": days,
         "count": len(points),
         "downsampled": downsampled,

@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, current_app
-from flask_login import current_user, login_required
+from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from app.api import blueprint, monitoring
 from app.api.monitoring import connection_stats, data_freshness, epoch_to_iso, feed_status, json_response
+from app.extensions import login_required
 from models.bus import get_bus
-from models.messages import iso
+from protocol.wire import iso
 
 logger = logging.getLogger("pricewire.realtime")
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, request
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.api import blueprint
 from app.api.monitoring import json_response
-from app.extensions import db
+from app.extensions import db, login_required
 from models.market import Asset, WatchlistItem, get_or_create_asset
-from models.messages import ProtocolError, iso, normalise_symbol
 from models.snapshots import quote_snapshots
+from protocol.codes import ProtocolError
+from protocol.symbols import normalize_symbol
+from protocol.wire import iso
 
 # Each new symbol may create an Asset the feed then tracks: keep one user from flooding it.
 MAX_WATCHLIST_ITEMS = 50
@@ -54,7 +56,7 @@ def add_to_watchlist() -> Response:
     if not isinstance(payload, dict) or "symbol" not in payload:
         return json_response({"error": 'expected a JSON object {"symbol": "..."}'}, 400)
     try:
-        symbol = normalise_symbol(payload["symbol"])
+        symbol = normalize_symbol(payload["symbol"])
     except ProtocolError as exc:
         return json_response({"error": exc.message}, 400)
     user_id = current_user.id
@@ -79,10 +81,10 @@ def add_to_watchlist() -> Response:
 def remove_from_watchlist(symbol: str) -> Response:
     """Stop watching a symbol: 204, or 404 if it was not watched."""
     try:
-        normalised = normalise_symbol(symbol)
+        normalized = normalize_symbol(symbol)
     except ProtocolError as exc:
         return json_response({"error": exc.message}, 400)
-    asset_id = select(Asset.id).where(Asset.symbol == normalised).scalar_subquery()
+    asset_id = select(Asset.id).where(Asset.symbol == normalized).scalar_subquery()
     removed = db.session.execute(
         delete(WatchlistItem)
         .where(WatchlistItem.user_id == current_user.id, WatchlistItem.asset_id == asset_id)

@@ -14,7 +14,7 @@ from app.auth import bearer_token
 from app.extensions import db
 from app.realtime.connection import Identity
 from models import ApiToken, User
-from models.messages import FORBIDDEN, UNAUTHORIZED
+from protocol.codes import FORBIDDEN, UNAUTHORIZED
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
@@ -28,7 +28,7 @@ class Rejection:
     retry_after: int | None = None
 
 
-def normalise_origin(origin: str) -> str | None:
+def normalize_origin(origin: str) -> str | None:
     """scheme://host[:port] lower-cased, default port dropped; None when not an http(s) origin."""
     try:
         parts = urlsplit(origin.strip())
@@ -45,13 +45,13 @@ def normalise_origin(origin: str) -> str | None:
 
 def origin_allowed(origin: str, allowed: Iterable[str], host: str, schemes: Iterable[str]) -> bool:
     """True when `origin` is configured, or (none configured) is this server's own scheme://Host."""
-    given = normalise_origin(origin)
+    given = normalize_origin(origin)
     if given is None:
         return False
-    configured = [normalise_origin(item) for item in allowed]
+    configured = [normalize_origin(item) for item in allowed]
     if configured:
         return given in configured
-    return given in {normalise_origin(f"{scheme}://{host}") for scheme in schemes}
+    return given in {normalize_origin(f"{scheme}://{host}") for scheme in schemes}
 
 
 def token_identity(token: str) -> Identity | None:

@@ -27,7 +27,7 @@ LINGER_CHECK_SECONDS = 1.0
 
 def backoff_delay(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
     """Capped exponential backoff with jitter (half fixed, half random)."""
-    delay = min(cap, base * 2 ** min(attempt, 16))
+    delay = min(cap, base * 2.0 ** min(attempt, 16))
     return delay / 2 + random.random() * delay / 2
 
 

@@ -20,10 +20,8 @@ from app.realtime.limits import HOLD, REPLACED, SEND, Subscription
 from app.realtime.socket import PING_FRAME
 from app.realtime.tasks import spawn
 from app.realtime.updates import Update, text_frame
-from models.messages import (
+from protocol.client import (
     ASSET_UPDATE,
-    CLOSE_NO_PONG,
-    CLOSE_REASONS,
     CONNECTION,
     ERROR,
     FEED_STATUS,
@@ -31,13 +29,12 @@ from models.messages import (
     PONG,
     PORTFOLIO_UPDATE,
     POSITION_UPDATE,
-    SLOW_CONSUMER,
     SUBSCRIBED,
     UNSUBSCRIBED,
-    client_envelope,
     error_data,
-    iso,
 )
+from protocol.codes import CLOSE_NO_PONG, CLOSE_REASONS, SLOW_CONSUMER
+from protocol.wire import client_envelope, iso
 
 logger = logging.getLogger("pricewire.realtime")
 
@@ -82,8 +79,10 @@ class Identity:
 
 
 class Connection:
-    """Per-socket state. A message goes straight to the socket when nothing is waiting; otherwise it is
-    queued, and a writer greenlet (alive only while there is a backlog) drains the queue in order."""
+    """Per-socket state: a message goes straight to the socket when nothing is waiting.
+
+    Otherwise it is queued, and a writer greenlet (alive only while there is a backlog) drains the queue in order.
+    """
 
     def __init__(self, identity: Identity, *, queue_size: int, send_timeout: float, remote_addr: str | None = None,
                  connection_id: str | None = None, raw_frames: bool = True) -> None:

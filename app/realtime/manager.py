@@ -10,7 +10,9 @@ from flask import Flask, current_app
 from app.realtime.relay import EXTENSION_KEY, Relay
 from app.realtime.stats import get_cluster
 from models.bus import get_bus
-from models.messages import asset_channel, bus_message, normalise_symbol, portfolio_channel, user_channel
+from protocol.bus import bus_message
+from protocol.channels import asset_channel, portfolio_channel, user_channel
+from protocol.symbols import normalize_symbol
 
 ZERO_STATS = {
     "connections": 0, "authenticated_users": 0, "asset_subscriptions": 0, "portfolio_subscriptions": 0,
@@ -88,8 +90,10 @@ class ConnectionManager:
         return self._total("portfolio_subscriptions")
 
     def get_user_connections(self, user_or_id: Any) -> list[dict[str, Any]]:
-        """One dict per open connection of the user: connection_id, subscriptions, connected_at,
-        remote_addr, messages_sent, messages_dropped, process."""
+        """One dict per open connection of the user.
+
+        Keys: connection_id, subscriptions, connected_at, remote_addr, messages_sent, messages_dropped, process.
+        """
         user_id = _user_id(user_or_id)
         cluster = get_cluster(self.app)
         if cluster is not None:
@@ -112,7 +116,7 @@ class ConnectionManager:
 
     def broadcast_to_asset_subscribers(self, symbol: str, message: dict[str, Any]) -> int:
         """Send {type, data} to every socket subscribed to `symbol` (data with `seq` is also resumable)."""
-        return self._publish(asset_channel(normalise_symbol(symbol)), message)
+        return self._publish(asset_channel(normalize_symbol(symbol)), message)
 
     def broadcast_to_portfolio_subscribers(self, portfolio_id: int, message: dict[str, Any]) -> int:
         """Send {type, data} to every socket subscribed to the portfolio."""

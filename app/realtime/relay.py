@@ -28,20 +28,11 @@ from app.realtime.stats import StatsHeartbeat, relay_stats
 from app.realtime.tasks import spawn
 from app.realtime.updates import Update, channel_kind, make_update, snapshot_update, text_frame
 from models.bus import BusMessage, get_bus
-from models.messages import (
-    CLOSE_GOING_AWAY,
-    CONTROL_LOGOUT,
-    FEED_CHANNEL,
-    FEED_DEGRADED,
-    FEED_RECOVERED,
-    FEED_STATUS,
-    HEARTBEAT_CHANNEL,
-    UNAUTHORIZED,
-    USER_CHANNEL_PREFIX,
-    client_envelope,
-    parse_bus_message,
-    user_channel,
-)
+from protocol.bus import CONTROL_LOGOUT, FEED_DEGRADED, FEED_RECOVERED, parse_bus_message
+from protocol.channels import FEED_CHANNEL, HEARTBEAT_CHANNEL, channel_user_id, is_user_channel, user_channel
+from protocol.client import FEED_STATUS
+from protocol.codes import CLOSE_GOING_AWAY, UNAUTHORIZED
+from protocol.wire import client_envelope
 
 logger = logging.getLogger("pricewire.realtime")
 
@@ -260,8 +251,8 @@ class Relay:
             self.last_worker_heartbeat = time.time()
             return
         if payload.type.startswith("_"):  # control messages never reach clients
-            if payload.type == CONTROL_LOGOUT and channel.startswith(USER_CHANNEL_PREFIX):
-                self._logout(int(channel[len(USER_CHANNEL_PREFIX):]))
+            if payload.type == CONTROL_LOGOUT and is_user_channel(channel):
+                self._logout(channel_user_id(channel))
             return
         if channel_kind(channel) is not None:
             update = make_update(channel, payload.type, payload.data, None, payload.published_at)
@@ -280,7 +271,7 @@ class Relay:
             self._fan_out(self.connections.values(),
                           lambda c: c.push(text, payload.type, FEED_CHANNEL, payload.published_at, frame=frame),
                           payload.type, payload.published_at)
-        elif channel.startswith(USER_CHANNEL_PREFIX):
+        elif is_user_channel(channel):
             self._fan_out(self.subscribers.get(channel, ()),
                           lambda c: c.push(text, payload.type, None, payload.published_at, frame=frame),
                           payload.type, payload.published_at)

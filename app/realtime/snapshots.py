@@ -6,13 +6,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from app.extensions import db
-from models.messages import asset_channel, portfolio_channel
 from models.portfolio_valuation import portfolio_update_data
 from models.snapshots import quote_snapshots
+from protocol.channels import (
+    asset_channel,
+    channel_portfolio_id,
+    channel_symbol,
+    is_asset_channel,
+    is_portfolio_channel,
+    portfolio_channel,
+)
 
 
 def asset_snapshots(symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """channel -> asset_update data of each symbol with a stored quote (one query)."""
+    """Channel -> asset_update data of each symbol with a stored quote (one query)."""
     try:
         return {asset_channel(symbol): data for symbol, data in quote_snapshots(symbols).items()}
     finally:
@@ -29,13 +36,13 @@ def portfolio_snapshot(portfolio_id: int) -> dict[str, Any] | None:
 
 
 def channel_snapshots(channels: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """channel -> snapshot data for asset and portfolio channels (missing ones left out)."""
+    """Channel -> snapshot data for asset and portfolio channels (missing ones left out)."""
     wanted = list(channels)
-    symbols = [channel.split(":", 1)[1] for channel in wanted if channel.startswith("asset:")]
+    symbols = [channel_symbol(channel) for channel in wanted if is_asset_channel(channel)]
     result = asset_snapshots(symbols) if symbols else {}
     for channel in wanted:
-        if channel.startswith("portfolio:"):
-            portfolio_id = int(channel.split(":", 1)[1])
+        if is_portfolio_channel(channel):
+            portfolio_id = channel_portfolio_id(channel)
             data = portfolio_snapshot(portfolio_id)
             if data is not None:
                 result[portfolio_channel(portfolio_id)] = data

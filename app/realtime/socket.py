@@ -16,7 +16,7 @@ from wsproto.events import CloseConnection, TextMessage
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError
 
-from models.messages import TOO_LARGE
+from protocol.codes import TOO_LARGE
 
 LINGER_SECONDS = 2.0  # how long a closing socket keeps reading so the peer gets our close frame, not a RST
 LINGER_BYTES = 16 << 20  # read and discarded, never buffered
@@ -114,8 +114,9 @@ class _OversizeGuard:
     def send(self, event: Any) -> bytes:
         if isinstance(event, CloseConnection) and event.code == CloseReason.MESSAGE_TOO_BIG:
             self.oversized = True
-            data = self._connection.send(TextMessage(data=self._error_text()))
-            return data + self._connection.send(CloseConnection(code=TOO_LARGE, reason="message too large"))
+            data: bytes = self._connection.send(TextMessage(data=self._error_text()))
+            closing: bytes = self._connection.send(CloseConnection(code=TOO_LARGE, reason="message too large"))
+            return data + closing
         return self._connection.send(event)  # type: ignore[no-any-return]
 
     def __getattr__(self, name: str) -> Any:
@@ -139,7 +140,7 @@ class _InlineReader:
         """Nothing to wait for."""
 
 
-class RealtimeSocket(Server):
+class RealtimeSocket(Server):  # type: ignore[misc]  # simple-websocket ships no annotations
     """The server side of one WebSocket.
 
     - no reader greenlet: receive() reads the socket in the caller's greenlet (one parked greenlet per
@@ -161,6 +162,7 @@ class RealtimeSocket(Server):
         _open_sockets.add(self)
 
     def handshake(self) -> None:
+        """The upgrade, with the socket behind a lock and oversize frames answered with our error first."""
         self.sock: Any = LockedSocket(self.sock)
         self.ws: Any = _OversizeGuard(self.ws, self._oversize_error)
         super().handshake()

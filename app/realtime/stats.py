@@ -17,6 +17,7 @@ from app.realtime.cluster import PROCESS_TTL_SECONDS, STATS_PERIOD_SECONDS, Clus
 from app.realtime.feed_requests import ask_feed_for
 from app.realtime.socket import open_sockets
 from app.realtime.tasks import live_tasks, spawn
+from protocol.channels import channel_symbol, is_asset_channel
 
 if TYPE_CHECKING:
     from app.realtime.relay import Relay
@@ -111,8 +112,8 @@ class StatsHeartbeat:
 
     def _renew_feed_requests(self) -> None:
         """Subscribed symbols stay requested from the feed for as long as someone listens."""
-        symbols = [channel.split(":", 1)[1] for channel, members in self.relay.subscribers.items()
-                   if channel.startswith("asset:") and members]
+        symbols = [channel_symbol(channel) for channel, members in self.relay.subscribers.items()
+                   if is_asset_channel(channel) and members]
         if symbols:
             ask_feed_for(self.relay.app, symbols)
 

@@ -8,10 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 from app.realtime.limits import to_decimal
-from models.messages import ASSET_UPDATE, PORTFOLIO_UPDATE, client_envelope
-
-ASSET_PREFIX = "asset:"
-PORTFOLIO_PREFIX = "portfolio:"
+from protocol.channels import ASSET, PORTFOLIO, is_asset_channel, is_portfolio_channel
+from protocol.client import ASSET_UPDATE, PORTFOLIO_UPDATE
+from protocol.wire import client_envelope
 
 
 def text_frame(text: str) -> bytes:
@@ -41,10 +40,10 @@ class Update:
 
 def channel_kind(channel: str) -> str | None:
     """"asset", "portfolio", or None for other channels."""
-    if channel.startswith(ASSET_PREFIX):
-        return "asset"
-    if channel.startswith(PORTFOLIO_PREFIX):
-        return "portfolio"
+    if is_asset_channel(channel):
+        return ASSET
+    if is_portfolio_channel(channel):
+        return PORTFOLIO
     return None
 
 
@@ -56,7 +55,7 @@ def _seq(data: dict[str, Any]) -> int | None:
 def make_update(channel: str, kind: str, data: dict[str, Any], connection_id: str | None = None,
                 published_at: float | None = None) -> Update:
     """An update with its frame serialised now (once for every local subscriber when connection_id is None)."""
-    price = to_decimal(data.get("price")) if channel.startswith(ASSET_PREFIX) else None
+    price = to_decimal(data.get("price")) if is_asset_channel(channel) else None
     text = client_envelope(kind, data, connection_id)
     shared = text_frame(text) if connection_id is None else None
     return Update(channel, kind, data, text, _seq(data), published_at, price, shared)
@@ -64,7 +63,7 @@ def make_update(channel: str, kind: str, data: dict[str, Any], connection_id: st
 
 def snapshot_update(channel: str, data: dict[str, Any], connection_id: str | None = None) -> Update:
     """The latest stored state of a channel, flagged `snapshot: true`."""
-    kind = ASSET_UPDATE if channel.startswith(ASSET_PREFIX) else PORTFOLIO_UPDATE
+    kind = ASSET_UPDATE if is_asset_channel(channel) else PORTFOLIO_UPDATE
     return make_update(channel, kind, {**data, "snapshot": True}, connection_id)
 
 

@@ -14,23 +14,19 @@ from app.realtime.limits import Subscription
 from app.realtime.relay import Relay
 from app.realtime.snapshots import asset_snapshots, portfolio_snapshot
 from app.realtime.updates import Update, resumed_update, snapshot_update
-from models.messages import (
-    BAD_REQUEST,
-    FORBIDDEN,
+from protocol.channels import ASSET, PORTFOLIO, asset_channel, channel_symbol, is_asset_channel, portfolio_channel
+from protocol.client import (
     PING,
     PONG,
     SUBSCRIBE_ASSET,
     SUBSCRIBE_PORTFOLIO,
     SUBSCRIBED,
-    UNAUTHORIZED,
     UNSUBSCRIBE_ASSET,
     UNSUBSCRIBED,
     ClientMessage,
-    ProtocolError,
-    asset_channel,
     parse_client_message,
-    portfolio_channel,
 )
+from protocol.codes import BAD_REQUEST, FORBIDDEN, UNAUTHORIZED, ProtocolError
 
 
 class MessageHandler:
@@ -86,27 +82,13 @@ class MessageHandler:
         connection = self.connection
         if not self._allowed(message, channels):
             return False
-        kind = "asset" if message.type == SUBSCRIBE_ASSET else "portfolio"
-        created: dict[str, Subscription] = {}
-        generation = 0
-        for channel, target in channels:
-            subscription = Subscription(channel, kind, target, message.max_hz, message.min_change_percent,
-                                        pending_limit=self.pending_limit)
-            if connection.subscriptions.get(channel) is None:
-                metrics.subscriptions.labels(kind).inc()
-            connection.subscriptions[channel] = subscription
-            created[channel] = subscription
-            generation = max(generation, self.relay.subscribe(connection, channel))
+        kind = ASSET if message.type == SUBSCRIBE_ASSET else PORTFOLIO
+        created, generation = self._register(message, kind, channels)
         # Listen first, read the state second: an update published in between is held, not lost.
         self.relay.wait_applied(generation)
-        replayed: dict[str, list[Update]] = {}
-        if message.last_seq is not None:
-            for channel in created:
-                missed = self.relay.replay(channel, message.last_seq)
-                if missed is not None:
-                    replayed[channel] = [resumed_update(update, connection.id) for update in missed]
+        replayed = self._replayed(created, message.last_seq)
+        key = "symbol" if kind == ASSET else "portfolio_id"
         for channel, target in channels:
-            key = "symbol" if kind == "asset" else "portfolio_id"
             connection.reply(SUBSCRIBED, {"channel": channel, key: target, "resumed": channel in replayed})
         wanted = [channel for channel in created if channel not in replayed]
         snapshots = self._snapshots(kind, wanted, message) if wanted else {}
@@ -122,9 +104,36 @@ class MessageHandler:
             connection.start_subscription(subscription, initial)
         return True
 
+    def _register(self, message: ClientMessage, kind: str,
+                  channels: list[tuple[str, Any]]) -> tuple[dict[str, Subscription], int]:
+        """Subscriptions on the connection and the relay; the relay generation to wait for."""
+        connection = self.connection
+        created: dict[str, Subscription] = {}
+        generation = 0
+        for channel, target in channels:
+            subscription = Subscription(channel, kind, target, message.max_hz, message.min_change_percent,
+                                        pending_limit=self.pending_limit)
+            if connection.subscriptions.get(channel) is None:
+                metrics.subscriptions.labels(kind).inc()
+            connection.subscriptions[channel] = subscription
+            created[channel] = subscription
+            generation = max(generation, self.relay.subscribe(connection, channel))
+        return created, generation
+
+    def _replayed(self, channels: dict[str, Subscription], last_seq: int | None) -> dict[str, list[Update]]:
+        """The buffered updates after `last_seq` per channel, where the buffer still reaches back that far."""
+        replayed: dict[str, list[Update]] = {}
+        if last_seq is None:
+            return replayed
+        for channel in channels:
+            missed = self.relay.replay(channel, last_seq)
+            if missed is not None:
+                replayed[channel] = [resumed_update(update, self.connection.id) for update in missed]
+        return replayed
+
     def _snapshots(self, kind: str, channels: list[str], message: ClientMessage) -> dict[str, dict[str, Any]]:
-        if kind == "asset":
-            return asset_snapshots(channel.split(":", 1)[1] for channel in channels)
+        if kind == ASSET:
+            return asset_snapshots(channel_symbol(channel) for channel in channels)
         assert message.portfolio_id is not None
         data = portfolio_snapshot(message.portfolio_id)
         return {} if data is None else {channels[0]: data}
@@ -138,5 +147,5 @@ class MessageHandler:
             if subscription is not None:
                 metrics.subscriptions.labels(subscription.kind).dec()
                 self.relay.unsubscribe(connection, channel)
-            key = "symbol" if channel.startswith("asset:") else "portfolio_id"
+            key = "symbol" if is_asset_channel(channel) else "portfolio_id"
             connection.reply(UNSUBSCRIBED, {"channel": channel, key: target})

@@ -22,20 +22,10 @@ from app.realtime.socket import RealtimeSocket
 from app.realtime.stats import get_cluster
 from app.ws import blueprint
 from app.ws.handlers import MessageHandler
-from models.messages import (
-    CLOSE_INTERNAL_ERROR,
-    CONNECTION,
-    ERROR,
-    FEED_CHANNEL,
-    FEED_STATUS,
-    IDLE_TIMEOUT,
-    MAX_HZ_LIMIT,
-    MAX_SYMBOLS_PER_MESSAGE,
-    TOO_LARGE,
-    TOO_MANY,
-    client_envelope,
-    error_data,
-)
+from protocol.channels import FEED_CHANNEL
+from protocol.client import CONNECTION, ERROR, FEED_STATUS, MAX_HZ_LIMIT, MAX_SYMBOLS_PER_MESSAGE, error_data
+from protocol.codes import CLOSE_INTERNAL_ERROR, IDLE_TIMEOUT, TOO_LARGE, TOO_MANY
+from protocol.wire import client_envelope
 
 logger = logging.getLogger("pricewire.realtime")
 

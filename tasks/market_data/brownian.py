@@ -48,7 +48,7 @@ def hashed_normal(*parts: object) -> float:
 
 @lru_cache(maxsize=8)
 def _midpoint_sds(span: float) -> list[float]:
-    """sd of a level-l midpoint: its parent interval spans span / 2**(l-1), variance a quarter of it."""
+    """Sd of a level-l midpoint: its parent interval spans span / 2**(l-1), variance a quarter of it."""
     return [math.sqrt(span / 2 ** (level + 1)) for level in range(LEVELS + 1)]
 
 
@@ -73,7 +73,7 @@ class BrownianDay:
 
     def grid(self, k: int) -> array[float]:
         """The memoised nodes at i * 675 s, computed at least for 0 <= i <= k (k <= 128)."""
-        grid = self._grid
+        grid: array[float] = self._grid
         if k > self._filled:
             prefix = self._prefix
             for level in range(1, GRID_LEVEL + 1):

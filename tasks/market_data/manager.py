@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
+from protocol.symbols import symbol_or_none
+
 from .base import (
     FeedEvent,
     HistoryPoint,
@@ -24,7 +26,6 @@ from .base import (
 from .breaker import SourceHealth
 from .cache import QuoteCache
 from .rate_limit import InProcessRateLimiter, RateLimiter
-from .validation import normalize_symbol
 
 __all__ = ["DataSourceManager"]
 
@@ -98,7 +99,7 @@ class DataSourceManager:
         order: dict[str, None] = {}  # result keys in input order, without duplicates
         wanted: list[str] = []
         for raw in symbols:
-            symbol = normalize_symbol(raw)
+            symbol = symbol_or_none(raw)
             if symbol is None:
                 invalid[str(raw)] = QuoteResult.failure(str(raw), "none", f"invalid symbol {raw!r}")
             elif symbol not in order:
@@ -230,7 +231,7 @@ class DataSourceManager:
 
     def get_history(self, symbol: str, days: int) -> list[HistoryPoint]:
         """Daily closes (oldest first) from the first source that has them, else MarketDataError."""
-        normalized = normalize_symbol(symbol)
+        normalized = symbol_or_none(symbol)
         if normalized is None:
             raise MarketDataError(f"invalid symbol {symbol!r}")
         if days < 1:

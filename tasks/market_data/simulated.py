@@ -65,7 +65,7 @@ def _profile(symbol: str) -> _Profile:
 
 
 def _scaled(price: Decimal, log_return: float, step: Decimal) -> Decimal:
-    """price * exp(log_return), quantized to the tick (monotone in log_return)."""
+    """Price * exp(log_return), quantized to the tick (monotone in log_return)."""
     return (price * Decimal(repr(math.exp(log_return)))).quantize(step)
 
 

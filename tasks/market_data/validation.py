@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -12,7 +11,6 @@ from .base import InvalidDataError, QuoteResult
 __all__ = [
     "build_quote",
     "check_not_future",
-    "normalize_symbol",
     "parse_date",
     "parse_unix_time",
     "to_decimal",
@@ -22,14 +20,6 @@ __all__ = [
 ]
 
 _PERCENT_STEP = Decimal("0.0001")
-# Tickers, indices (^GSPC), share classes (BRK-B, BRK.B), FX (EURUSD=X), crypto (BTC-USD).
-_SYMBOL_RE = re.compile(r"[A-Z0-9^][A-Z0-9.\-=^]{0,19}")
-
-
-def normalize_symbol(symbol: object) -> str | None:
-    """Upper-case and strip a symbol; None if it is not a plausible ticker."""
-    text = symbol.strip().upper() if isinstance(symbol, str) else ""
-    return text if _SYMBOL_RE.fullmatch(text) else None
 
 
 def to_decimal(value: Any, field: str, *, required: bool = True) -> Decimal | None:

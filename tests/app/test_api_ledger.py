@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from models import Portfolio, PortfolioValue, PriceHistory, Transaction, db, utcnow
 from models.bus import get_bus
-from models.messages import portfolio_channel
+from protocol.channels import portfolio_channel
 from tests.app.test_api_portfolios import login
 from tests.support.portfolios import D, add_asset, add_user
 

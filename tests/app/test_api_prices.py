@@ -1,7 +1,8 @@
-"""POST /api/prices/refresh (handed to the feed's callable) and GET /api/prices/<symbol>/history."""
+"""POST /api/prices/refresh (handed to the FeedControl) and GET /api/prices/<symbol>/history."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,30 +12,34 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.api import history, prices
+from app.api import history
 from models import Asset, PriceHistory, db
 from models.feed_status import get_feed_status
+from protocol.feed_control import FEED_CONTROL_EXTENSION
 from tests.app.api_helpers import login, redis_backed_app
 
 
 class FakeRefresh:
-    """Stands in for the feed's `pricewire.refresh` callable."""
+    """Stands in for the app's FeedControl."""
 
     def __init__(self, fail: bool = False) -> None:
         self.calls: list[list[str]] = []
         self.fail = fail
 
-    def __call__(self, symbols: list[str]) -> dict[str, Any]:
+    def request_symbols(self, symbols: Iterable[str]) -> int:
+        return len(list(symbols))
+
+    def refresh(self, symbols: Sequence[str]) -> dict[str, Any]:
         if self.fail:
             raise ConnectionError("broker unreachable")
-        self.calls.append(symbols)
+        self.calls.append(list(symbols))
         return {"mode": "celery", "symbols": symbols, "batches": 1, "task_ids": ["t-1"]}
 
 
 @pytest.fixture
 def refresh(app: Flask) -> FakeRefresh:
     fake = FakeRefresh()
-    app.extensions[prices.REFRESH_EXTENSION] = fake
+    app.extensions[FEED_CONTROL_EXTENSION] = fake
     return fake
 
 
@@ -44,7 +49,7 @@ def test_refresh_requires_login(client: FlaskClient, refresh: FakeRefresh) -> No
     assert refresh.calls == []
 
 
-def test_refresh_enqueues_normalised_symbols(client: FlaskClient, refresh: FakeRefresh) -> None:
+def test_refresh_enqueues_normalized_symbols(client: FlaskClient, refresh: FakeRefresh) -> None:
     login(client)
     response = client.post("/api/prices/refresh", json={"symbols": [" aapl", "MSFT", "AAPL", "eurusd=x"]})
     assert response.status_code == 202
@@ -57,7 +62,9 @@ def test_refresh_enqueues_normalised_symbols(client: FlaskClient, refresh: FakeR
     ("body", "message"),
     [
         ({"symbols": ["AAPL", "BAD$"]}, "invalid symbol: 'BAD$'"),
-        ({"symbols": ["AAPL", 7]}, "invalid symbol: 'int'"),
+        ({"symbols": ["AAPL", 7]}, "invalid symbol: 7 is not a string"),
+        ({"symbols": [1, 2]}, "invalid symbol: 1 is not a string"),
+        ({"symbols": ["A" * 30]}, f"invalid symbol: '{'A' * 30}' is longer than 24 characters"),
         ({"symbols": []}, "symbols must be a non-empty list"),
         ({"symbols": "AAPL"}, "symbols must be a non-empty list"),
         ({"symbols": [f"S{i}" for i in range(51)]}, "at most 50 symbols per request"),
@@ -95,7 +102,7 @@ def test_refresh_without_feed_is_503(client: FlaskClient) -> None:
 
 
 def test_refresh_failure_is_503(client: FlaskClient, app: Flask) -> None:
-    app.extensions[prices.REFRESH_EXTENSION] = FakeRefresh(fail=True)
+    app.extensions[FEED_CONTROL_EXTENSION] = FakeRefresh(fail=True)
     login(client)
     response = client.post("/api/prices/refresh", json={"symbols": ["AAPL"]})
     assert response.status_code == 503

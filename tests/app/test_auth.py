@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask, g
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
@@ -29,8 +30,15 @@ def test_bad_password_is_401(client: FlaskClient) -> None:
     add_user()
     assert client.post("/auth/login", json={"username": "alice", "password": "nope"}).status_code == 401
     assert client.post("/auth/login", json={"username": "bob", "password": "x"}).status_code == 401
-    assert client.post("/auth/login", json=["not", "an", "object"]).status_code == 401
     assert client.post("/auth/login", json={"username": 5, "password": None}).status_code == 401
+
+
+@pytest.mark.parametrize("body", ['{"username": "alice", "password": ', '["not", "an", "object"]', '"alice"', "null"])
+def test_malformed_json_login_is_400(client: FlaskClient, body: str) -> None:
+    add_user()
+    response = client.post("/auth/login", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json == {"error": 'expected a JSON object {"username": ..., "password": ...}'}
 
 
 def test_form_login_redirects_and_page_renders(client: FlaskClient) -> None:

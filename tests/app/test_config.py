@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import ConfigError, load_config, normalise_database_url, parse_priorities
+from app.config import ConfigError, load_config, normalize_database_url, parse_priorities
 
 
 def config(tmp_path: Path, **env: str) -> dict:
@@ -84,7 +84,7 @@ def test_priorities_reject_bad_input(text: str, message: str) -> None:
 
 @pytest.mark.parametrize("given", ["postgres://u:p@h:5432/d", "postgresql://u:p@h:5432/d"])
 def test_host_database_urls_work_as_given(given: str) -> None:
-    assert normalise_database_url(given) == "postgresql+psycopg://u:p@h:5432/d"
+    assert normalize_database_url(given) == "postgresql+psycopg://u:p@h:5432/d"
 
 
 def test_secret_key_is_kept_across_restarts(tmp_path: Path) -> None:

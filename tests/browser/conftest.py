@@ -33,7 +33,7 @@ class EmbeddedServer:
 
     @property
     def url(self) -> str:
-        """http://127.0.0.1:PORT"""
+        """The base URL, http://127.0.0.1:PORT."""
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> EmbeddedServer:

@@ -17,7 +17,7 @@ from cli import register_cli
 from cli.demo import DEMO_SYMBOLS, seed_demo
 from models import Asset, db
 from models.bus import get_bus
-from models.messages import asset_channel
+from protocol.channels import asset_channel
 from tests.conftest import make_app
 from tests.support.processes import BIN, ManagedProcess, service_env
 from tests.support.services import wait_for

@@ -48,3 +48,11 @@ def test_demo_seed_is_idempotent(app: Flask) -> None:
     assert demo is not None and demo.check_password("demo")
     watched = sorted(item.asset.symbol for item in db.session.scalars(select(WatchlistItem)))
     assert watched == ["AAPL", "NFLX", "NVDA"]
+
+
+def test_users_create_without_password_or_terminal_says_how(app: Flask) -> None:
+    result = runner(app).invoke(args=["users", "create", "erin"], input="")
+    assert result.exit_code == 2
+    assert "no terminal to ask for the password: pass it as --password PW" in result.output
+    with app.app_context():
+        assert db.session.scalar(select(User).where(User.username == "erin")) is None

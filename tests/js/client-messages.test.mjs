@@ -82,7 +82,7 @@ test('feed_status and connection data are kept on the client', () => {
   assert.deepEqual(client.serverInfo.limits, { max_subscriptions: 200 });
 });
 
-test('prices as exact-decimal strings or numbers both normalise for display, raw kept', () => {
+test('prices as exact-decimal strings or numbers both normalize for display, raw kept', () => {
   assert.equal(toNumber('189.2500'), 189.25);
   assert.equal(toNumber(12), 12);
   assert.equal(toNumber(''), null);

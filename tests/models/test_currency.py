@@ -1,4 +1,4 @@
-"""Currency normalisation, FX conversion and edge rounding (models.currency)."""
+"""Currency normalization, FX conversion and edge rounding (models.currency)."""
 
 from __future__ import annotations
 

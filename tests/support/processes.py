@@ -86,7 +86,7 @@ class WebServer(ManagedProcess):
 
     @property
     def url(self) -> str:
-        """http://127.0.0.1:PORT"""
+        """The base URL, http://127.0.0.1:PORT."""
         return f"http://127.0.0.1:{self.extra['port']}"
 
     @property

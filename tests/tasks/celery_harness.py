@@ -99,5 +99,5 @@ def wait_for_types(listener: Listener, wanted: set[str], timeout: float = 30) ->
 
 
 def celery_command(*args: str) -> list[str]:
-    """argv of `celery -A celery_worker.celery ...`."""
+    """Argv of `celery -A celery_worker.celery ...`."""
     return [str(BIN / "celery"), "-A", "celery_worker.celery", *args]

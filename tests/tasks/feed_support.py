@@ -73,13 +73,13 @@ def manager_of(*sources: StubSource) -> DataSourceManager:
 
 
 def stored_quotes() -> dict[str, Quote]:
-    """symbol -> stored Quote."""
+    """Symbol -> stored Quote."""
     rows = db.session.execute(select(Asset.symbol, Quote).join(Quote, Quote.asset_id == Asset.id)).all()
     return {symbol: q for symbol, q in rows}
 
 
 def history_counts() -> dict[str, int]:
-    """symbol -> number of history rows."""
+    """Symbol -> number of history rows."""
     rows = db.session.execute(
         select(Asset.symbol, func.count(PriceHistory.id)).join(PriceHistory, PriceHistory.asset_id == Asset.id)
         .group_by(Asset.symbol)

@@ -13,9 +13,10 @@ from flask import Flask
 from cli.demo import DEMO_SYMBOLS, seed_demo
 from models.bus import get_bus
 from models.feed_status import get_feed_status
-from models.messages import HEARTBEAT_CHANNEL, asset_channel
+from protocol.channels import HEARTBEAT_CHANNEL, asset_channel
+from protocol.feed_control import FEED_CONTROL_EXTENSION
 from tasks.embedded import EmbeddedFeed, start_embedded_feed
-from tasks.wiring import REFRESH_KEY, attach_feed
+from tasks.wiring import attach_feed
 from tests.conftest import make_app
 from tests.support.services import wait_for
 from tests.tasks.feed_support import drain, history_counts, stored_quotes
@@ -64,7 +65,7 @@ def test_celery_mode_never_starts_the_embedded_loop() -> None:
 def test_embedded_refresh_runs_now_and_tracks_the_symbols(app: Flask) -> None:
     attach_feed(app)
 
-    answer = app.extensions[REFRESH_KEY](["NVDA", "AMD"])
+    answer = app.extensions[FEED_CONTROL_EXTENSION].refresh(["NVDA", "AMD"])
     feed = app.extensions["pricewire.embedded_feed"]
     gevent.joinall(feed.refreshes, timeout=30)
 
@@ -88,7 +89,7 @@ def test_celery_refresh_enqueues_forced_batches_and_tracks_the_symbols(celery_ap
     celery_app.config["REALTIME_BATCH_SIZE"] = 2
     attach_feed(celery_app)
 
-    answer = celery_app.extensions[REFRESH_KEY](["NVDA", "AMD", "INTC"])
+    answer = celery_app.extensions[FEED_CONTROL_EXTENSION].refresh(["NVDA", "AMD", "INTC"])
 
     assert answer["mode"] == "celery" and answer["batches"] == 2 and len(answer["task_ids"]) == 2
     client = get_feed_status(celery_app).client

@@ -10,7 +10,8 @@ import pytest
 
 from cli.demo import DEMO_SYMBOLS, seed_demo
 from models import db
-from models.messages import FEED_CHANNEL, HEARTBEAT_CHANNEL, asset_channel
+from protocol.channels import FEED_CHANNEL, HEARTBEAT_CHANNEL, asset_channel
+from protocol.feed_control import TASK_RUN_CYCLE, TASK_UPDATE_BATCH
 from tests.support.services import wait_for
 from tests.tasks.celery_harness import FeedHarness, celery_command, collect, pool_children, wait_for_types
 from tests.tasks.feed_support import history_counts, stored_quotes
@@ -18,8 +19,6 @@ from tests.tasks.market_data.conftest import Reply, StubServer, load_response
 
 pytestmark = pytest.mark.integration
 
-RUN_CYCLE = "pricewire.feed.run_cycle"
-UPDATE_BATCH = "pricewire.feed.update_batch"
 SYMBOLS = DEMO_SYMBOLS
 
 
@@ -55,7 +54,7 @@ def test_a_cycle_stores_quotes_and_publishes_them(feed: FeedHarness) -> None:
     listener = feed.listen(*(asset_channel(s) for s in SYMBOLS))
     worker = feed.start_worker("w1", concurrency=2)
 
-    feed.send(RUN_CYCLE)
+    feed.send(TASK_RUN_CYCLE)
 
     messages = collect(listener, len(SYMBOLS))
     assert sorted(m["data"]["symbol"] for m in messages) == SYMBOLS
@@ -77,8 +76,8 @@ def test_two_overlapping_cycles_run_once(feed: FeedHarness) -> None:
     seed(feed)
     feed.start_worker("w1", concurrency=2)
 
-    feed.send(RUN_CYCLE)
-    feed.send(RUN_CYCLE)
+    feed.send(TASK_RUN_CYCLE)
+    feed.send(TASK_RUN_CYCLE)
 
     wait_for(lambda: feed.status()["cycles_started"] + feed.status()["cycles_skipped"] == 2, timeout=30,
              message="both cycle tasks to run")
@@ -92,7 +91,7 @@ def test_a_batch_whose_worker_dies_is_finished_by_another_worker(feed: FeedHarne
     """SIGKILL the whole worker mid-batch: Redis redelivers after the visibility timeout, stored once."""
     slow = {"SIMULATED_LATENCY_MS": "4000", "CELERY_VISIBILITY_TIMEOUT": "6"}
     first = feed.start_worker("doomed", **slow)
-    task_id = feed.send(UPDATE_BATCH, symbols=SYMBOLS)
+    task_id = feed.send(TASK_UPDATE_BATCH, symbols=SYMBOLS)
     wait_for(lambda: "update_batch started" in first.log(), timeout=30, message="the batch to start")
 
     first.signal(signal.SIGKILL)  # the main process and its pool child: nobody acknowledges the batch
@@ -110,7 +109,7 @@ def test_a_batch_whose_pool_child_dies_is_not_replayed_but_covered_by_the_next_c
     """task_reject_on_worker_lost=False: the lost batch is acked as failed (no loop); the next cycle stores it."""
     seed(feed)
     worker = feed.start_worker("w1", SIMULATED_LATENCY_MS="3000", REALTIME_UPDATE_INTERVAL="2")
-    feed.send(RUN_CYCLE)
+    feed.send(TASK_RUN_CYCLE)
     wait_for(lambda: "update_batch started" in worker.log(), timeout=30, message="the batch to start")
 
     for child in pool_children(worker):  # the pool child only; the worker's main process lives on
@@ -120,7 +119,7 @@ def test_a_batch_whose_pool_child_dies_is_not_replayed_but_covered_by_the_next_c
     lock_key = f"{feed.env['REDIS_KEY_PREFIX']}:feed:cycle-lock"
     wait_for(lambda: not feed.redis.exists(lock_key), timeout=10, message="the cycle lock to expire")
 
-    feed.send(RUN_CYCLE)
+    feed.send(TASK_RUN_CYCLE)
 
     wait_for(lambda: len(quotes_of(feed)) == len(SYMBOLS), timeout=60, message="the next cycle to store quotes")
     assert history_of(feed) == dict.fromkeys(SYMBOLS, 1)
@@ -135,7 +134,7 @@ def test_a_provider_failing_twice_then_succeeding_is_retried(feed: FeedHarness) 
         listener = feed.listen(FEED_CHANNEL, asset_channel("AAPL"))
         worker = feed.start_worker("w1", **yahoo_at(stub))
 
-        task_id = feed.send(UPDATE_BATCH, symbols=["AAPL", "MSFT"])
+        task_id = feed.send(TASK_UPDATE_BATCH, symbols=["AAPL", "MSFT"])
 
         wait_for(lambda: f"{task_id}] succeeded" in worker.log(), timeout=60, message="the batch to succeed")
         assert len(stub.seen("/v7/finance/quote")) == 3
@@ -155,7 +154,7 @@ def test_a_4xx_is_not_retried_and_the_symbols_are_recorded_as_failed(feed: FeedH
         stub.route("/v7/finance/quote", Reply('{"detail": "bad"}', 400))
         worker = feed.start_worker("w1", **yahoo_at(stub))
 
-        task_id = feed.send(UPDATE_BATCH, symbols=["AAPL"])
+        task_id = feed.send(TASK_UPDATE_BATCH, symbols=["AAPL"])
 
         wait_for(lambda: f"{task_id}] succeeded" in worker.log(), timeout=60, message="the batch to finish")
         assert len(stub.seen("/v7/finance/quote")) == 1 and "Retry in" not in worker.log()

@@ -10,14 +10,15 @@ from sqlalchemy import func, select
 
 from models import Asset, PriceHistory, db
 from models.base import utcnow
+from protocol.feed_control import TASK_PRUNE_HISTORY
 from tasks.celery_app import celery_config, celery_init_app
-from tasks.maintenance import PRUNE_HISTORY, PRUNE_PERIOD_SECONDS, prune_history_task
+from tasks.maintenance import PRUNE_PERIOD_SECONDS, prune_history_task
 
 
 def test_beat_runs_the_pruning_hourly(app: Flask) -> None:
     entry = celery_config(app.config)["beat_schedule"]["pricewire-prune-history"]
-    assert entry["task"] == PRUNE_HISTORY and entry["schedule"] == PRUNE_PERIOD_SECONDS
-    assert PRUNE_HISTORY in celery_init_app(app).tasks  # the worker knows the task by that name
+    assert entry["task"] == TASK_PRUNE_HISTORY and entry["schedule"] == PRUNE_PERIOD_SECONDS
+    assert TASK_PRUNE_HISTORY in celery_init_app(app).tasks  # the worker knows the task by that name
 
 
 def test_the_task_prunes_past_the_retention(app: Flask) -> None:

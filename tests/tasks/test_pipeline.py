@@ -15,7 +15,7 @@ from flask import Flask
 from models import Asset, Portfolio, Position, User, WatchlistItem, db
 from models.bus import get_bus
 from models.feed_status import REQUEST_WINDOW_SECONDS, get_feed_status, request_symbols
-from models.messages import FEED_CHANNEL, asset_channel
+from protocol.channels import FEED_CHANNEL, asset_channel
 from tasks import pipeline
 from tasks.market_data import QuoteResult, TransientSourceError
 from tests.tasks.feed_support import T0, StubSource, drain, history_counts, manager_of, quote, stored_quotes

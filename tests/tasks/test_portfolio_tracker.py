@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy import event, func, select
 
-from app.config import normalise_database_url
+from app.config import normalize_database_url
 from models import Portfolio, PortfolioValue, Position, db
 from models.bus import Listener, get_bus
-from models.messages import portfolio_channel, user_channel
+from protocol.channels import portfolio_channel, user_channel
 from tasks.portfolio_tracker import PortfolioTracker, fx_symbols_for_tracked_portfolios, revalue_for_symbols
 from tests.conftest import make_app
 from tests.support.portfolios import NOW, D, add_user, seed_many, seed_mixed, set_price
@@ -153,7 +153,7 @@ def publishes(live_app: Flask, pg_committed_url: str, monkeypatch: pytest.Monkey
     """Every publish, with portfolios.seq as another connection sees it at that moment."""
     bus = get_bus()
     real_publish = bus.publish
-    observer = sa.create_engine(normalise_database_url(pg_committed_url))
+    observer = sa.create_engine(normalize_database_url(pg_committed_url))
     seen: list[tuple[str, int]] = []
 
     def spy(channel: str, data: str) -> int:

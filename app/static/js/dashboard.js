@@ -12,7 +12,9 @@ import { QuoteBoard } from './dashboard-quotes.js';
 
 const $ = (id) => document.getElementById(id);
 const root = $('dashboard');
-const SYMBOL_RE = /^[A-Z0-9][A-Z0-9.\-=^]{0,19}$/;
+// The server's one symbol rule (protocol/symbols.py; tests/protocol/test_symbols.py keeps them equal).
+const SYMBOL_RE = /^\^?[A-Z0-9]+(?:[.\-=][A-Z0-9]+)*$/;
+const MAX_SYMBOL_LENGTH = 24;
 const REFRESH_EVERY_MS = 5 * 60 * 1000; // below the feed's 10-minute window for requested symbols
 const config = {
   portfolioId: toNumber(root.dataset.portfolioId),
@@ -180,7 +182,7 @@ async function onWatchSubmit(event) {
   event.preventDefault();
   const input = $('watch-symbol');
   const symbol = normalizeSymbol(input.value);
-  if (!SYMBOL_RE.test(symbol)) return say('Enter a ticker such as NVDA or EURUSD=X.', 'error');
+  if (!SYMBOL_RE.test(symbol) || symbol.length > MAX_SYMBOL_LENGTH) return say('Enter a ticker such as NVDA or EURUSD=X.', 'error');
   if (state.watchlist.includes(symbol)) return say(`${symbol} is already on the watchlist.`, 'error');
   const button = $('watch-add');
   button.disabled = true;

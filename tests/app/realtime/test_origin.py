@@ -1,10 +1,10 @@
-"""Origin normalisation and the default same-origin rule."""
+"""Origin normalization and the default same-origin rule."""
 
 from __future__ import annotations
 
 import pytest
 
-from app.realtime.auth import normalise_origin, origin_allowed
+from app.realtime.auth import normalize_origin, origin_allowed
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
@@ -17,8 +17,8 @@ from app.realtime.auth import normalise_origin, origin_allowed
     ("chrome-extension://abc", None),
     ("http://host:99999", None),
 ])
-def test_normalise_origin(raw: str, expected: str | None) -> None:
-    assert normalise_origin(raw) == expected
+def test_normalize_origin(raw: str, expected: str | None) -> None:
+    assert normalize_origin(raw) == expected
 
 
 def test_default_is_own_scheme_and_host() -> None:

@@ -17,7 +17,9 @@ from sqlalchemy import select
 from app.realtime.cluster import ClusterState
 from models import ApiToken, Asset, Portfolio, Position, Quote, User, db
 from models.bus import RedisBus
-from models.messages import ASSET_UPDATE, asset_channel, bus_message, portfolio_channel
+from protocol.bus import bus_message
+from protocol.channels import asset_channel, portfolio_channel
+from protocol.client import ASSET_UPDATE
 from tests.app.ws.client import WsClient
 from tests.conftest import make_app
 from tests.support.processes import WebServer, service_env, start_web

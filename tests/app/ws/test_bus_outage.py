@@ -140,7 +140,7 @@ def test_silent_redis_is_noticed(servers: Callable[..., WebServer], seed: Seed, 
 
 def test_embedded_mode_without_redis(tmp_path: Path, pg_committed_url: str, seed: Seed,
                                      clients: Callable[..., WsClient]) -> None:
-    """python wsgi.py: gevent's own server, the in-process bus; sockets work the same."""
+    """Python wsgi.py: gevent's own server, the in-process bus; sockets work the same."""
     from tests.support.processes import BIN, service_env
 
     port = free_port()

@@ -13,7 +13,9 @@ import requests
 from app.realtime import ConnectionManager
 from app.realtime.cluster import ClusterState
 from models.bus import RedisBus
-from models.messages import ASSET_UPDATE, asset_channel, bus_message
+from protocol.bus import bus_message
+from protocol.channels import asset_channel
+from protocol.client import ASSET_UPDATE
 from tests.app.ws.client import WsClient
 from tests.app.ws.conftest import (
     Seed,

@@ -11,7 +11,6 @@ from tasks.market_data import HistoryPoint, InvalidDataError, QuoteResult
 from tasks.market_data.http import loads_decimal, parse_retry_after
 from tasks.market_data.validation import (
     build_quote,
-    normalize_symbol,
     parse_date,
     parse_unix_time,
     to_decimal,
@@ -90,14 +89,6 @@ def test_future_timestamps_allow_a_small_skew() -> None:
     assert build_quote("A", "x", price=1, previous_close=1, timestamp=soon, max_skew=300).success
     with pytest.raises(InvalidDataError, match="in the future"):
         build_quote("A", "x", price=1, previous_close=1, timestamp=soon, max_skew=0)
-
-
-def test_normalize_symbol() -> None:
-    assert normalize_symbol(" aapl ") == "AAPL"
-    for good in ("^GSPC", "BRK-B", "BRK.B", "EURUSD=X", "BTC-USD"):
-        assert normalize_symbol(good) == good
-    for bad in ("", "AA PL", "A/B", "A" * 21, "../etc", None, 5):
-        assert normalize_symbol(bad) is None
 
 
 def test_loads_decimal_never_yields_floats() -> None:

@@ -1,4 +1,4 @@
-"""The protocol module: client frame validation, exact numbers, bus message shape, heartbeat helper."""
+"""The protocol: client frame validation, exact numbers, bus message shape, close codes."""
 
 from __future__ import annotations
 
@@ -9,23 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.bus import InMemoryBus
-from models.messages import (
-    BAD_REQUEST,
-    CONTROL_HEARTBEAT,
-    FINAL_CLOSE_CODES,
-    HEARTBEAT_CHANNEL,
-    HEARTBEAT_PERIOD_SECONDS,
-    MAX_SYMBOLS_PER_MESSAGE,
-    ProtocolError,
-    bus_message,
-    client_envelope,
-    dumps,
-    parse_bus_message,
-    parse_client_message,
-    publish_heartbeat,
-    should_reconnect,
-)
+from protocol.bus import bus_message, parse_bus_message
+from protocol.client import MAX_SYMBOLS_PER_MESSAGE, parse_client_message
+from protocol.codes import BAD_REQUEST, FINAL_CLOSE_CODES, ProtocolError, should_reconnect
+from protocol.wire import client_envelope, dumps
 
 
 def frame(kind: str, **data: object) -> str:
@@ -113,6 +100,12 @@ def test_decimals_keep_their_digits() -> None:
     assert json.loads(text, parse_float=Decimal)["price"] == Decimal("150.25")
 
 
+def test_trailing_zeros_do_not_change_the_json_type() -> None:
+    stored, fetched = Decimal("2950000000000.00000000"), Decimal("2950000000000")
+    assert dumps(stored) == dumps(fetched) == "2950000000000.0"
+    assert dumps(Decimal("12345678.10000000")) == dumps(Decimal("12345678.1")) == "12345678.1"
+
+
 def test_bus_message_round_trip() -> None:
     text = bus_message("asset_update", {"symbol": "AAPL", "price": Decimal("1.10"), "seq": 3}, published_at=12.5)
     payload = parse_bus_message(text)
@@ -133,18 +126,6 @@ def test_client_envelope_shape() -> None:
     assert set(message) == {"type", "data", "timestamp", "connection_id"}
     assert message["connection_id"] == "c-1" and message["timestamp"].endswith("Z")
     assert json.loads(client_envelope("asset_update", {"seq": 1}))["connection_id"] is None
-
-
-def test_publish_heartbeat_on_the_heartbeat_channel() -> None:
-    bus = InMemoryBus()
-    listener = bus.listener()
-    listener.subscribe(HEARTBEAT_CHANNEL)
-    assert publish_heartbeat(bus, "feed-worker") == 1
-    message = listener.get(timeout=1)
-    assert message is not None and message.channel == HEARTBEAT_CHANNEL
-    payload = parse_bus_message(message.data)
-    assert payload.type == CONTROL_HEARTBEAT and payload.data["source"] == "feed-worker"
-    assert payload.data["period"] == HEARTBEAT_PERIOD_SECONDS and payload.published_at is not None
 
 
 def test_final_close_codes() -> None:
