@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from app.extensions import db, login_required
 from models import Portfolio
+from models.ledger import TYPES
 
 blueprint = Blueprint("web", __name__)
 
@@ -35,6 +36,7 @@ def dashboard() -> Any:
             asset_names={p.asset.symbol: p.asset.name for p in selected.positions} if selected else {},
             stale_after=current_app.config["DATA_STALE_AFTER_SECONDS"],
             history_days=HISTORY_DAYS,
+            transaction_types=TYPES,
         )
     )
     # After logout the back button must not show a cached page of someone's holdings.

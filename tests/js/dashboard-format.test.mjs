@@ -97,3 +97,11 @@ test('sparklinePaths spans the box and reports the trend', () => {
   const flat = sparklinePaths([{ price: 5 }, { price: 5 }], 10, 10, 0);
   assert.equal(flat.line, 'M0.0,5.0L10.0,5.0');
 });
+
+test('money keeps its own currency\'s decimals, and pence are shown in pounds', () => {
+  assert.equal(formatMoney('2410', 'EUR'), '€2,410.00');
+  assert.equal(formatMoney('123456', 'JPY'), '¥123,456');
+  assert.equal(formatMoney('1.2345', 'KWD'), 'KWD 1.235'.replace(' ', '\u00a0'));
+  assert.equal(formatMoney('72340', 'GBp'), '£723.40');
+  assert.equal(formatMoney('5', 'XYZ1'), '5.00');
+});

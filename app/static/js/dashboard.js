@@ -9,6 +9,7 @@ import {
 } from './dashboard-format.js';
 import { flash, paintAge, paintQuote, positionRow, updatePositionRow, watchlistItem } from './dashboard-dom.js';
 import { QuoteBoard } from './dashboard-quotes.js';
+import { initLedger } from './dashboard-ledger.js';
 
 const $ = (id) => document.getElementById(id);
 const root = $('dashboard');
@@ -312,6 +313,7 @@ if (config.portfolioId !== null) {
     .catch((error) => console.warn('[dashboard] portfolio', error.message));
 }
 loadWatchlist().catch((error) => say(`Could not load the watchlist: ${error.message}`, 'error'));
+initLedger({ api, portfolioId: config.portfolioId });
 socket.connect();
 renderConnection();
 setInterval(tick, 1000);
