@@ -80,6 +80,11 @@ export function initLedger({ api, portfolioId }) {
     }
   });
 
+  // The buttons are rendered disabled so nothing submits natively before these handlers exist.
+  for (const id of ['portfolio-form', 'trade-form']) {
+    const button = $(id)?.querySelector('button[type="submit"]');
+    if (button) button.disabled = false;
+  }
   loadLedger().catch((error) => say('trade-message', `Could not load the ledger: ${error.message}`, 'error'));
   return { loadLedger };
 }
