@@ -157,5 +157,6 @@ def rebuild(portfolio: Portfolio) -> LedgerState:
     portfolio.dividends = state.dividends_base
     portfolio.interest = state.interest_base
     portfolio.fees = state.fees_base
+    portfolio.returns_basis = None  # the returns of past days change with the ledger
     db.session.flush()
     return state

@@ -32,6 +32,8 @@ class Portfolio(db.Model):  # type: ignore[name-defined,misc]
     dividends: Mapped[Decimal] = mapped_column(default=Decimal(0))
     interest: Mapped[Decimal] = mapped_column(default=Decimal(0))
     fees: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    # models.performance caches the returns of whole days here; None (recomputed) after a ledger change.
+    returns_basis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     owner: Mapped[User] = relationship(back_populates="portfolios")
     positions: Mapped[list[Position]] = relationship(

@@ -21,10 +21,12 @@ from sqlalchemy import ColumnElement, and_, or_, select
 
 from models.base import MONEY, db, utcnow
 from models.currency import MINOR_UNIT_CURRENCIES, fx_symbol, fx_symbols_needed, normalize_currency
-from models.ledger import Entry, day_activity
+from models.ledger import Entry, day_activity, external_flow
 from models.ledger_store import entry_of
 from models.market import Asset, Quote
+from models.performance import batch_returns
 from models.portfolio import Portfolio, PortfolioValue, Position, Transaction
+from models.returns import Flow
 from models.valuation import (
     DEFAULT_THRESHOLD_PERCENT,
     FxRate,
@@ -61,6 +63,8 @@ class LoadedPortfolio:
     user_id: int
     seq: int
     last_snapshot: LastSnapshot | None
+    returns_basis: dict[str, Any] | None = None  # models.performance's cached PeriodBases
+    today_flows: tuple[Flow, ...] = ()  # external flows since the day started
 
 
 @dataclass(frozen=True)
@@ -129,12 +133,13 @@ def portfolio_ids_holding(symbols: Iterable[str], lock: bool = False) -> list[in
     return list(db.session.scalars(query))
 
 
-def _load_rows(portfolio_ids: list[int]) -> tuple[dict[int, PortfolioInput], dict[int, tuple[int, int]]]:
-    """One query: inputs by id (open positions only), and (user_id, seq) by id."""
+def _load_rows(portfolio_ids: list[int]) -> tuple[dict[int, PortfolioInput], dict[int, tuple[int, int, Any]]]:
+    """One query: inputs by id (open positions only), and (user_id, seq, returns_basis) by id."""
     rows = db.session.execute(
         select(
             Portfolio.id, Portfolio.name, Portfolio.base_currency, Portfolio.user_id, Portfolio.seq,
-            Portfolio.cash, Portfolio.realised_gain, Portfolio.dividends, Portfolio.interest, Portfolio.fees,
+            Portfolio.cash, Portfolio.returns_basis, Portfolio.realised_gain, Portfolio.dividends,
+            Portfolio.interest, Portfolio.fees,
             Position.id.label("position_id"), Position.quantity, Position.cost_basis, Position.cost_basis_base,
             Position.last_published_value, Asset.symbol, Asset.currency,
             Quote.price, Quote.previous_close, Quote.last_updated,
@@ -162,7 +167,7 @@ def _load_rows(portfolio_ids: list[int]) -> tuple[dict[int, PortfolioInput], dic
     inputs = {pid: PortfolioInput(pid, head.name, head.base_currency, tuple(positions[pid]), _cash(head.cash),
                                   _income(head))
               for pid, head in heads.items()}
-    return inputs, {pid: (head.user_id, head.seq or 0) for pid, head in heads.items()}
+    return inputs, {pid: (head.user_id, head.seq or 0, head.returns_basis) for pid, head in heads.items()}
 
 
 def _cash(stored: Mapping[str, Any] | None) -> tuple[tuple[str, Decimal], ...]:
@@ -180,17 +185,21 @@ def day_start_of(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def with_day_activity(inputs: dict[int, PortfolioInput], day_start: datetime) -> dict[int, PortfolioInput]:
-    """Each position's opening quantity and today's trade cash, from today's transactions (one query)."""
+def with_day_activity(inputs: dict[int, PortfolioInput], day_start: datetime
+                      ) -> tuple[dict[int, PortfolioInput], dict[int, tuple[Flow, ...]]]:
+    """Each position's opening quantity and today's trade cash, and today's external flows (one query)."""
     if not inputs:
-        return inputs
+        return inputs, {}
     rows = db.session.execute(
-        select(Transaction, Asset.symbol).join(Asset, Asset.id == Transaction.asset_id)
+        select(Transaction, Asset.symbol).outerjoin(Asset, Asset.id == Transaction.asset_id)
         .where(Transaction.portfolio_id.in_(sorted(inputs)), Transaction.executed_at >= day_start)
+        .order_by(Transaction.executed_at, Transaction.id)
     ).all()
     today: dict[int, list[Entry]] = {}
     for tx, symbol in rows:
         today.setdefault(tx.portfolio_id, []).append(entry_of(tx, symbol))
+    flows = {pid: tuple(Flow(e.executed_at, amount) for e in entries if (amount := external_flow(e)) is not None)
+             for pid, entries in today.items()}
     result = dict(inputs)
     for pid, entries in today.items():
         item = inputs[pid]
@@ -200,7 +209,7 @@ def with_day_activity(inputs: dict[int, PortfolioInput], day_start: datetime) ->
             if (a := activity.get(p.symbol)) else p
             for p in item.positions
         ))
-    return result
+    return result, flows
 
 
 def load_portfolio_inputs(portfolio_ids: Iterable[int]) -> dict[int, PortfolioInput]:
@@ -264,10 +273,12 @@ def load_portfolios(portfolio_ids: Iterable[int], day_start: datetime | None = N
     if not ids:
         return LoadedBatch({}, {})
     inputs, heads = _load_rows(ids)
-    inputs = with_day_activity(inputs, day_start or day_start_of(utcnow()))
+    inputs, flows = with_day_activity(inputs, day_start or day_start_of(utcnow()))
     snapshots = last_snapshots(inputs)
     portfolios = {
-        pid: LoadedPortfolio(item, heads[pid][0], heads[pid][1], snapshots.get(pid)) for pid, item in inputs.items()
+        pid: LoadedPortfolio(item, heads[pid][0], heads[pid][1], snapshots.get(pid), heads[pid][2],
+                             flows.get(pid, ()))
+        for pid, item in inputs.items()
     }
     return LoadedBatch(portfolios, *load_fx_rates(inputs.values()))
 
@@ -312,8 +323,8 @@ def _touched_by(position: dict[str, Any], base: str, symbols: set[str]) -> bool:
 
 
 def update_data(valuation: PortfolioValuation, seq: int, now: datetime,
-                updated_symbols: Iterable[str] | None = None) -> dict[str, Any]:
-    """portfolio_update data: reference fields, valuation fields, seq, as_of, channel.
+                updated_symbols: Iterable[str] | None = None, returns: dict[str, Any] | None = None) -> dict[str, Any]:
+    """portfolio_update data: reference fields, valuation fields, returns, seq, as_of, channel.
 
     positions_updated lists the positions `updated_symbols` moved (all when None).
     """
@@ -328,6 +339,7 @@ def update_data(valuation: PortfolioValuation, seq: int, now: datetime,
         as_of=None if valuation.as_of is None else iso(valuation.as_of),
         valued_at=iso(now),
         channel=portfolio_channel(valuation.portfolio_id),
+        returns=returns,
     )
     return data
 
@@ -342,7 +354,16 @@ def portfolio_update_data(portfolio_id: int, now: datetime | None = None) -> dic
     item = batch.portfolios.get(portfolio_id)
     if item is None:
         return None
-    return update_data(value_batch(batch, moment)[portfolio_id], item.seq, moment)
+    valuation = value_batch(batch, moment)[portfolio_id]
+    returns = returns_of(batch, {portfolio_id: valuation.total_value}, moment, store=False)
+    return update_data(valuation, item.seq, moment, returns=returns.get(portfolio_id))
+
+
+def returns_of(batch: LoadedBatch, values: Mapping[int, Decimal], now: datetime, store: bool
+               ) -> dict[int, dict[str, Any]]:
+    """The `returns` block of each valued portfolio of the batch (models.performance.batch_returns)."""
+    items = {pid: (item.returns_basis, item.today_flows) for pid, item in batch.portfolios.items()}
+    return batch_returns(items, values, now, store)
 
 
 def owned_portfolio(user_id: int, portfolio_id: int) -> Portfolio | None:

@@ -121,3 +121,75 @@ def money_weighted(start: datetime, start_value: Decimal, end: datetime, end_val
         if log_rate is None:
             return None, None
         return log_rate.exp() - ONE, (log_rate * _years(start, end)).exp() - ONE
+
+
+@dataclass(frozen=True)
+class PeriodBasis:
+    """A period's returns up to the start of today, so a live value finishes them cheaply (live_returns)."""
+
+    period: str
+    start: datetime
+    start_value: Decimal
+    growth: Decimal  # TWR factor of the whole days before today
+    counted: bool  # whether any whole day counted
+    previous_end: Decimal  # the value at the end of yesterday (or at the start)
+    flows: tuple[Flow, ...]  # external flows of the period before today
+    log_guess: Decimal | None = None  # ln(1 + XIRR) found last time: Newton starts there
+
+
+def period_basis(period: str, start: datetime, day_start: datetime,
+                 points: Sequence[tuple[datetime, Decimal]], flows: Sequence[Flow]) -> PeriodBasis:
+    """The basis of one period from day-end value points and external flows (both oldest first)."""
+    before = [value for moment, value in points if moment <= start]
+    start_value = before[-1] if before else Decimal(0)
+    days = daily_values([(moment, value) for moment, value in points if start < moment < day_start])
+    earlier = tuple(flow for flow in flows if start < flow.at < day_start)
+    twr = time_weighted(start_value, days, earlier)
+    previous_end = days[-1][1] if days else start_value
+    # Flows after the last day-end value (or all, without one) count at the start of today.
+    carried = sum((f.amount for f in earlier if not days or f.at.date() > days[-1][0]), Decimal(0))
+    with localcontext(RETURN_CONTEXT):
+        return PeriodBasis(period, start, start_value, ONE if twr is None else twr + ONE, twr is not None,
+                           previous_end + carried, earlier)
+
+
+def _newton(cash_flows: Sequence[tuple[datetime, Decimal]], guess: Decimal) -> Decimal | None:
+    """ln(1 + XIRR) by Newton's method from `guess`; None when it does not settle in a few steps."""
+    start = min(moment for moment, _ in cash_flows)
+    timed = [(_years(start, moment), amount) for moment, amount in cash_flows]
+    scale = sum((abs(amount) for _, amount in timed), Decimal(0)) or ONE
+    log_rate = guess
+    for _ in range(8):
+        terms = [(years, amount * (-log_rate * years).exp()) for years, amount in timed]
+        npv = sum((term for _, term in terms), Decimal(0))
+        if abs(npv) <= scale * Decimal("1e-20"):
+            return log_rate
+        slope = -sum((years * term for years, term in terms), Decimal(0))
+        if slope == 0:
+            return None
+        log_rate -= npv / slope
+        if not LOG_LOW <= log_rate <= LOG_HIGH:
+            return None
+    return None
+
+
+def live_returns(basis: PeriodBasis, now: datetime, value: Decimal, today: Sequence[Flow]
+                 ) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+    """(TWR, annualised MWR, ln(1 + MWR)) of the period ending now at `value`, given today's flows."""
+    with localcontext(RETURN_CONTEXT):
+        invested = basis.previous_end + sum((flow.amount for flow in today), Decimal(0))
+        twr = None
+        if invested > 0:
+            twr = basis.growth * value / invested - ONE
+        elif basis.counted:
+            twr = basis.growth - ONE
+        cash_flows = [(basis.start, -basis.start_value)] if basis.start_value else []
+        cash_flows += [(flow.at, -flow.amount) for flow in (*basis.flows, *today)]
+        cash_flows.append((now, value))
+        log_rate = None
+        if len(cash_flows) >= 2 and now > basis.start:
+            if basis.log_guess is not None:
+                log_rate = _newton(cash_flows, basis.log_guess)
+            if log_rate is None:
+                log_rate = _log_xirr(cash_flows)
+        return twr, None if log_rate is None else log_rate.exp() - ONE, log_rate

@@ -31,6 +31,7 @@ from models.portfolio_valuation import (
     day_start_of,
     load_portfolios,
     portfolio_ids_holding,
+    returns_of,
     significant_change_threshold,
     update_data,
     value_batch,
@@ -163,6 +164,17 @@ def _write_isolated(dirty: list[int], batch: LoadedBatch, valuations: dict[int, 
     return seqs
 
 
+def _returns(batch: LoadedBatch, valuations: dict[int, PortfolioValuation], dirty: list[int],
+             moment: datetime) -> dict[int, dict[str, Any]]:
+    """The returns blocks of the dirty portfolios; on bad data they are left out, never failing the batch."""
+    try:
+        with db.session.begin_nested():
+            return returns_of(batch, {pid: valuations[pid].total_value for pid in dirty}, moment, store=True)
+    except (ArithmeticError, ValueError, DBAPIError, StatementError):
+        logger.warning("returns not computed", exc_info=True)
+        return {}
+
+
 def revalue_portfolios(portfolio_ids: Iterable[int], now: datetime | None = None,
                        changed_symbols: set[str] | None = None) -> list[dict[str, Any]]:
     """Revalue these portfolios (lock them first on PostgreSQL), store, commit, then publish.
@@ -179,6 +191,7 @@ def revalue_portfolios(portfolio_ids: Iterable[int], now: datetime | None = None
         batch = load_portfolios(ids, day_start_of(moment))
         valuations = _value_each(batch, moment, failures)
         dirty = [pid for pid, valuation in valuations.items() if _changed(batch.portfolios[pid], valuation)]
+        returns = _returns(batch, valuations, dirty, moment)
         seqs = _write_isolated(dirty, batch, valuations, moment, failures) if dirty else {}
         db.session.commit()
     except Exception:
@@ -188,7 +201,7 @@ def revalue_portfolios(portfolio_ids: Iterable[int], now: datetime | None = None
     updates, positions_sent = [], 0
     for pid in (pid for pid in dirty if pid in seqs):
         item, valuation = batch.portfolios[pid], valuations[pid]
-        data = update_data(valuation, seqs[pid], moment, changed_symbols)
+        data = update_data(valuation, seqs[pid], moment, changed_symbols, returns.get(pid))
         _publish(portfolio_channel(pid), portfolio_update_message(data))
         updates.append(data)
         for pos in valuation.positions:

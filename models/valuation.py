@@ -323,13 +323,15 @@ def value_position(
     opening = p.quantity if p.opening_quantity is None else p.opening_quantity
     with localcontext(CONTEXT):
         value = None if p.price is None else p.quantity * p.price
-        prev = None if p.price is None else day_reference(opening, p.previous_close, Decimal(1), p.day_flow)
+        # Without trades today (opening_quantity None) a missing previous close leaves the change unknown.
+        known = p.price is not None and (p.previous_close is not None or p.opening_quantity is not None)
+        prev = day_reference(opening, p.previous_close, Decimal(1), p.day_flow) if known else None
         cost_base = p.cost_basis_base
         if cost_base is None and factor is not None:
             cost_base = p.cost_basis * factor
         value_base = None if factor is None or value is None else value * factor
-        prev_base = None if value_base is None else day_reference(opening, p.previous_close, prev_factor,
-                                                                   p.day_flow_base)
+        prev_base = None if value_base is None or not known else day_reference(
+            opening, p.previous_close, prev_factor, p.day_flow_base)
     reason = NO_PRICE if p.price is None else NO_FX_RATE if factor is None else None
     age = None
     if p.price_as_of is not None:

@@ -49,6 +49,7 @@ def upgrade():
         batch_op.create_index('ix_transactions_portfolio_executed', ['portfolio_id', 'executed_at'], unique=False)
     with op.batch_alter_table('portfolios', schema=None) as batch_op:
         batch_op.add_column(sa.Column('cash', sa.JSON(), nullable=False, server_default='{}'))
+        batch_op.add_column(sa.Column('returns_basis', sa.JSON(), nullable=True))
         for name in ('realised_gain', 'dividends', 'interest', 'fees'):
             batch_op.add_column(sa.Column(name, MONEY, nullable=False, server_default='0'))
     with op.batch_alter_table('positions', schema=None) as batch_op:
@@ -118,7 +119,7 @@ def downgrade():
         batch_op.drop_column('realised_gain')
         batch_op.drop_column('cost_basis_base')
     with op.batch_alter_table('portfolios', schema=None) as batch_op:
-        for name in ('fees', 'interest', 'dividends', 'realised_gain', 'cash'):
+        for name in ('fees', 'interest', 'dividends', 'realised_gain', 'returns_basis', 'cash'):
             batch_op.drop_column(name)
     with op.batch_alter_table('transactions', schema=None) as batch_op:
         batch_op.drop_index('ix_transactions_portfolio_executed')
