@@ -36,15 +36,25 @@ def _text(value, scale):
     return format(Decimal(str(value)).quantize(Decimal(1).scaleb(-scale)), 'f')
 
 
-def upgrade():
-    bind = op.get_bind()
-    if bind.dialect.name != 'sqlite':
-        return
-    for table, (key, columns) in COLUMNS.items():
+def _retype(to_text):
+    """On SQLite, every money column to text (to_text) or back to NUMERIC; False elsewhere (nothing to do)."""
+    if op.get_bind().dialect.name != 'sqlite':
+        return False
+    for table, (_, columns) in COLUMNS.items():
         with op.batch_alter_table(table) as batch_op:
             for column, scale in columns:
-                batch_op.alter_column(column, type_=sa.String(26 if scale == 8 else 16),
-                                      existing_type=sa.Numeric(24 if scale == 8 else 14, scale))
+                numeric = sa.Numeric(24 if scale == 8 else 14, scale)
+                text = sa.String(26 if scale == 8 else 16)
+                batch_op.alter_column(column, type_=text if to_text else numeric,
+                                      existing_type=numeric if to_text else text)
+    return True
+
+
+def upgrade():
+    if not _retype(to_text=True):
+        return
+    bind = op.get_bind()
+    for table, (key, columns) in COLUMNS.items():
         names = [column for column, _ in columns]
         rows = bind.execute(sa.text(f'SELECT {key}, {", ".join(names)} FROM {table}')).all()
         if rows:
@@ -56,10 +66,4 @@ def upgrade():
 
 
 def downgrade():
-    bind = op.get_bind()
-    if bind.dialect.name != 'sqlite':
-        return
-    for table, (_, columns) in COLUMNS.items():
-        with op.batch_alter_table(table) as batch_op:
-            for column, scale in columns:
-                batch_op.alter_column(column, type_=sa.Numeric(24 if scale == 8 else 14, scale))
+    _retype(to_text=False)
