@@ -11,6 +11,7 @@ from sqlalchemy import select
 from app.extensions import db, login_required
 from models import Portfolio
 from models.ledger import TYPES
+from models.performance import PERIODS
 
 blueprint = Blueprint("web", __name__)
 
@@ -37,6 +38,7 @@ def dashboard() -> Any:
             stale_after=current_app.config["DATA_STALE_AFTER_SECONDS"],
             history_days=HISTORY_DAYS,
             transaction_types=TYPES,
+            performance_periods=PERIODS,
         )
     )
     # After logout the back button must not show a cached page of someone's holdings.

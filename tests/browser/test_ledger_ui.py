@@ -45,3 +45,6 @@ def test_create_a_portfolio_record_a_trade_and_see_it(server: EmbeddedServer, co
     expect(position).to_be_visible(timeout=FEED_WAIT_MS)
     expect(position.locator("[data-cell=value]")).to_contain_text("€", timeout=FEED_WAIT_MS)
     expect(position.get_by_test_id("position-value-base")).to_contain_text("$", timeout=FEED_WAIT_MS)
+    # Returns per period arrive with the portfolio_update; the chart's note says what it shows.
+    expect(page.get_by_test_id("returns").locator("tbody tr")).to_have_count(6, timeout=FEED_WAIT_MS)
+    expect(page.locator("#performance-note")).not_to_contain_text("Could not")

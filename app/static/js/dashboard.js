@@ -10,6 +10,7 @@ import {
 import { flash, paintAge, paintQuote, positionRow, updatePositionRow, watchlistItem } from './dashboard-dom.js';
 import { QuoteBoard } from './dashboard-quotes.js';
 import { initLedger } from './dashboard-ledger.js';
+import { initPerformance, renderReturns } from './dashboard-performance.js';
 
 const $ = (id) => document.getElementById(id);
 const root = $('dashboard');
@@ -110,6 +111,7 @@ function applyPortfolio(data) {
   const id = toNumber(data.portfolio_id ?? data.id);
   if (config.portfolioId === null || (id !== null && id !== config.portfolioId)) return;
   renderSummary(data);
+  renderReturns(data.returns);
   if (Array.isArray(data.positions)) renderPositions(data.positions, data.base_currency ?? config.currency);
   else for (const position of data.positions_updated ?? []) applyPosition({ ...position, portfolio_id: config.portfolioId });
 }
@@ -314,6 +316,7 @@ if (config.portfolioId !== null) {
 }
 loadWatchlist().catch((error) => say(`Could not load the watchlist: ${error.message}`, 'error'));
 initLedger({ api, portfolioId: config.portfolioId });
+initPerformance({ api, portfolioId: config.portfolioId });
 socket.connect();
 renderConnection();
 setInterval(tick, 1000);
