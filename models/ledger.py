@@ -250,16 +250,17 @@ def day_activity(today: Iterable[Entry], quantities: dict[str, Decimal]) -> dict
     """Opening quantity and today's net trade cash per symbol, from today's entries and the current quantities.
 
     A trade's cash is what it cost or brought (fees included), at its trade FX; splits
-    today are not undone (providers' previous closes are split-adjusted already).
+    today are not undone (providers' previous closes are split-adjusted already). Transfers
+    are not trades: securities moved in or out today count from the previous close, as if
+    held (their stated price is a cost basis, not today's price).
     """
     moved: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
     with localcontext(CONTEXT):
         for entry in today:
-            if entry.symbol is None or entry.kind not in ("buy", "sell", "transfer_in", "transfer_out"):
+            if entry.symbol is None or entry.kind not in TRADES:
                 continue
             signed = _signed_quantity(entry)
-            fee = entry.fees if entry.kind in TRADES else ZERO
-            cash = signed * entry.price + fee  # a buy costs q x p + fees; a sell brings q x p - fees
+            cash = signed * entry.price + entry.fees  # a buy costs q x p + fees; a sell brings q x p - fees
             quantity, flow, flow_base = moved.get(entry.symbol, (ZERO, ZERO, ZERO))
             moved[entry.symbol] = (quantity + signed, flow + cash, flow_base + entry.to_base(cash))
         return {

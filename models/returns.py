@@ -21,8 +21,8 @@ from decimal import Context, Decimal, localcontext
 # Enough digits for chained products and fractional powers; rates are shown to 2 places of a percent.
 RETURN_CONTEXT = Context(prec=34)
 ONE = Decimal(1)
-# Bisection runs on g = ln(1 + rate): from -99.9999% to e^60 - 1 a year (short periods annualise wildly).
-LOG_LOW, LOG_HIGH = Decimal(-14), Decimal(60)
+# Bisection runs on g = ln(1 + rate): from -99.9999% to e^1000 - 1 a year (a few days annualise wildly).
+LOG_LOW, LOG_HIGH = Decimal(-14), Decimal(1000)
 XIRR_STEPS = 200
 
 

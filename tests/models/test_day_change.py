@@ -76,3 +76,16 @@ def test_day_change_matches_reference(*, held: int, bought: int, price: int, pre
     assert result.daily_change is not None
     assert abs(Fraction(result.daily_change) - expected) <= Fraction(1, 100)
     assert result.daily_change == result.total_value - result.previous_value
+
+
+def test_transfers_today_count_from_the_previous_close_and_buys_from_their_price() -> None:
+    from models.ledger import Entry, day_activity
+
+    today = [Entry("transfer_in", NOW, "AAPL", D(50), D(150), "USD", id=1),
+             Entry("buy", NOW, "AAPL", D(10), D(155), "USD", D(1), id=2),
+             Entry("sell", NOW, "MSFT", D(5), D(300), "USD", D(2), id=3)]
+    activity = day_activity(today, {"AAPL": D(60), "MSFT": D(25)})
+    # AAPL: the 50 transferred count as held at the previous close; the 10 bought cost 1551 with the fee.
+    assert (activity["AAPL"].opening_quantity, activity["AAPL"].flow) == (D(50), D(1551))
+    # MSFT: 30 held at the close, 5 sold bringing 1498 (the reference drops by that much).
+    assert (activity["MSFT"].opening_quantity, activity["MSFT"].flow) == (D(30), D(-1498))
