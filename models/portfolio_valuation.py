@@ -372,14 +372,17 @@ def owned_portfolio(user_id: int, portfolio_id: int) -> Portfolio | None:
 
 
 def fx_symbols_for_tracked_portfolios() -> set[str]:
-    """FX symbols (direct quotes) the feed must track to value every portfolio, in one query."""
-    pairs = db.session.execute(
+    """FX symbols (direct quotes) the feed must track to value every portfolio's positions and cash, in two queries."""
+    pairs = set(db.session.execute(
         select(Asset.currency, Portfolio.base_currency)
         .distinct()
         .select_from(Position)
         .join(Asset, Asset.id == Position.asset_id)
         .join(Portfolio, Portfolio.id == Position.portfolio_id)
-    ).all()
+        .where(Position.quantity != 0)
+    ).tuples().all())
+    for cash, base in db.session.execute(select(Portfolio.cash, Portfolio.base_currency)).tuples():
+        pairs |= {(currency, base) for currency in cash or {}}
     needed: set[str] = set()
     for currency, base in pairs:
         needed |= fx_symbols_needed([currency], base)

@@ -58,3 +58,14 @@ def test_snapshot_times_never_go_backwards(app: Flask) -> None:
     stamps = list(db.session.scalars(select(PortfolioValue.timestamp)
                                      .where(PortfolioValue.portfolio_id == portfolio.id).order_by(PortfolioValue.id)))
     assert stamps == [NOW, NOW]
+
+
+def test_cash_in_a_foreign_currency_makes_the_feed_track_its_fx(app: Flask) -> None:
+    from models.ledger_service import add_transaction, create_portfolio
+    from models.portfolio_valuation import fx_symbols_for_tracked_portfolios
+
+    portfolio = create_portfolio(add_user().id, {"name": "Cash", "base_currency": "USD"})
+    add_transaction(portfolio, {"type": "deposit", "price": "100", "currency": "CHF", "fx_rate": "1.13",
+                                "executed_at": "2024-01-02"}, NOW)
+    db.session.commit()
+    assert fx_symbols_for_tracked_portfolios() == {"CHFUSD=X"}
