@@ -114,20 +114,24 @@ def portfolio_ids_holding(symbols: Iterable[str], lock: bool = False) -> list[in
     if not wanted:
         return []
     conditions: list[ColumnElement[bool]] = [Asset.symbol.in_(wanted)]
+    cash: list[ColumnElement[bool]] = []
     for pair in filter(None, map(_fx_pair, wanted)):
         # Either direction: a missing direct quote makes conversion use the inverse one.
         for held, base in (pair, pair[::-1]):
-            conditions.append(
-                and_(Asset.currency.in_(sorted(_currency_codes(held))),
-                     Portfolio.base_currency.in_(sorted(_currency_codes(base))))
-            )
+            bases = Portfolio.base_currency.in_(sorted(_currency_codes(base)))
+            conditions.append(and_(Asset.currency.in_(sorted(_currency_codes(held))), bases))
+            # Cash is kept by major currency: a balance in `held` converts through this pair.
+            cash.append(and_(bases, Portfolio.cash[held].as_string().is_not(None)))
     holders = (
         select(Position.portfolio_id)
         .join(Asset, Asset.id == Position.asset_id)
         .join(Portfolio, Portfolio.id == Position.portfolio_id)
-        .where(or_(*conditions))
+        .where(Position.quantity != 0, or_(*conditions))
     )
-    query = select(Portfolio.id).where(Portfolio.id.in_(holders)).order_by(Portfolio.id)
+    found: ColumnElement[bool] = Portfolio.id.in_(holders)
+    if cash:
+        found = or_(found, *cash)
+    query = select(Portfolio.id).where(found).order_by(Portfolio.id)
     if lock:
         query = query.with_for_update()
     return list(db.session.scalars(query))

@@ -60,7 +60,9 @@ def test_snapshot_times_never_go_backwards(app: Flask) -> None:
     assert stamps == [NOW, NOW]
 
 
-def test_cash_in_a_foreign_currency_makes_the_feed_track_its_fx(app: Flask) -> None:
+@pytest.mark.parametrize("backend", ["app", "pg_app"])
+def test_cash_in_a_foreign_currency_makes_the_feed_track_its_fx(request: pytest.FixtureRequest, backend: str) -> None:
+    request.getfixturevalue(backend)
     from models.ledger_service import add_transaction, create_portfolio
     from models.portfolio_valuation import fx_symbols_for_tracked_portfolios
 
@@ -69,3 +71,6 @@ def test_cash_in_a_foreign_currency_makes_the_feed_track_its_fx(app: Flask) -> N
                                 "executed_at": "2024-01-02"}, NOW)
     db.session.commit()
     assert fx_symbols_for_tracked_portfolios() == {"CHFUSD=X"}
+    # ... and a move of that rate revalues it, although it holds no position.
+    [update] = revalue_for_symbols(["CHFUSD=X"], now=NOW)
+    assert update["portfolio_id"] == portfolio.id and update["cash"][0]["currency"] == "CHF"
