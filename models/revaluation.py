@@ -188,6 +188,9 @@ def revalue_portfolios(portfolio_ids: Iterable[int], now: datetime | None = None
     failures: list[int] = []
     try:
         ids = sorted(set(portfolio_ids))
+        # Serialise with other revaluations of these portfolios (PostgreSQL; a no-op when already held),
+        # so each reads the newest snapshot before stamping its own.
+        db.session.execute(select(Portfolio.id).where(Portfolio.id.in_(ids)).order_by(Portfolio.id).with_for_update())
         batch = load_portfolios(ids, day_start_of(moment))
         valuations = _value_each(batch, moment, failures)
         dirty = [pid for pid, valuation in valuations.items() if _changed(batch.portfolios[pid], valuation)]
