@@ -165,3 +165,39 @@ def test_worked_split_pence_and_transfers() -> None:
     assert (vod.quantity, vod.cost, vod.cost_base, vod.average_cost) == (D(100), D(72340), D("904.25"), D("723.4"))
     assert state.cash == {"GBP": D(5)}  # 500 pence
     assert state.flows == [(T0, D("904.25")), (T0, D("6.25"))]  # both external flows, in base
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(ops, rates), max_size=30), st.integers(1, 9000), rates)
+def test_unrealised_return_in_base_matches_reference(steps: list[tuple[tuple[str, str, int, int, int], str]],
+                                                     price_cents: int, fx_now: str) -> None:
+    """Valued at one price and today's FX, unrealised P&L in base = value x FX now - cost at trade FX."""
+    from models.valuation import FxRate, PortfolioInput, PositionInput, value_portfolio
+
+    ref, entries = _run([s for s, _ in steps], [r for _, r in steps])
+    state = replay(entries)
+    rate = {"EURUSD=X": FxRate(D(fx_now)), "GBPUSD=X": FxRate(D(fx_now))}
+    held = [(symbol, h) for symbol, h in sorted(state.holdings.items()) if h.quantity != 0]
+    inputs = tuple(
+        PositionInput(n, symbol, h.quantity, h.cost, SYMBOL_CURRENCY[symbol], D(price_cents) / 100, None, T0,
+                      cost_basis_base=h.cost_base)
+        for n, (symbol, h) in enumerate(held))
+    result = value_portfolio(PortfolioInput(1, "p", "USD", inputs), rate, T0)
+    expected = Fraction(0)
+    for symbol, lots in ref.lots.items():
+        quantity = sum((lot[0] for lot in lots), Fraction(0))
+        if quantity:
+            fx = Fraction(D(fx_now)) if SYMBOL_CURRENCY[symbol] != "USD" else Fraction(1)
+            value = quantity * Fraction(price_cents, 100) / DIVISOR[SYMBOL_CURRENCY[symbol]] * fx
+            expected += value - sum((lot[2] for lot in lots), Fraction(0))
+    if not held:
+        assert result.total_return is None
+        return
+    assert result.total_return is not None
+    # The total is a sum of rounded position figures: within half a cent per position of the exact sum.
+    assert abs(Fraction(result.total_return) - expected) <= Fraction(len(held), 100)
+    for position in result.positions:
+        # Price part + currency part = value in base - cost in base (exactly, up to the 50-digit arithmetic).
+        parts = Fraction(position.price_return) + Fraction(position.currency_return)  # type: ignore[arg-type]
+        whole = Fraction(position.value_in_base) - Fraction(position.cost_in_base)  # type: ignore[arg-type]
+        assert abs(parts - whole) < Fraction(1, 10**30)
