@@ -1,7 +1,7 @@
 """Portfolios loaded from the database and valued with models.valuation (no publishing).
 
 Query budget, independent of the number of portfolios and positions:
-- portfolio_ids_holding(): 1 query (also finds portfolios an FX symbol converts);
+- models.holders.portfolio_ids_holding(): 1 query (also finds portfolios an FX symbol converts);
 - load_portfolios(): 1 query for portfolios+positions+assets+quotes, 1 for today's trades, 1 for the last
   snapshot of each portfolio, at most 1 for the FX quotes they need.
 Portfolio ids go into one IN list: fine up to tens of thousands per call.
@@ -9,7 +9,6 @@ Portfolio ids go into one IN list: fine up to tens of thousands per call.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -17,10 +16,11 @@ from decimal import Decimal
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import and_, select
 
 from models.base import MONEY, db, utcnow
-from models.currency import MINOR_UNIT_CURRENCIES, fx_symbol, fx_symbols_needed, normalize_currency
+from models.currency import fx_symbols_needed, normalize_currency
+from models.holders import fx_pair, with_inverses
 from models.ledger import Entry, day_activity, external_flow
 from models.ledger_store import entry_of
 from models.market import Asset, Quote
@@ -42,7 +42,6 @@ THRESHOLD_SETTING = "PORTFOLIO_SIGNIFICANT_CHANGE_PERCENT"
 # portfolio_update field -> Portfolio column, for what the ledger realised, earned and paid.
 INCOME_FIELDS = (("realised_gain", "realised_gain"), ("dividends", "dividends"), ("interest", "interest"),
                  ("fees", "fees"))
-_FX_SYMBOL = re.compile(r"^([A-Z]{3})([A-Z]{3})=X$")
 
 
 @dataclass(frozen=True)
@@ -80,61 +79,6 @@ def significant_change_threshold() -> Decimal:
     """PORTFOLIO_SIGNIFICANT_CHANGE_PERCENT of the current app (default 1)."""
     raw = current_app.config.get(THRESHOLD_SETTING) if has_app_context() else None
     return DEFAULT_THRESHOLD_PERCENT if raw is None else Decimal(str(raw))
-
-
-def _currency_codes(major: str) -> set[str]:
-    """Every stored currency code that normalizes to `major` ('GBP' -> GBP, GBp, GBX, GBx)."""
-    return {major} | {code for code, (to, _) in MINOR_UNIT_CURRENCIES.items() if to == major}
-
-
-def _fx_pair(symbol: str) -> tuple[str, str] | None:
-    """('EUR', 'USD') for 'EURUSD=X', None for anything else."""
-    match = _FX_SYMBOL.match(symbol)
-    return (match.group(1), match.group(2)) if match else None
-
-
-def _with_inverses(symbols: Iterable[str]) -> set[str]:
-    """FX symbols plus their inverse quotes (conversion accepts either)."""
-    result = set()
-    for symbol in symbols:
-        result.add(symbol)
-        pair = _fx_pair(symbol)
-        if pair:
-            result.add(fx_symbol(pair[1], pair[0]))
-    return result
-
-
-def portfolio_ids_holding(symbols: Iterable[str], lock: bool = False) -> list[int]:
-    """Ids of portfolios holding any of `symbols` or converting through one, in one query.
-
-    lock=True takes the portfolio rows FOR UPDATE in id order (PostgreSQL), so concurrent
-    revaluations of one portfolio serialise without deadlocking.
-    """
-    wanted = sorted(set(symbols))
-    if not wanted:
-        return []
-    conditions: list[ColumnElement[bool]] = [Asset.symbol.in_(wanted)]
-    cash: list[ColumnElement[bool]] = []
-    for pair in filter(None, map(_fx_pair, wanted)):
-        # Either direction: a missing direct quote makes conversion use the inverse one.
-        for held, base in (pair, pair[::-1]):
-            bases = Portfolio.base_currency.in_(sorted(_currency_codes(base)))
-            conditions.append(and_(Asset.currency.in_(sorted(_currency_codes(held))), bases))
-            # Cash is kept by major currency: a balance in `held` converts through this pair.
-            cash.append(and_(bases, Portfolio.cash[held].as_string().is_not(None)))
-    holders = (
-        select(Position.portfolio_id)
-        .join(Asset, Asset.id == Position.asset_id)
-        .join(Portfolio, Portfolio.id == Position.portfolio_id)
-        .where(Position.quantity != 0, or_(*conditions))
-    )
-    found: ColumnElement[bool] = Portfolio.id.in_(holders)
-    if cash:
-        found = or_(found, *cash)
-    query = select(Portfolio.id).where(found).order_by(Portfolio.id)
-    if lock:
-        query = query.with_for_update()
-    return list(db.session.scalars(query))
 
 
 def _load_rows(portfolio_ids: list[int]) -> tuple[dict[int, PortfolioInput], dict[int, tuple[int, int, Any]]]:
@@ -233,7 +177,7 @@ def load_fx_rates(inputs: Iterable[PortfolioInput]) -> tuple[dict[str, FxRate], 
     rows = db.session.execute(
         select(Asset.symbol, Quote.price, Quote.previous_close, Quote.last_updated)
         .join(Quote, Quote.asset_id == Asset.id)
-        .where(Asset.symbol.in_(sorted(_with_inverses(needed))))
+        .where(Asset.symbol.in_(sorted(with_inverses(needed))))
     ).all()
     current = {row.symbol: FxRate(row.price, row.last_updated) for row in rows}
     previous = {row.symbol: FxRate(row.previous_close) for row in rows if row.previous_close is not None}
@@ -290,7 +234,7 @@ def load_portfolios(portfolio_ids: Iterable[int], day_start: datetime | None = N
 def with_prices(batch: LoadedBatch, prices: Mapping[str, Decimal], now: datetime) -> LoadedBatch:
     """The batch with these prices (as of `now`) replacing stored quotes, FX symbols included."""
     fx = dict(batch.fx_rates)
-    fx.update({symbol: FxRate(price, now) for symbol, price in prices.items() if _fx_pair(symbol)})
+    fx.update({symbol: FxRate(price, now) for symbol, price in prices.items() if fx_pair(symbol)})
 
     def patch(p: PositionInput) -> PositionInput:
         return replace(p, price=prices[p.symbol], price_as_of=now) if p.symbol in prices else p
@@ -322,7 +266,7 @@ def value_portfolios(portfolio_ids: Iterable[int], now: datetime | None = None) 
 def _touched_by(position: dict[str, Any], base: str, symbols: set[str]) -> bool:
     """Whether a change of `symbols` (prices or FX) moves this position."""
     return position["symbol"] in symbols or bool(
-        _with_inverses(fx_symbols_needed([position["currency"]], base)) & symbols
+        with_inverses(fx_symbols_needed([position["currency"]], base)) & symbols
     )
 
 
@@ -373,21 +317,3 @@ def returns_of(batch: LoadedBatch, values: Mapping[int, Decimal], now: datetime,
 def owned_portfolio(user_id: int, portfolio_id: int) -> Portfolio | None:
     """The portfolio if `user_id` owns it, else None (missing and foreign look the same)."""
     return db.session.scalar(select(Portfolio).where(Portfolio.id == portfolio_id, Portfolio.user_id == user_id))
-
-
-def fx_symbols_for_tracked_portfolios() -> set[str]:
-    """FX symbols (direct quotes) the feed must track to value every portfolio's positions and cash, in two queries."""
-    pairs = set(db.session.execute(
-        select(Asset.currency, Portfolio.base_currency)
-        .distinct()
-        .select_from(Position)
-        .join(Asset, Asset.id == Position.asset_id)
-        .join(Portfolio, Portfolio.id == Position.portfolio_id)
-        .where(Position.quantity != 0)
-    ).tuples().all())
-    for cash, base in db.session.execute(select(Portfolio.cash, Portfolio.base_currency)).tuples():
-        pairs |= {(currency, base) for currency in cash or {}}
-    needed: set[str] = set()
-    for currency, base in pairs:
-        needed |= fx_symbols_needed([currency], base)
-    return needed

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, StatementError
 from models.base import db, utcnow
 from models.bus import BusError, get_bus
 from models.feed_status import REVALUATION_FAILURES, get_feed_status
+from models.holders import portfolio_ids_holding
 from models.portfolio import Portfolio, PortfolioValue, Position
 from models.portfolio_valuation import (
     LoadedBatch,
@@ -30,7 +31,6 @@ from models.portfolio_valuation import (
     check_storable,
     day_start_of,
     load_portfolios,
-    portfolio_ids_holding,
     returns_of,
     significant_change_threshold,
     update_data,

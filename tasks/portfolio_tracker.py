@@ -8,10 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 from models.base import utcnow
+from models.holders import fx_symbols_for_tracked_portfolios
 from models.portfolio import Portfolio, Position
 from models.portfolio_valuation import (
     LoadedBatch,
-    fx_symbols_for_tracked_portfolios,
     load_portfolios,
     significant_change_threshold,
     update_data,

@@ -11,13 +11,12 @@ from flask import Flask
 from sqlalchemy import delete, event, select
 
 from models import Asset, Portfolio, PortfolioValue, Position, Quote, db
+from models.holders import fx_symbols_for_tracked_portfolios, portfolio_ids_holding
 from models.market import get_or_create_asset
 from models.portfolio_valuation import (
-    fx_symbols_for_tracked_portfolios,
     load_portfolio_inputs,
     load_portfolios,
     owned_portfolio,
-    portfolio_ids_holding,
     portfolio_update_data,
     value_portfolios,
 )

@@ -63,8 +63,8 @@ def test_snapshot_times_never_go_backwards(app: Flask) -> None:
 @pytest.mark.parametrize("backend", ["app", "pg_app"])
 def test_cash_in_a_foreign_currency_makes_the_feed_track_its_fx(request: pytest.FixtureRequest, backend: str) -> None:
     request.getfixturevalue(backend)
+    from models.holders import fx_symbols_for_tracked_portfolios
     from models.ledger_service import add_transaction, create_portfolio
-    from models.portfolio_valuation import fx_symbols_for_tracked_portfolios
 
     portfolio = create_portfolio(add_user().id, {"name": "Cash", "base_currency": "USD"})
     add_transaction(portfolio, {"type": "deposit", "price": "100", "currency": "CHF", "fx_rate": "1.13",
