@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -11,13 +10,10 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy.engine import make_url
 
-from app.config import normalize_database_url
 from models import Portfolio, Position, Transaction, db
 from models.ledger_store import rebuild
-from tests.conftest import make_app
-from tests.support.services import postgres_admin_url, unavailable
+from tests.conftest import empty_pg_database, make_app
 
 D = Decimal
 BEFORE = "pw14a_exact_decimals"
@@ -76,24 +72,12 @@ def test_on_sqlite(tmp_path: Path) -> None:
 @pytest.fixture
 def empty_pg() -> Iterator[Flask]:
     """An app on a new empty PostgreSQL database, dropped afterwards."""
-    admin_url = make_url(normalize_database_url(postgres_admin_url()))
-    name = f"pricewire_mig_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = sa.create_engine(admin_url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        unavailable("postgresql", str(exc).splitlines()[0])
-    application = make_app({"DATABASE_URL": admin_url.set(database=name).render_as_string(hide_password=False)})
-    try:
+    with empty_pg_database("pricewire_mig") as url:
+        application = make_app({"DATABASE_URL": url})
         with application.app_context():
             yield application
             db.session.remove()
             db.engine.dispose()
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_on_postgresql(empty_pg: Flask) -> None:
