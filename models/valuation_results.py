@@ -94,6 +94,26 @@ class PositionValuation:
         with localcontext(CONTEXT):
             return ret * self.fx_factor
 
+    def _base_parts(self) -> dict[str, Decimal | None]:
+        """Base figures built from the rounded ones the portfolio sums, so they add up on screen.
+
+        daily change = shown value - shown reference; the currency part = shown value - shown
+        cost - shown price part (price + currency = value in base - cost in base, to the cent).
+        """
+        base = self.base_currency
+        value = self.rounded_value_in_base()
+        previous = _money(self.previous_value_in_base, base)
+        cost = _money(self.cost_in_base, base)
+        price_part = _money(self.price_return, base)
+        if self.stale or value is None:
+            return {"daily_change_in_base": None, "unrealised_price_return": price_part,
+                    "unrealised_currency_return": None}
+        return {
+            "daily_change_in_base": None if previous is None else value - previous,
+            "unrealised_price_return": price_part,
+            "unrealised_currency_return": None if cost is None or price_part is None else value - cost - price_part,
+        }
+
     def rounded_value_in_base(self) -> Decimal | None:
         """value_in_base rounded to the base currency's minor unit (what totals sum)."""
         return _money(self.value_in_base, self.base_currency)
@@ -116,10 +136,7 @@ class PositionValuation:
             "currency": cur,
             "value_in_base": self.rounded_value_in_base(),
             "cost_basis_in_base": _money(self.cost_in_base, self.base_currency),
-            "daily_change_in_base": _money(difference(self.value_in_base, self.previous_value_in_base),
-                                           self.base_currency) if not self.stale else None,
-            "unrealised_price_return": _money(self.price_return, self.base_currency),
-            "unrealised_currency_return": _money(self.currency_return, self.base_currency),
+            **self._base_parts(),
             "stale": self.stale,
             "stale_reason": self.stale_reason,
             "price_age_seconds": self.price_age_seconds,
