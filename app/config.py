@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from models.clock import parse_instant
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
@@ -43,6 +46,11 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
     "MARKET_DATA_BREAKER_RESET_SECONDS": (60, 1),
     "MARKET_DATA_COOLDOWN_SECONDS": (60, 1),
     "MARKET_DATA_MAX_CLOCK_SKEW": (300, 0),
+    # Requests per day, shared by every worker (0 = no daily quota); Alpha Vantage's free key allows 25.
+    "YAHOO_FINANCE_DAILY_LIMIT": (0, 0),
+    "ALPHA_VANTAGE_DAILY_LIMIT": (25, 0),
+    "FINNHUB_DAILY_LIMIT": (0, 0),
+    "YAHOO_FINANCE_SESSION_TTL": (3600, 60),  # seconds a negotiated cookie+crumb is reused
     "CELERY_VISIBILITY_TIMEOUT": (0, 0),  # seconds; 0 = derived from the interval (tasks/celery_app.py)
 }
 
@@ -62,6 +70,8 @@ STRING_SETTINGS: dict[str, str | None] = {
     "YAHOO_FINANCE_BASE_URL": None,
     "ALPHA_VANTAGE_BASE_URL": None,
     "FINNHUB_BASE_URL": None,
+    "YAHOO_FINANCE_COOKIE_URL": "https://fc.yahoo.com",
+    "FINNHUB_PLAN": "free",
     "SIMULATED_FAIL_SYMBOLS": "",
     "REDIS_KEY_PREFIX": "pricewire",
     "LOG_DIR": None,
@@ -72,6 +82,7 @@ STRING_SETTINGS: dict[str, str | None] = {
 BOOL_SETTINGS: dict[str, bool] = {
     "WEBSOCKET_COMPRESSION": False,
     "SESSION_COOKIE_SECURE": False,
+    "REALTIME_FETCH_WHEN_CLOSED": False,  # True: the feed polls closed markets too (docs/feed.md)
 }
 
 
@@ -119,6 +130,16 @@ def parse_priorities(raw: str) -> dict[str, int]:
     if not priorities:
         raise ConfigError(name, raw, "name at least one source, e.g. simulated:1")
     return priorities
+
+
+def parse_clock(raw: str) -> datetime | None:
+    """MARKET_CLOCK: blank for the real time, or the ISO-8601 instant the market clock stands at."""
+    if not raw.strip():
+        return None
+    try:
+        return parse_instant(raw)
+    except ValueError:
+        raise ConfigError("MARKET_CLOCK", raw, "an ISO-8601 instant with a zone, e.g. 2026-11-28T15:00Z") from None
 
 
 def normalize_database_url(url: str) -> str:
@@ -170,6 +191,7 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: Path | 
     config["MARKET_DATA_SOURCE_PRIORITIES"] = parse_priorities(
         env.get("MARKET_DATA_SOURCE_PRIORITIES") or "simulated:1"
     )
+    config["MARKET_CLOCK"] = parse_clock(env.get("MARKET_CLOCK", ""))
     config["WEBSOCKET_ALLOWED_ORIGINS"] = parse_origins(env.get("WEBSOCKET_ALLOWED_ORIGINS", ""))
     config["SECRET_KEY"] = env.get("SECRET_KEY") or _secret_key(instance)
     config["SESSION_COOKIE_HTTPONLY"] = True

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 import redis
@@ -23,6 +24,7 @@ from models.feed_status import get_feed_status
 from protocol.symbols import symbol_problem
 from tasks import pipeline
 from tasks.market_data import MarketDataError, build_data_source_manager
+from tasks.market_hours import exchange_summary, plan_fetches
 from tasks.services import BatchPriceProcessor, PriceFeedService
 
 feed_cli = AppGroup("feed", help="The scheduled price feed.")
@@ -65,7 +67,10 @@ def _quote_line(row: dict[str, Any], dry_run: bool) -> str:
     percent = row["change_percent"]
     moved = "" if change is None else f" {change:+} ({percent:+}%)" if percent is not None else f" {change:+}"
     state = "dry run" if dry_run else "changed" if row["changed"] else "unchanged"
-    return f"  {row['symbol']:<12} {row['price']}{moved} [{row['source']}, {state}]"
+    currency = f" {row['currency']}" if row.get("currency") else ""
+    when = row.get("timestamp")
+    stale = f", stale: market time {when:%Y-%m-%d %H:%M}Z" if row.get("stale") and when else ""
+    return f"  {row['symbol']:<12} {row['price']}{currency}{moved} [{row['source']}, {state}{stale}]"
 
 
 @prices_cli.command("update")
@@ -172,17 +177,40 @@ def start_command(interval: int | None, batch_size: int | None, max_workers: int
         click.echo("Price feed stopped.")
 
 
+def exchange_lines(exchanges: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per exchange: open or closed, and when it next opens in its own time zone."""
+    lines = []
+    for mic, entry in exchanges.items():
+        state = "open" if entry["state"] == "regular" else entry["state"]
+        nxt = entry["next_open"]
+        when = "" if nxt is None else f", next open {nxt.astimezone(ZoneInfo(entry['timezone'])):%a %Y-%m-%d %H:%M} " \
+            f"{entry['timezone']}"
+        note = f" ({entry['note']})" if entry.get("note") else ""
+        lines.append(f"  {mic:<8} {state}{when}{note}: {', '.join(entry['symbols'])}")
+    return lines
+
+
+def tracked_exchanges(app: Any) -> dict[str, dict[str, Any]]:
+    """MIC -> state, next open and symbols, over the symbols the feed tracks (the market clock's now)."""
+    store = get_feed_status(app)
+    plan = plan_fetches(store, pipeline.pick_tracked_symbols(store), fetch_when_closed=False)
+    return exchange_summary(plan.clocks)
+
+
 @feed_cli.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status_command(as_json: bool) -> None:
-    """The feed's status: running, last update, cycle time, counters by source, failed symbols."""
+    """The feed's status: running, last update, cycle time, counters by source, failed symbols, exchanges."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     try:
         status = PriceFeedService(app=app).get_service_status()
     except (redis.RedisError, OSError) as exc:
         click.echo(f"Feed status unavailable: {exc}", err=True)
         sys.exit(1)
+    exchanges = tracked_exchanges(app)
     if as_json:
+        status["exchanges"] = {mic: {**entry, "next_open": None if entry["next_open"] is None
+                                     else entry["next_open"].isoformat()} for mic, entry in exchanges.items()}
         click.echo(json.dumps(status, indent=2, sort_keys=True, default=str))
         return
     if app.config["EMBEDDED"]:
@@ -193,3 +221,6 @@ def status_command(as_json: bool) -> None:
         if isinstance(value, list):
             shown = ", ".join(map(str, value)) or "-"
         click.echo(f"{name:<{width}}  {'-' if shown in (None, '') else shown}")
+    click.echo("exchanges" + ("" if exchanges else "  - (nothing tracked)"))
+    for line in exchange_lines(exchanges):
+        click.echo(line)

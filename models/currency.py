@@ -4,6 +4,8 @@ Conventions (shared with models.valuation):
 - FX rates are keyed like Yahoo Finance: 'EURUSD=X' with rate r means 1 EUR = r USD.
 - Quote currencies may be minor units ('GBp'/'GBX' pence, 'ILA' agorot, 'ZAc' cents);
   they are converted to their major currency (divide by 100) before any FX lookup.
+- Minor-unit API (used by the feed and the ledger): MINOR_UNIT_CURRENCIES, normalize_currency(code),
+  same_money(a, b), unit_factor(from_code, to_code) and is_currency_code(code). Codes keep the provider's case.
 - Rounding mode is ROUND_HALF_EVEN (banker's rounding): it is unbiased when many rounded
   figures are summed, which is exactly what portfolio totals do. Rounding happens only
   at the edge (as_dict()/to_message()); all arithmetic before runs at PRECISION digits.
@@ -54,6 +56,33 @@ MINOR_UNIT_CURRENCIES: dict[str, tuple[str, int]] = {
 }
 
 _HUNDRED = Decimal(100)
+
+
+class CurrencyMismatch(ValueError):
+    """Two currency codes are different money (GBP vs USD), not one money in two units (GBP vs GBp)."""
+
+
+def is_currency_code(code: str) -> bool:
+    """An ISO 4217 code ('USD') or a minor-unit code from the table ('GBp', 'ZAc', 'ILA')."""
+    return code in MINOR_UNIT_CURRENCIES or (len(code) == 3 and code.isascii() and code.isalpha() and code.isupper())
+
+
+def same_money(first: str, second: str) -> bool:
+    """Whether two codes are the same money, perhaps in different units ('GBp' and 'GBP': yes)."""
+    return normalize_currency(first)[0] == normalize_currency(second)[0]
+
+
+def unit_factor(from_code: str, to_code: str) -> Decimal:
+    """Multiply an amount in from_code by this to express it in to_code: 'GBp' -> 'GBP' is 0.01.
+
+    Raises CurrencyMismatch when the codes are different money (that needs an FX rate, see conversion_factor).
+    """
+    from_major, from_div = normalize_currency(from_code)
+    to_major, to_div = normalize_currency(to_code)
+    if from_major != to_major:
+        raise CurrencyMismatch(f"{from_code} and {to_code} are different currencies")
+    with localcontext(CONTEXT):
+        return Decimal(to_div) / Decimal(from_div)
 
 
 @dataclass(frozen=True)

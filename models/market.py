@@ -4,12 +4,31 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, select
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, false, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import PERCENT, db, utcnow
+from models.exchanges import market_for_symbol
+
+
+def _symbol_market(context: Any) -> Any:
+    """The market an inserted asset's symbol implies (provider metadata may correct it later)."""
+    try:
+        symbol = context.get_current_parameters().get("symbol") or ""
+    except KeyError:  # a multi-VALUES insert SQLAlchemy cannot split: callers set mic and timezone themselves
+        symbol = ""
+    return market_for_symbol(symbol)
+
+
+def _default_mic(context: Any) -> str:
+    return str(_symbol_market(context).mic)
+
+
+def _default_timezone(context: Any) -> str:
+    return str(_symbol_market(context).timezone)
 
 
 class Asset(db.Model):  # type: ignore[name-defined,misc]
@@ -20,10 +39,17 @@ class Asset(db.Model):  # type: ignore[name-defined,misc]
     id: Mapped[int] = mapped_column(primary_key=True)
     symbol: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
+    #: As the provider states it, case kept ('GBp' = pence; see models.currency).
     currency: Mapped[str] = mapped_column(String(8), default="USD")
+    #: Who stated the currency: a source name, 'manual' (flask assets set-currency), or None (a default guess
+    #: that the first provider stating a currency replaces).
+    currency_source: Mapped[str | None] = mapped_column(String(32))
     is_active: Mapped[bool] = mapped_column(default=True)
     market_cap: Mapped[Decimal | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Its exchange (a MIC, or FX / CRYPTO / UNKNOWN) and IANA time zone: models/exchanges.py.
+    mic: Mapped[str | None] = mapped_column(String(16), default=_default_mic)
+    timezone: Mapped[str | None] = mapped_column(String(64), default=_default_timezone)
 
     quote: Mapped[Quote | None] = relationship(back_populates="asset", uselist=False)
 
@@ -45,6 +71,8 @@ class Quote(db.Model):  # type: ignore[name-defined,misc]
     source: Mapped[str] = mapped_column(String(32))
     last_updated: Mapped[datetime] = mapped_column(index=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: The market time (last_updated) is older than DATA_STALE_AFTER_SECONDS beyond its market's last session.
+    stale: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     asset: Mapped[Asset] = relationship(back_populates="quote")
 

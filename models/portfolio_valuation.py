@@ -27,6 +27,7 @@ from models.market import Asset, Quote
 from models.performance import batch_returns
 from models.portfolio import Portfolio, PortfolioValue, Position, Transaction
 from models.returns import Flow
+from models.session_view import annotate_sessions, roll_sessions
 from models.valuation import (
     DEFAULT_THRESHOLD_PERCENT,
     FxRate,
@@ -89,7 +90,7 @@ def _load_rows(portfolio_ids: list[int]) -> tuple[dict[int, PortfolioInput], dic
             Portfolio.cash, Portfolio.returns_basis, Portfolio.realised_gain, Portfolio.dividends,
             Portfolio.interest, Portfolio.fees,
             Position.id.label("position_id"), Position.quantity, Position.cost_basis, Position.cost_basis_base,
-            Position.last_published_value, Asset.symbol, Asset.currency,
+            Position.last_published_value, Asset.symbol, Asset.currency, Asset.mic, Asset.timezone,
             Quote.price, Quote.previous_close, Quote.last_updated,
         )
         .select_from(Portfolio)
@@ -111,6 +112,7 @@ def _load_rows(portfolio_ids: list[int]) -> tuple[dict[int, PortfolioInput], dic
                 previous_close=row.previous_close,
                 price_as_of=row.last_updated, last_published_value=row.last_published_value,
                 cost_basis_base=row.cost_basis_base,
+                exchange=row.mic, exchange_timezone=row.timezone,
             ))
     inputs = {pid: PortfolioInput(pid, head.name, head.base_currency, tuple(positions[pid]), _cash(head.cash),
                                   _income(head))
@@ -250,7 +252,7 @@ def value_batch(batch: LoadedBatch, now: datetime, threshold: Decimal | None = N
     """Value every loaded portfolio; value_changed compares with its last snapshot."""
     limit = significant_change_threshold() if threshold is None else threshold
     return {
-        pid: value_portfolio(item.inputs, batch.fx_rates, now,
+        pid: value_portfolio(roll_sessions(item.inputs, now), batch.fx_rates, now,
                              None if item.last_snapshot is None else item.last_snapshot.total_value, limit,
                              previous_fx_rates=batch.previous_fx_rates)
         for pid, item in batch.portfolios.items()
@@ -271,10 +273,12 @@ def _touched_by(position: dict[str, Any], base: str, symbols: set[str]) -> bool:
 
 
 def update_data(valuation: PortfolioValuation, seq: int, now: datetime,
-                updated_symbols: Iterable[str] | None = None, returns: dict[str, Any] | None = None) -> dict[str, Any]:
+                updated_symbols: Iterable[str] | None = None, *, inputs: PortfolioInput | None = None,
+                returns: dict[str, Any] | None = None) -> dict[str, Any]:
     """portfolio_update data: reference fields, valuation fields, returns, seq, as_of, channel.
 
-    positions_updated lists the positions `updated_symbols` moved (all when None).
+    positions_updated lists the positions `updated_symbols` moved (all when None). With the valuation's
+    `inputs`, each position gets its market's session fields and the data its oldest as_of.
     """
     data = valuation.as_dict()
     positions = data["positions"]
@@ -289,6 +293,8 @@ def update_data(valuation: PortfolioValuation, seq: int, now: datetime,
         channel=portfolio_channel(valuation.portfolio_id),
         returns=returns,
     )
+    if inputs is not None:
+        annotate_sessions(data, inputs, now)
     return data
 
 
@@ -304,7 +310,7 @@ def portfolio_update_data(portfolio_id: int, now: datetime | None = None) -> dic
         return None
     valuation = value_batch(batch, moment)[portfolio_id]
     returns = returns_of(batch, {portfolio_id: valuation.total_value}, moment, store=False)
-    return update_data(valuation, item.seq, moment, returns=returns.get(portfolio_id))
+    return update_data(valuation, item.seq, moment, inputs=item.inputs, returns=returns.get(portfolio_id))
 
 
 def returns_of(batch: LoadedBatch, values: Mapping[int, Decimal], now: datetime, store: bool

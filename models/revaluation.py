@@ -204,7 +204,7 @@ def revalue_portfolios(portfolio_ids: Iterable[int], now: datetime | None = None
     updates, positions_sent = [], 0
     for pid in (pid for pid in dirty if pid in seqs):
         item, valuation = batch.portfolios[pid], valuations[pid]
-        data = update_data(valuation, seqs[pid], moment, changed_symbols, returns.get(pid))
+        data = update_data(valuation, seqs[pid], moment, changed_symbols, inputs=item.inputs, returns=returns.get(pid))
         _publish(portfolio_channel(pid), portfolio_update_message(data))
         updates.append(data)
         for pos in valuation.positions:

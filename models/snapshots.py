@@ -9,13 +9,19 @@ from sqlalchemy import select
 
 from models.base import db
 from models.market import Asset, Quote
+from models.session_view import price_session, rolled_quote_fields
 from protocol.channels import asset_channel
 from protocol.wire import iso
 
 
-def asset_update_data(symbol: str, quote: Quote) -> dict[str, Any]:
-    """The reference's asset_update fields plus source, seq, as_of and channel."""
-    return {
+def asset_update_data(symbol: str, quote: Quote, exchange: str | None = None,
+                      timezone: str | None = None) -> dict[str, Any]:
+    """The reference's asset_update fields plus source, seq, as_of, channel and the session fields.
+
+    `exchange` and `timezone` are the asset's stored ones (None: decided from the symbol).
+    """
+    view = price_session(symbol, quote.last_updated, exchange=exchange, timezone=timezone)
+    data = {
         "symbol": symbol,
         "price": quote.price,
         "previous_close": quote.previous_close,
@@ -29,9 +35,16 @@ def asset_update_data(symbol: str, quote: Quote) -> dict[str, Any]:
         "last_updated": iso(quote.last_updated),
         "as_of": iso(quote.last_updated),
         "source": quote.source,
+        "stale": bool(quote.stale),
         "seq": quote.seq,
         "channel": asset_channel(symbol),
     }
+    data.update(rolled_quote_fields(quote.price, view))
+    fields = view.fields()
+    # A quote the provider already flagged as an old print (issue 12's quotes.stale) stays stale.
+    fields["stale"] = fields["stale"] or bool(quote.stale)
+    data.update(fields)
+    return data
 
 
 def quote_snapshots(symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -40,6 +53,7 @@ def quote_snapshots(symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
     if not wanted:
         return {}
     rows = db.session.execute(
-        select(Asset.symbol, Quote).join(Quote, Quote.asset_id == Asset.id).where(Asset.symbol.in_(wanted))
+        select(Asset.symbol, Asset.mic, Asset.timezone, Quote)
+        .join(Quote, Quote.asset_id == Asset.id).where(Asset.symbol.in_(wanted))
     ).all()
-    return {symbol: asset_update_data(symbol, quote) for symbol, quote in rows}
+    return {symbol: asset_update_data(symbol, quote, mic, zone) for symbol, mic, zone, quote in rows}

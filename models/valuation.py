@@ -79,6 +79,8 @@ class PositionInput:
     opening_quantity: Decimal | None = None
     day_flow: Decimal = Decimal(0)
     day_flow_base: Decimal = Decimal(0)
+    exchange: str | None = None  # the asset's stored MIC and time zone (models/session_view.py reads them)
+    exchange_timezone: str | None = None
 
 
 @dataclass(frozen=True)

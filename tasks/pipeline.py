@@ -26,6 +26,7 @@ from models.snapshots import asset_update_data
 from protocol.bus import asset_update_message
 from protocol.channels import asset_channel
 from protocol.symbols import is_valid_symbol
+from tasks.currency_learning import learn_currencies
 from tasks.feed_events import (
     HEARTBEAT_PERIOD,
     announce_events,
@@ -35,6 +36,7 @@ from tasks.feed_events import (
     record_status,
 )
 from tasks.market_data import DataSourceManager, QuoteResult, build_data_source_manager
+from tasks.market_hours import plan_fetches, record_fetches, stored_markets
 from tasks.portfolio_tracker import fx_symbols_for_tracked_portfolios, revalue_for_symbols
 from tasks.quote_store import ensure_assets, is_changed, store_history, store_quotes
 
@@ -145,11 +147,14 @@ def split_batches(symbols: Sequence[str], size: int) -> list[list[str]]:
 
 
 def plan_cycle(store: FeedStatusStore, batch_size: int, interval: int) -> CyclePlan:
-    """Pick and split this cycle's symbols and open its latch in the status store."""
-    symbols = pick_tracked_symbols(store)
+    """Pick this cycle's symbols (open markets and closing prints only), split them, open the latch."""
+    tracked = pick_tracked_symbols(store)
+    fetches = plan_fetches(store, tracked)
+    symbols = fetches.due
     plan = CyclePlan(uuid.uuid4().hex[:12], symbols, split_batches(symbols, batch_size))
     store.start_cycle(plan.cycle_id, len(plan.batches), len(symbols))
-    store.write(assets_tracked=len(symbols), update_interval=interval)
+    store.write(assets_tracked=len(tracked), assets_fetched=len(symbols), closed_skipped=len(fetches.skipped),
+                update_interval=interval)
     store.incr("cycles_started")
     return plan
 
@@ -173,9 +178,12 @@ def log_cycle(summary: Mapping[str, Any]) -> None:
 def publish_updates(bus: Bus, updates: Sequence[tuple[str, Quote]]) -> int:
     """One asset_update per changed symbol, after commit; a bus failure is logged (clients resync by seq)."""
     sent = 0
+    markets = stored_markets([symbol for symbol, _ in updates])
     for symbol, quote in updates:
+        market = markets[symbol]
+        data = asset_update_data(symbol, quote, market.mic, market.timezone)
         try:
-            bus.publish(asset_channel(symbol), asset_update_message(asset_update_data(symbol, quote)))
+            bus.publish(asset_channel(symbol), asset_update_message(data))
         except BusError as exc:
             logger.warning("asset_update not published", extra={"symbol": symbol, "error": str(exc)})
             continue
@@ -200,6 +208,8 @@ def process_batch(symbols: Sequence[str], force: bool = False, dry_run: bool = F
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     manager = manager or get_manager(app)
     results = manager.get_asset_data(symbols, force=force)
+    if not dry_run:  # a dry run leaves no trace, not even a learnt currency
+        results = learn_currencies(results, manager.lookup_currency)
     events = manager.drain_events()
     failed = {symbol: result.error or "unknown error" for symbol, result in results.items() if not result.success}
     batch = BatchResult(list(results), results, failed, [s for s, why in failed.items() if is_transient(why)],
@@ -207,6 +217,10 @@ def process_batch(symbols: Sequence[str], force: bool = False, dry_run: bool = F
     if dry_run:
         return batch
     updates = store_quotes(results)
+    try:
+        record_fetches(get_feed_status(app), [symbol for symbol, result in results.items() if result.success])
+    except Exception:  # the next cycle fetches them again: harmless
+        logger.warning("fetch times not recorded", exc_info=True)
     batch.changed = [symbol for symbol, _ in updates]
     bus = get_bus(app) if publish else None
     if bus is not None:

@@ -60,7 +60,8 @@ class PortfolioTracker:
         pid = _id(portfolio)
         batch = self._batch(pid, price_updates, moment)
         valuation = value_batch(batch, moment)[pid]
-        return update_data(valuation, batch.portfolios[pid].seq, moment, price_updates.keys())
+        return update_data(valuation, batch.portfolios[pid].seq, moment, price_updates.keys(),
+                           inputs=batch.portfolios[pid].inputs)
 
     def update_position_value(self, position: Position, new_price: Decimal,
                               now: datetime | None = None) -> dict[str, Any]:

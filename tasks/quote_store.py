@@ -6,15 +6,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from models.base import db
+from models.exchanges import market_for_symbol, resolve_market
 from models.market import Asset, PriceHistory, Quote
 from tasks.market_data import HistoryPoint, QuoteResult
 
 QUOTE_FIELDS = ("price", "previous_close", "change", "change_percent", "volume", "high", "low", "market_cap",
-                "source", "last_updated")
+                "stale", "source", "last_updated")
 
 
 def _insert(model: Any) -> Any:
@@ -28,7 +29,8 @@ def _insert(model: Any) -> Any:
 def _load_assets(symbols: Iterable[str]) -> dict[str, Any]:
     """Symbol -> row(asset_id, price, volume, last_updated) with the stored quote if any, in one query."""
     rows = db.session.execute(
-        select(Asset.symbol, Asset.id.label("asset_id"), Quote.price, Quote.volume, Quote.last_updated)
+        select(Asset.symbol, Asset.id.label("asset_id"), Asset.mic, Asset.timezone, Quote.price, Quote.volume,
+               Quote.last_updated)
         .outerjoin(Quote, Quote.asset_id == Asset.id).where(Asset.symbol.in_(list(symbols)))
     ).all()
     return {row.symbol: row for row in rows}
@@ -40,7 +42,9 @@ def ensure_assets(currencies: Mapping[str, str | None]) -> dict[str, Any]:
     missing = [symbol for symbol in currencies if symbol not in known]
     if missing:
         db.session.execute(_insert(Asset).values([
-            {"symbol": symbol, "name": symbol, "currency": currencies[symbol] or "USD"} for symbol in missing
+            {"symbol": symbol, "name": symbol, "currency": currencies[symbol] or "USD",
+             "mic": market.mic, "timezone": market.timezone}
+            for symbol, market in ((symbol, market_for_symbol(symbol)) for symbol in missing)
         ]).on_conflict_do_nothing(index_elements=["symbol"]))
         known.update(_load_assets(missing))
     return known
@@ -55,6 +59,25 @@ def is_changed(result: QuoteResult, stored: Any) -> bool:
     return bool(result.price != stored.price or result.volume != stored.volume)
 
 
+def update_markets(results: Mapping[str, QuoteResult], stored: Mapping[str, Any]) -> int:
+    """Correct assets' exchange and time zone where the provider's metadata states others; how many changed.
+
+    Providers that know them set `exchange` and `exchange_timezone` on their quotes (Yahoo's metadata).
+    """
+    changed = 0
+    for symbol, result in results.items():
+        exchange = getattr(result, "exchange", None)
+        if not exchange or symbol not in stored:
+            continue
+        market = resolve_market(symbol, exchange, getattr(result, "exchange_timezone", None))
+        row = stored[symbol]
+        if market.source == "provider" and (row.mic, row.timezone) != (market.mic, market.timezone):
+            db.session.execute(update(Asset).where(Asset.id == row.asset_id)
+                               .values(mic=market.mic, timezone=market.timezone))
+            changed += 1
+    return changed
+
+
 def store_quotes(results: Mapping[str, QuoteResult]) -> list[tuple[str, Quote]]:
     """Upsert changed quotes (seq + 1) and append their history in one transaction; the committed quotes.
 
@@ -66,6 +89,7 @@ def store_quotes(results: Mapping[str, QuoteResult]) -> list[tuple[str, Quote]]:
     now = datetime.now(UTC)
     try:
         stored = ensure_assets({symbol: result.currency for symbol, result in served.items()})
+        update_markets(served, stored)
         rows = []
         for symbol, result in served.items():
             row = stored[symbol]

@@ -22,7 +22,9 @@ from app.config import normalize_database_url
 from models import db
 from tests.support.services import postgres_admin_url, redis_url, unavailable
 
-TEST_ENVIRON = {"SECRET_KEY": "test-secret", "LOG_LEVEL": "WARNING"}
+# The simulated market answers at any hour: tests of the feed's other behaviour must not depend on
+# whether real exchanges happen to be open while they run (tests of sessions set it to false).
+TEST_ENVIRON = {"SECRET_KEY": "test-secret", "LOG_LEVEL": "WARNING", "REALTIME_FETCH_WHEN_CLOSED": "true"}
 
 
 def make_app(environ: dict[str, str] | None = None, **overrides: Any) -> Flask:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import metrics
 from app.api import blueprint
 from app.api.health import _database_ok
+from app.api.market_health import market_freshness, open_markets_fresh
 from app.extensions import db
 from models.bus import get_bus
 from models.feed_status import get_feed_status
@@ -100,14 +101,19 @@ def data_freshness(now: datetime | None = None) -> dict[str, Any] | None:
 
 @blueprint.get("/health")
 def health() -> Response:
-    """Readiness: healthy when the feed runs, database and bus answer and prices are fresh; else 503."""
+    """Readiness: healthy when the feed beats, database and bus answer and no open market is stale; else 503.
+
+    Closed markets never degrade it: `services.markets` says which are open and how old each one's freshest
+    price is (app/api/market_health.py).
+    """
     feed = feed_status()
     freshness = data_freshness()
+    markets = market_freshness()
     checks = {
         "database": _database_ok(),
         "bus": get_bus().ping(),
         "price_feed": bool(feed.get("running")),
-        "data_fresh": freshness is not None and not freshness["is_stale"],
+        "data_fresh": open_markets_fresh(markets),
     }
     healthy = all(checks.values())
     body = {
@@ -118,6 +124,7 @@ def health() -> Response:
             "price_feed": feed,
             "websocket_connections": connection_stats(),
             "data_freshness": freshness,
+            "markets": markets,
         },
     }
     return json_response(body, 200 if healthy else 503)

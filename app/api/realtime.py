@@ -11,6 +11,7 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from app.api import blueprint, monitoring
+from app.api.market_health import market_freshness, open_markets_fresh
 from app.api.monitoring import connection_stats, data_freshness, epoch_to_iso, feed_status, json_response
 from app.extensions import login_required
 from models.bus import get_bus
@@ -30,6 +31,7 @@ def realtime_status() -> Response:
         "price_feed": feed_status(),
         "connections": connection_stats(),
         "data_freshness": data_freshness(),
+        "markets": market_freshness(),
     })
 
 
@@ -94,8 +96,13 @@ def recommendations(checks: dict[str, bool], details: dict[str, Any]) -> list[st
         advice.append(f"The price feed has sent no heartbeat for more than {2 * interval} s: start the Celery "
                       "worker and beat (see README), or restart the embedded server.")
     if not checks["data_fresh"]:
-        age = details["seconds_since_update"]
-        stored = "No prices are stored yet" if age is None else f"The newest stored price is {age} s old"
+        stale = details["stale_markets"]
+        if details["seconds_since_update"] is None:
+            stored = "No prices are stored yet"
+        else:
+            stored = "An open market has stale prices: " + ", ".join(
+                f"{mic}'s newest is {age} s old" if age is not None else f"{mic} has none"
+                for mic, age in stale.items())
         advice.append(f"{stored} (limit {details['stale_after_seconds']} s): check failed_symbols and "
                       "failures_by_source in GET /api/realtime/status and the provider API keys.")
     return advice
@@ -106,6 +113,7 @@ def realtime_debug() -> Response:
     """The reference's troubleshooting helper for the caller's WebSocket problems (works logged out too)."""
     feed = feed_status()
     freshness = data_freshness()
+    markets = market_freshness()
     open_connections = _open_connection_count()
     max_connections = current_app.config["WEBSOCKET_MAX_CONNECTIONS_PER_USER"]
     details: dict[str, Any] = {
@@ -118,6 +126,9 @@ def realtime_debug() -> Response:
         "last_update": None if freshness is None else freshness["last_update"],
         "seconds_since_update": None if freshness is None else freshness["seconds_since_update"],
         "stale_after_seconds": current_app.config["DATA_STALE_AFTER_SECONDS"],
+        # Open markets whose freshest tracked price is stale, with its age (closed markets never count).
+        "stale_markets": {mic: entry["age_seconds"] for mic, entry in (markets or {}).items()
+                          if entry["open"] and entry["stale"]},
     }
     checks = {
         "user_authenticated": bool(current_user.is_authenticated),
@@ -125,7 +136,7 @@ def realtime_debug() -> Response:
         and (open_connections is None or open_connections < max_connections),
         "redis_connection": get_bus().ping(),
         "price_feed_running": bool(feed.get("running")),
-        "data_fresh": freshness is not None and not freshness["is_stale"],
+        "data_fresh": freshness is not None and open_markets_fresh(markets),
     }
     return json_response({
         "debug_info": checks,

@@ -15,12 +15,16 @@ from .base import (
     UnknownSymbolError,
 )
 from .http import HttpSource
-from .validation import build_quote, check_not_future, parse_date, to_positive, to_volume
+from .rate_limit import seconds_until_daily_reset
+from .symbols import EQUITY, Capabilities
+from .validation import build_quote, check_not_future, clean_text, parse_date, to_positive, to_volume
 
 __all__ = ["AlphaVantageSource"]
 
 # Alpha Vantage's "compact" output holds the latest 100 points; more needs "full".
 _COMPACT_POINTS = 100
+# Yahoo suffix -> Alpha Vantage's (its documentation: TSCO.LON, SHOP.TRT, GPV.TRV, MBG.DEX, RELIANCE.BSE, ...).
+_EXCHANGES = {"": "", "L": "LON", "TO": "TRT", "V": "TRV", "DE": "DEX", "BO": "BSE", "SS": "SHH", "SZ": "SHZ"}
 
 
 class AlphaVantageSource(HttpSource):
@@ -33,7 +37,10 @@ class AlphaVantageSource(HttpSource):
     rate_limit_setting = "ALPHA_VANTAGE_RATE_LIMIT"
     default_base_url = "https://www.alphavantage.co"
     default_rate_limit = 5
+    daily_limit_setting = "ALPHA_VANTAGE_DAILY_LIMIT"
     batch_size = 1
+    #: GLOBAL_QUOTE serves equities; FX, crypto and indices need other functions this adapter does not call.
+    capabilities = Capabilities(frozenset({EQUITY}), exchanges=_EXCHANGES, plan="free")
 
     def _query(self, function: str, symbol: str, **extra: str) -> dict[str, Any]:
         """Call ``/query``; throttle notes (HTTP 200 with Note/Information) raise RateLimitedError."""
@@ -44,7 +51,14 @@ class AlphaVantageSource(HttpSource):
         for key in ("Note", "Information"):
             if key in body:
                 # Throttling arrives as data; it must open a cool-down, never be parsed as a quote.
-                raise RateLimitedError(f"{self.name}: throttled: {str(body[key])[:200]}")
+                text = str(body[key])[:200]
+                # "25 requests per day" = the day's quota is spent; the older Note names both limits and is
+                # the per-minute throttle.
+                if "per day" in text and "per minute" not in text:
+                    raise RateLimitedError(
+                        f"{self.name}: daily quota spent: {text}", retry_after=seconds_until_daily_reset(), daily=True
+                    )
+                raise RateLimitedError(f"{self.name}: throttled: {text}")
         if "Error Message" in body:
             raise UnknownSymbolError(str(body["Error Message"])[:200])
         return body
@@ -54,21 +68,32 @@ class AlphaVantageSource(HttpSource):
         results: dict[str, QuoteResult] = {}
         for symbol in symbols:
             try:
-                body = self._query("GLOBAL_QUOTE", symbol)
-                results[symbol] = self._quote(symbol, body.get("Global Quote"))
+                form = self.required_form(symbol)
+                results[symbol] = self._quote(symbol, form, self._query("GLOBAL_QUOTE", form).get("Global Quote"))
             except SymbolError as exc:
                 results[symbol] = QuoteResult.failure(symbol, self.name, f"{self.name}: {exc}")
         return results
 
-    def _quote(self, symbol: str, row: Any) -> QuoteResult:
+    def fetch_currency(self, symbol: str) -> str | None:
+        """The currency SYMBOL_SEARCH states for the exact symbol ('GBX' for TSCO.LON), None if not listed."""
+        form = self.required_form(symbol)
+        params = {"function": "SYMBOL_SEARCH", "keywords": form, "apikey": self.api_key or ""}
+        body = self.http.get_json("/query", params)
+        matches = body.get("bestMatches") if isinstance(body, dict) else None
+        for match in matches if isinstance(matches, list) else []:
+            if isinstance(match, dict) and str(match.get("1. symbol", "")).upper() == form.upper():
+                return clean_text(match.get("8. currency"))
+        return None
+
+    def _quote(self, symbol: str, form: str, row: Any) -> QuoteResult:
         """Validate one ``Global Quote`` object (all values are strings)."""
         if not isinstance(row, dict):
             raise InvalidDataError("missing field Global Quote")
         if not row:
             raise UnknownSymbolError("unknown symbol")
         returned = str(row.get("01. symbol", "")).upper()
-        if returned and returned != symbol.upper():
-            raise InvalidDataError(f"response is for {returned}, not {symbol}")
+        if returned and returned != form.upper():
+            raise InvalidDataError(f"response is for {returned}, not {form}")
         return build_quote(
             symbol,
             self.name,
@@ -89,7 +114,7 @@ class AlphaVantageSource(HttpSource):
         size = "compact" if days <= _COMPACT_POINTS else "full"
         points = []
         try:
-            body = self._query("TIME_SERIES_DAILY", symbol, outputsize=size)
+            body = self._query("TIME_SERIES_DAILY", self.required_form(symbol), outputsize=size)
             series = body.get("Time Series (Daily)")
             if not isinstance(series, dict) or not series:
                 raise UnknownSymbolError("no daily series")

@@ -9,6 +9,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from .symbols import CRYPTO, EQUITY, FUTURE, FX, INDEX, Capabilities
+
 __all__ = [
     "FeedEvent",
     "HistoryPoint",
@@ -39,11 +41,15 @@ class TransientSourceError(SourceError):
 class RateLimitedError(SourceError):
     """The source throttled us (429 / throttle body) or our own limiter refused the request."""
 
-    def __init__(self, message: str, retry_after: float | None = None, local: bool = False) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, local: bool = False, daily: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         # local=True: refused by our limiter before sending; the provider never saw it.
         self.local = local
+        # daily=True: the day's quota is spent; retry_after runs until the provider's daily reset.
+        self.daily = daily
 
 
 class SymbolError(MarketDataError):
@@ -72,10 +78,17 @@ class QuoteResult:
     high: Decimal | None = None
     low: Decimal | None = None
     market_cap: Decimal | None = None
+    #: As the provider states it, case kept: 'GBp' (pence) is not 'GBP' (pounds).
     currency: str | None = None
     timestamp: datetime | None = None
     source: str = ""
     error: str | None = None
+    #: The provider's exchange code ('NMS', 'LSE'), its IANA timezone and market state ('REGULAR', 'CLOSED').
+    exchange: str | None = None
+    exchange_timezone: str | None = None
+    market_state: str | None = None
+    #: The market time is older than DATA_STALE_AFTER_SECONDS beyond its market's last session.
+    stale: bool = False
 
     def __post_init__(self) -> None:
         """Reject inconsistent results early (a success needs a price, a failure a reason)."""
@@ -140,6 +153,11 @@ def _always_permit() -> bool:
     return True
 
 
+def _no_daily_limit() -> float | None:
+    """Default daily permit: unlimited (None = granted)."""
+    return None
+
+
 class MarketDataSource(ABC):
     """A market-data provider returning per-symbol results.
 
@@ -158,13 +176,20 @@ class MarketDataSource(ABC):
     default_base_url: ClassVar[str | None] = None
     #: The provider's requests per minute (0 = unlimited); used when no rate limit is given.
     default_rate_limit: ClassVar[int] = 0
+    #: What the provider serves (asset classes, exchanges, plan); the manager asks only capable sources.
+    capabilities: ClassVar[Capabilities] = Capabilities(frozenset({EQUITY, INDEX, FX, CRYPTO, FUTURE}))
 
-    def __init__(self, api_key: str | None = None, rate_limit: int | None = None) -> None:
+    def __init__(self, api_key: str | None = None, rate_limit: int | None = None, daily_limit: int = 0) -> None:
         self.api_key = api_key or None
         self.rate_limit = self.default_rate_limit if rate_limit is None else int(rate_limit)
         if self.rate_limit < 0:
             raise ValueError(f"{self.name}: rate_limit must be >= 0, got {rate_limit}")
+        if daily_limit < 0:
+            raise ValueError(f"{self.name}: daily_limit must be >= 0, got {daily_limit}")
+        #: Requests per day (0 = unlimited), shared across workers by the manager's limiter.
+        self.daily_limit = int(daily_limit)
         self._permit: Callable[[], bool] = _always_permit
+        self._daily_permit: Callable[[], float | None] = _no_daily_limit
 
     def is_configured(self) -> bool:
         """Whether the source can be used (has its key when it needs one)."""
@@ -174,10 +199,43 @@ class MarketDataSource(ABC):
         """Install the check consulted before every outbound request (the rate limiter)."""
         self._permit = permit
 
+    def bind_daily_permit(self, permit: Callable[[], float | None]) -> None:
+        """Install the daily quota check: None grants, a number is the seconds until the daily reset."""
+        self._daily_permit = permit
+
     def acquire_request(self) -> None:
-        """Take one request from the rate limit or raise a local ``RateLimitedError``."""
+        """Take one request from the minute and day limits or raise a local ``RateLimitedError``."""
         if not self._permit():
             raise RateLimitedError(f"{self.name}: local rate limit of {self.rate_limit}/min reached", local=True)
+        wait = self._daily_permit()
+        if wait is not None:
+            raise RateLimitedError(
+                f"{self.name}: daily quota of {self.daily_limit} requests spent; resets in {wait:.0f}s",
+                retry_after=wait, local=True, daily=True,
+            )
+
+    def provider_symbol(self, symbol: str) -> tuple[str | None, str]:
+        """(the provider's form of a canonical symbol, why); the form is None when it cannot serve it."""
+        return self.capabilities.provider_symbol(symbol)
+
+    def share_state(self, client: Any, prefix: str) -> None:  # noqa: B027 - optional hook
+        """Keep state every worker should share (a negotiated session) in Redis; most sources keep none."""
+
+    def cannot_serve(self, symbol: str) -> str | None:
+        """Why the source cannot serve a canonical symbol ('finnhub: serves no index symbols ...'), else None."""
+        form, why = self.provider_symbol(symbol)
+        return None if form is not None else f"{self.name}: {why}"
+
+    def required_form(self, symbol: str) -> str:
+        """The provider's form of a canonical symbol, or UnknownSymbolError saying why it has none."""
+        form, why = self.provider_symbol(symbol)
+        if form is None:
+            raise UnknownSymbolError(why)
+        return form
+
+    def fetch_currency(self, symbol: str) -> str | None:
+        """The currency the provider states for a canonical symbol (reference data), None if it has none."""
+        return None
 
     @classmethod
     @abstractmethod

@@ -25,6 +25,7 @@ from .base import (
 )
 from .breaker import SourceHealth
 from .cache import QuoteCache
+from .freshness import LastSessionEnd, default_last_session_end, mark_stale
 from .rate_limit import InProcessRateLimiter, RateLimiter
 
 __all__ = ["DataSourceManager"]
@@ -63,9 +64,14 @@ class DataSourceManager:
         default_cooldown: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         on_event: Callable[[FeedEvent], None] | None = None,
+        stale_after: float = 0.0,
+        last_session_end: LastSessionEnd = default_last_session_end,
     ) -> None:
         self.rate_limiter: RateLimiter = rate_limiter or InProcessRateLimiter()
         self.cache = cache
+        # DATA_STALE_AFTER_SECONDS (0 = never flag); last_session_end is where exchange calendars plug in.
+        self.stale_after = stale_after
+        self.last_session_end = last_session_end
         self.events: list[FeedEvent] = []
         self.on_event = on_event
         self._health = partial(SourceHealth, breaker_threshold, breaker_reset_seconds, default_cooldown, clock)
@@ -89,6 +95,7 @@ class DataSourceManager:
         if any(entry.source.name == source.name for entry in self._entries):
             raise ValueError(f"market data source {source.name} added twice")
         source.bind_permit(partial(self.rate_limiter.acquire, source.name, source.rate_limit))
+        source.bind_daily_permit(partial(self.rate_limiter.acquire_daily, source.name, source.daily_limit))
         self._entries.append(_Entry(source, int(priority), len(self._entries), self._health()))
         self._entries.sort(key=lambda entry: (entry.priority, entry.order))
         return True
@@ -112,15 +119,18 @@ class DataSourceManager:
         primary_trouble: str | None = None
         asked_primary = False
         for index, entry in enumerate(self._entries):
-            if not pending:
-                break
-            served, trouble = self._ask(entry, pending, reasons)
+            capable = self._capable(entry.source, pending, reasons)
+            if not capable:
+                continue
+            served, trouble = self._ask(entry, capable, reasons)
             fresh.update(served)
             pending = [symbol for symbol in pending if symbol not in served]
             if index == 0:
                 asked_primary, primary_trouble = True, trouble
         if asked_primary:
             self._track_primary(self._entries[0].source.name, primary_trouble, fresh)
+        now = datetime.now(UTC)
+        fresh = {s: mark_stale(r, self.stale_after, now, self.last_session_end) for s, r in fresh.items()}
         if self.cache is not None and fresh:
             self.cache.set_many(fresh.values())
         for symbol in pending:
@@ -128,6 +138,24 @@ class DataSourceManager:
             fresh[symbol] = QuoteResult.failure(symbol, "none", reason)
         merged = {**invalid, **cached, **fresh}
         return {key: merged[key] for key in order}
+
+    @staticmethod
+    def _capable(source: MarketDataSource, symbols: list[str], reasons: dict[str, list[str]]) -> list[str]:
+        """The symbols the source can serve; the others get its reason (e.g. 'serves no index symbols')."""
+        refused = {symbol: why for symbol in symbols if (why := source.cannot_serve(symbol))}
+        for symbol, why in refused.items():
+            reasons[symbol].append(why)
+        return [symbol for symbol in symbols if symbol not in refused]
+
+    def lookup_currency(self, symbol: str) -> tuple[str | None, str | None, list[str]]:
+        """(currency, source) a capable source states for ``symbol`` (reference data), and why others did not."""
+        reasons: list[str] = []
+        for entry in (e for e in self._entries if e.source.cannot_serve(symbol) is None):
+            answer, _outcome, reason = self._call(entry, partial(entry.source.fetch_currency, symbol))
+            if answer:
+                return answer, entry.source.name, reasons
+            reasons.append(reason or f"{entry.source.name}: states no currency")
+        return None, None, reasons
 
     def _call(self, entry: _Entry, request: Callable[[], _T]) -> tuple[_T | None, str, str | None]:
         """Run one request against a source, keeping its health; return (answer, outcome, reason)."""
@@ -139,9 +167,11 @@ class DataSourceManager:
             answer = request()
         except RateLimitedError as exc:
             outcome, reason = (_REFUSED if exc.local else _THROTTLED), str(exc)
-            if exc.local:  # our limiter refused: nothing was sent
+            if exc.daily and not exc.local:  # the provider says today's quota is spent: tell every worker
+                self.rate_limiter.exhaust_daily(source.name, source.daily_limit)
+            if exc.local and not exc.daily:  # our minute limiter refused: nothing was sent
                 health.release_trial()
-            else:
+            else:  # a throttle, or a spent day: wait (until the daily reset for the latter)
                 health.cool_down(exc.retry_after, reason)
         except SymbolError as exc:
             outcome, reason = _SYMBOL, str(exc)
@@ -238,6 +268,9 @@ class DataSourceManager:
             raise ValueError(f"days must be >= 1, got {days}")
         reasons: list[str] = []
         for entry in self._entries:
+            if why := entry.source.cannot_serve(normalized):
+                reasons.append(why)
+                continue
             points, outcome, reason = self._call(entry, partial(entry.source.fetch_history, normalized, days))
             if points:
                 self._count(entry, successes=1)

@@ -72,9 +72,12 @@ def build_data_source_manager(config: Mapping[str, Any], redis_client: redis.Red
         breaker_threshold=setting_int(config, "MARKET_DATA_BREAKER_THRESHOLD", minimum=1),
         breaker_reset_seconds=setting_float(config, "MARKET_DATA_BREAKER_RESET_SECONDS"),
         default_cooldown=setting_float(config, "MARKET_DATA_COOLDOWN_SECONDS"),
+        stale_after=setting_float(config, "DATA_STALE_AFTER_SECONDS"),
     )
     for name, priority in sorted(priorities.items(), key=lambda item: item[1]):
-        manager.add_source(SOURCE_REGISTRY[name].from_config(config), priority)
+        source = SOURCE_REGISTRY[name].from_config(config)
+        source.share_state(redis_client, key_prefix)
+        manager.add_source(source, priority)
     if not manager.sources:
         logger.error("no usable market data source among %s; every quote will fail", sorted(priorities))
     return manager

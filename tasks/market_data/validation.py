@@ -11,6 +11,9 @@ from .base import InvalidDataError, QuoteResult
 __all__ = [
     "build_quote",
     "check_not_future",
+    "clean_text",
+    "optional_positive",
+    "optional_volume",
     "parse_date",
     "parse_unix_time",
     "to_decimal",
@@ -94,37 +97,64 @@ def check_not_future(timestamp: datetime, max_skew: float, now: datetime | None 
         raise InvalidDataError(f"timestamp {timestamp.isoformat()} is in the future")
 
 
+def optional_positive(value: Any, field: str) -> Decimal | None:
+    """An optional figure: absent or zero means unknown (indices and OTC names send 0), negative is garbage."""
+    number = to_decimal(value, field, required=False)
+    if number is None or number == 0:
+        return None
+    if number < 0:
+        raise InvalidDataError(f"{field} must not be negative, got {number}")
+    return number
+
+
+def optional_volume(value: Any) -> int | None:
+    """Volume where 0 means unknown (indices and FX report 0), not a traded volume of zero."""
+    volume = to_volume(value)
+    return volume or None
+
+
+def clean_text(value: Any) -> str | None:
+    """A stripped non-empty string as the provider wrote it (case kept), else None."""
+    return value.strip() or None if isinstance(value, str) else None
+
+
 def build_quote(
     symbol: str,
     source: str,
     *,
     price: Any,
-    previous_close: Any,
     timestamp: datetime,
     max_skew: float,
+    previous_close: Any = None,
     change: Any = None,
     change_percent: Any = None,
     volume: Any = None,
     high: Any = None,
     low: Any = None,
     market_cap: Any = None,
-    currency: str | None = None,
+    currency: Any = None,
+    exchange: Any = None,
+    exchange_timezone: Any = None,
+    market_state: Any = None,
 ) -> QuoteResult:
-    """Validate raw fields and build a successful result, or raise ``InvalidDataError``."""
+    """Validate raw fields and build a successful result, or raise ``InvalidDataError``.
+
+    Only the price is required (and must be positive); zero or absent high/low/previous close/volume/market cap
+    are unknown. The currency keeps the provider's case: 'GBp' is pence, 'GBP' pounds (models.currency).
+    """
     price_d = to_positive(price, "price")
-    prev_d = to_positive(previous_close, "previous close")
-    assert price_d is not None and prev_d is not None  # both required
-    high_d = to_positive(high, "high", required=False)
-    low_d = to_positive(low, "low", required=False)
+    assert price_d is not None  # required
+    prev_d = optional_positive(previous_close, "previous close")
+    high_d = optional_positive(high, "high")
+    low_d = optional_positive(low, "low")
     if high_d is not None and low_d is not None and high_d < low_d:
         raise InvalidDataError(f"high {high_d} is below low {low_d}")
-    cap_d = to_positive(market_cap, "market cap", required=False)
     change_d = to_decimal(change, "change", required=False)
     pct_d = to_percent(change_percent, "change percent")
-    # Providers may omit change figures; derive them from the previous close.
-    if change_d is None:
+    # Providers may omit change figures; derive them from the previous close when it is known.
+    if change_d is None and prev_d is not None:
         change_d = price_d - prev_d
-    if pct_d is None:
+    if pct_d is None and change_d is not None and prev_d is not None:
         pct_d = (change_d / prev_d * 100).quantize(_PERCENT_STEP)
     check_not_future(timestamp, max_skew)
     return QuoteResult(
@@ -134,12 +164,15 @@ def build_quote(
         previous_close=prev_d,
         change=change_d,
         change_percent=pct_d,
-        volume=to_volume(volume),
+        volume=optional_volume(volume),
         high=high_d,
         low=low_d,
-        market_cap=cap_d,
-        currency=currency.upper() if isinstance(currency, str) and currency.strip() else None,
+        market_cap=optional_positive(market_cap, "market cap"),
+        currency=clean_text(currency),
         timestamp=timestamp,
         source=source,
         error=None,
+        exchange=clean_text(exchange),
+        exchange_timezone=clean_text(exchange_timezone),
+        market_state=clean_text(market_state),
     )

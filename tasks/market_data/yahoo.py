@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote
+
+import redis
 
 from .base import (
     HistoryPoint,
@@ -15,7 +17,9 @@ from .base import (
     UnknownSymbolError,
 )
 from .http import HttpSource
+from .settings import setting, setting_float
 from .validation import build_quote, check_not_future, parse_unix_time, to_positive, to_volume
+from .yahoo_session import RedisSessionStore, YahooCredentials, YahooSession
 
 __all__ = ["YahooFinanceSource"]
 
@@ -38,6 +42,13 @@ def chart_range(days: int) -> str:
     return next(name for name, span in _RANGES if span >= days)
 
 
+def _invalid_crumb(body: Any) -> bool:
+    """Yahoo's session refusal: {"finance":{"error":{"code":"Unauthorized","description":"Invalid Crumb"}}}."""
+    finance = body.get("finance") if isinstance(body, dict) else None
+    error = finance.get("error") if isinstance(finance, dict) else None
+    return isinstance(error, dict) and (error.get("code") == "Unauthorized" or "Crumb" in str(error.get("description")))
+
+
 def _object(value: Any, what: str) -> dict[str, Any]:
     """Return ``value`` if it is a JSON object, else fail the whole response."""
     if not isinstance(value, dict):
@@ -55,15 +66,57 @@ class YahooFinanceSource(HttpSource):
     rate_limit_setting = "YAHOO_FINANCE_RATE_LIMIT"
     default_base_url = "https://query1.finance.yahoo.com"
     default_rate_limit = 100
+    daily_limit_setting = "YAHOO_FINANCE_DAILY_LIMIT"
     batch_size = 50
+    # Yahoo answers 429 to clients that look like python-requests; yfinance moved to curl_cffi in 2025.
+    impersonate = "chrome"
+
+    def __init__(
+        self, *args: Any, cookie_url: str | None = None, session_ttl: float = 3600.0, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        #: None: no session (a keyed gateway, or a replay server that needs none).
+        self.session = YahooSession(self.http, cookie_url, ttl=session_ttl) if cookie_url else None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Self:
+        """Build from settings, with the session from YAHOO_FINANCE_COOKIE_URL ('none': no session, for gateways)."""
+        source = super().from_config(config)
+        cookie_url = str(setting(config, "YAHOO_FINANCE_COOKIE_URL") or "").strip()
+        if cookie_url and cookie_url.lower() != "none":
+            ttl = setting_float(config, "YAHOO_FINANCE_SESSION_TTL")
+            source.session = YahooSession(source.http, cookie_url, ttl=ttl)
+        return source
+
+    def share_state(self, client: redis.Redis | None, prefix: str) -> None:
+        """Keep the negotiated cookie+crumb in Redis so one negotiation serves every worker."""
+        if self.session is not None and client is not None:
+            self.session.store = RedisSessionStore(client, prefix)
 
     def auth_headers(self) -> dict[str, str]:
         """Keyed Yahoo-compatible gateways take the key as ``X-API-KEY``."""
         return {"X-API-KEY": self.api_key} if self.api_key else {}
 
+    def _get(self, path: str, params: Mapping[str, str], allow_status: frozenset[int] = frozenset()) -> Any:
+        """GET with the session's cookie and crumb; on 401 or "Invalid Crumb" renew the session once, retry once."""
+        if self.session is None:
+            return self.http.get_json(path, params, allow_status=allow_status)
+        credentials: YahooCredentials = self.session.credentials()
+        for attempt in (1, 2):
+            status, body = self.http.get_with_status(
+                path, {**params, "crumb": credentials.crumb},
+                allow_status=allow_status | {401}, headers={"Cookie": credentials.cookie},
+            )
+            if status != 401 and not _invalid_crumb(body):
+                return body
+            if attempt == 2:
+                raise SourceError(f"{self.name}: authentication failed (HTTP {status}): Invalid Crumb after renewal")
+            credentials = self.session.renew(credentials)
+        raise AssertionError("unreachable")
+
     def fetch_quotes(self, symbols: Sequence[str]) -> dict[str, QuoteResult]:
         """Fetch all ``symbols`` in one v7 quote request."""
-        body = _object(self.http.get_json("/v7/finance/quote", {"symbols": ",".join(symbols)}), "body")
+        body = _object(self._get("/v7/finance/quote", {"symbols": ",".join(symbols)}), "body")
         response = _object(body.get("quoteResponse"), "quoteResponse")
         if response.get("error"):
             raise SourceError(f"yahoo_finance: provider error: {response['error']}")
@@ -100,11 +153,14 @@ class YahooFinanceSource(HttpSource):
             currency=row.get("currency"),
             timestamp=parse_unix_time(row.get("regularMarketTime"), "regularMarketTime"),
             max_skew=self.max_clock_skew,
+            exchange=row.get("exchange") or row.get("fullExchangeName"),
+            exchange_timezone=row.get("exchangeTimezoneName"),
+            market_state=row.get("marketState"),
         )
 
     def fetch_history(self, symbol: str, days: int) -> list[HistoryPoint]:
         """Fetch the last ``days`` daily closes from the v8 chart endpoint."""
-        body = self.http.get_json(
+        body = self._get(
             f"/v8/finance/chart/{quote(symbol, safe='')}",
             {"range": chart_range(days), "interval": "1d"},
             allow_status=frozenset({404}),  # Yahoo's "No data found" for unknown symbols

@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.api import monitoring
 from app.realtime.cluster import ClusterState
+from models import Quote, db
 from models.bus import get_bus
 from models.feed_status import FeedStatusStore, get_feed_status
 from tests.app.api_helpers import (
@@ -22,6 +24,7 @@ from tests.app.api_helpers import (
     store_quote,
     use_fake_manager,
 )
+from tests.support.sessions import at, track
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -38,8 +41,10 @@ def test_fresh_app_is_degraded_with_reference_shape(client: FlaskClient) -> None
     assert response.status_code == 503
     body = response.json
     assert body["status"] == "degraded"
-    assert body["checks"] == {"database": True, "bus": True, "price_feed": False, "data_fresh": False}
-    assert set(body["services"]) == {"price_feed", "websocket_connections", "data_freshness"}
+    # Nothing tracked: no market can be stale; the missing heartbeat alone degrades it.
+    assert body["checks"] == {"database": True, "bus": True, "price_feed": False, "data_fresh": True}
+    assert set(body["services"]) == {"price_feed", "websocket_connections", "data_freshness", "markets"}
+    assert body["services"]["markets"] == {}
     assert body["services"]["price_feed"]["running"] is False
     assert body["services"]["price_feed"]["update_interval"] == 30
     assert body["services"]["data_freshness"] is None
@@ -65,14 +70,25 @@ def test_healthy_when_feed_runs_and_data_is_fresh(client: FlaskClient, monkeypat
     assert 0 <= freshness["seconds_since_update"] < 300
 
 
-def test_old_quote_is_stale_and_degrades(client: FlaskClient) -> None:
+def test_an_open_market_with_an_old_price_degrades_a_closed_one_does_not(app: Flask, client: FlaskClient) -> None:
     get_feed_status().heartbeat()
-    store_quote(age_seconds=3600)
+    app.config["MARKET_CLOCK"] = at("2026-11-25 16:00")  # Wednesday, New York open; Thursday is Thanksgiving
+    track("AAPL", at("2026-11-25 15:00"))
     response = client.get("/health")
     assert response.status_code == 503
     assert response.json["checks"]["data_fresh"] is False
-    freshness = response.json["services"]["data_freshness"]
-    assert freshness["is_stale"] is True and freshness["seconds_since_update"] >= 3600
+    assert response.json["services"]["markets"]["XNYS"] == {
+        "state": "regular", "open": True, "timezone": "America/New_York", "next_open": "2026-11-27T14:30:00Z",
+        "assets": 1, "freshest": "2026-11-25T15:00:00Z", "age_seconds": 3600, "stale": True,
+    }
+    # Saturday: Friday's close is days old, and the market is closed: healthy.
+    app.config["MARKET_CLOCK"] = at("2026-11-28 15:00")
+    db.session.execute(sa.update(Quote).values(last_updated=at("2026-11-27 18:00")))
+    db.session.commit()
+    saturday = client.get("/health")
+    assert saturday.status_code == 200, saturday.json
+    assert saturday.json["services"]["markets"]["XNYS"]["open"] is False
+    assert saturday.json["services"]["markets"]["XNYS"]["age_seconds"] == 75600
 
 
 def test_staleness_boundary_uses_the_configured_limit(app: Flask) -> None:
@@ -180,7 +196,7 @@ def test_health_and_metrics_against_redis_and_postgres(redis_app: Flask, redis_s
     client = redis_app.test_client()
     degraded = client.get("/health")
     assert degraded.status_code == 503
-    assert degraded.json["checks"] == {"database": True, "bus": True, "price_feed": False, "data_fresh": False}
+    assert degraded.json["checks"] == {"database": True, "bus": True, "price_feed": False, "data_fresh": True}
 
     # The feed's heartbeat, written by another process through its own Redis client.
     worker_store = FeedStatusStore(redis.Redis.from_url(redis_server_url), redis_prefix)

@@ -10,6 +10,7 @@ from app.api import realtime
 from models.bus import get_bus
 from models.feed_status import get_feed_status
 from tests.app.api_helpers import FakeConnectionManager, login, record_feed_results, store_quote, use_fake_manager
+from tests.support.sessions import at, track
 
 CHECKS = {"user_authenticated", "websocket_endpoint_accessible", "redis_connection", "price_feed_running",
           "data_fresh"}
@@ -30,7 +31,7 @@ def test_status(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
     get_feed_status().heartbeat()
     store_quote(age_seconds=10)
     body = client.get("/api/realtime/status").json
-    assert set(body) == {"timestamp", "price_feed", "connections", "data_freshness"}
+    assert set(body) == {"timestamp", "price_feed", "connections", "data_freshness", "markets"}
     assert body["price_feed"]["running"] is True
     assert body["price_feed"]["assets_tracked"] == 5 and body["price_feed"]["failed_symbols"] == ["XYZ"]
     assert body["connections"] == {"total_connections": 1, "authenticated_users": 1, "asset_subscriptions": 1,
@@ -105,12 +106,17 @@ def test_debug_connection_limit_reached(app: Flask, client: FlaskClient, monkeyp
     user = login(client)
     manager.connections = {user.id: [{"connection_id": f"c{i}"} for i in range(5)]}
     get_feed_status().heartbeat()
-    store_quote(age_seconds=3600)
+    app.config["MARKET_CLOCK"] = at("2026-11-25 16:00")  # New York is open
+    track("AAPL", at("2026-11-25 15:00"))
     body = client.get("/api/realtime/debug").json
     assert body["debug_info"]["websocket_endpoint_accessible"] is False
     assert body["debug_info"]["data_fresh"] is False
+    assert body["details"]["stale_markets"] == {"XNYS": 3600}
     assert body["recommendations"][0].startswith("You already have 5 open connections, the limit is 5")
-    assert "s old (limit 300 s)" in body["recommendations"][1]
+    assert "An open market has stale prices: XNYS's newest is 3600 s old (limit 300 s)" in body["recommendations"][1]
+    # On Saturday the same old price is no concern.
+    app.config["MARKET_CLOCK"] = at("2026-11-28 15:00")
+    assert client.get("/api/realtime/debug").json["debug_info"]["data_fresh"] is True
 
 
 def test_recommendation_for_missing_route() -> None:

@@ -19,6 +19,7 @@ CHROMIUM_ARGS = [
 ]
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 375, "height": 812}
+WEEKDAY_SESSION = "2026-11-25T16:00:00Z"  # Wednesday 11:00 New York
 
 
 class EmbeddedServer:
@@ -62,18 +63,25 @@ def _flask(env: dict[str, str], *args: str) -> None:
     assert result.returncode == 0, f"flask {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
-    """The embedded server with the demo user seeded, feed every second; stopped after the module."""
-    tmp = tmp_path_factory.mktemp("browser")
+def start_seeded_server(tmp: Path, **extra: str) -> EmbeddedServer:
+    """The embedded server on a fresh SQLite file with the demo user seeded, feed every second."""
     port = free_port()
     env = service_env(
         f"sqlite:///{tmp / 'pw.db'}", None, "pwbrowser", PORT=str(port), REALTIME_UPDATE_INTERVAL="1",
-        PRICEWIRE_INSTANCE_PATH=str(tmp / "instance"), SECRET_KEY="browser-test-secret",
+        PRICEWIRE_INSTANCE_PATH=str(tmp / "instance"), SECRET_KEY="browser-test-secret", **extra,
     )
     _flask(env, "db", "upgrade")
     _flask(env, "demo", "seed")
-    embedded = EmbeddedServer(env, tmp, port).start()
+    return EmbeddedServer(env, tmp, port).start()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+    """The embedded server with the demo user seeded, feed every second; stopped after the module.
+
+    Its market clock stands in a Wednesday session, so the US demo stocks trade whatever day this runs.
+    """
+    embedded = start_seeded_server(tmp_path_factory.mktemp("browser"), MARKET_CLOCK=WEEKDAY_SESSION)
     yield embedded
     embedded.stop()
 

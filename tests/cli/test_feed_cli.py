@@ -17,10 +17,13 @@ from cli import register_cli
 from cli.demo import DEMO_SYMBOLS, seed_demo
 from models import Asset, db
 from models.bus import get_bus
+from models.feed_status import get_feed_status
 from protocol.channels import asset_channel
+from tasks.market_hours import plan_fetches, record_fetches
 from tests.conftest import make_app
 from tests.support.processes import BIN, ManagedProcess, service_env
 from tests.support.services import wait_for
+from tests.support.sessions import at, track
 from tests.tasks.feed_support import drain, history_counts, stored_quotes
 
 
@@ -207,3 +210,32 @@ def test_feed_start_exits_1_when_redis_is_unreachable(tmp_path: Path) -> None:
     result = run(app, "feed", "start")
 
     assert result.exit_code == 1 and "Cannot reach Redis" in result.output
+
+
+def test_feed_status_shows_each_exchange_open_or_closed_and_its_next_open(cli_app: Flask) -> None:
+    cli_app.config["MARKET_CLOCK"] = at("2026-11-28 15:00")  # Saturday
+    for symbol in ("AAPL", "MSFT", "VOD.L", "BTC-USD"):
+        track(symbol)
+
+    table = run(cli_app, "feed", "status")
+    as_json = json.loads(run(cli_app, "feed", "status", "--json").output)
+
+    assert table.exit_code == 0, table.output
+    assert "  XNYS     closed, next open Mon 2026-11-30 09:30 America/New_York: AAPL, MSFT" in table.output
+    assert "  XLON     closed, next open Mon 2026-11-30 08:00 Europe/London: VOD.L" in table.output
+    assert "  CRYPTO   open: BTC-USD" in table.output
+    assert as_json["exchanges"]["XNYS"]["next_open"] == "2026-11-30T14:30:00+00:00"
+    assert as_json["exchanges"]["XNYS"]["open"] is False and as_json["exchanges"]["CRYPTO"]["open"] is True
+
+
+def test_prices_update_fetches_a_closed_market_anyway(cli_app: Flask) -> None:
+    cli_app.config.update(MARKET_CLOCK=at("2026-11-28 15:00"), REALTIME_FETCH_WHEN_CLOSED=False)
+    track("AAPL")
+    store = get_feed_status(cli_app)
+    record_fetches(store, ["AAPL"])  # the closing print is in: a scheduled cycle would skip AAPL
+    assert plan_fetches(store, ["AAPL"]).skipped == ["AAPL"]
+
+    result = run(cli_app, "prices", "update", "--symbols", "AAPL")
+
+    assert result.exit_code == 0, result.output
+    assert "Batch 1: 1/1 successful" in result.output and "AAPL" in stored_quotes()

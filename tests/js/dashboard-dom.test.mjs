@@ -32,3 +32,14 @@ test('without an as-of time the server\'s stale flag decides; without a price th
   paintAge(badge, { price: null, asOf: null, stale: true }, NOW, STALE_AFTER);
   assert.equal(badge.hidden, true);
 });
+
+test('a closed market\'s old price is not stale unless the server says so; an open market\'s is', () => {
+  const badge = el('stale');
+  const days = 2 * 86_400_000;
+  paintAge(badge, { price: 10, asOf: NOW - days, marketState: 'closed', stale: false }, NOW, STALE_AFTER);
+  assert.equal(badge.hidden, true);
+  paintAge(badge, { price: 10, asOf: NOW - days, marketState: 'closed', stale: true }, NOW, STALE_AFTER);
+  assert.equal(badge.hidden, false);
+  paintAge(badge, { price: 10, asOf: NOW - days, marketState: 'regular', stale: false }, NOW, STALE_AFTER);
+  assert.equal(badge.hidden, false);
+});

@@ -67,7 +67,8 @@ test('quoteOf flattens watchlist items, asset updates and positions', () => {
   const item = quoteOf({ symbol: 'aapl', name: 'Apple', quote: { price: '190.1', change_percent: -1.5, source: 'simulated', as_of: '2024-01-01T00:00:00Z', seq: 4 } });
   assert.deepEqual(item, {
     symbol: 'AAPL', name: 'Apple', price: 190.1, change: null, change_percent: -1.5, source: 'simulated',
-    asOf: Date.UTC(2024, 0, 1), stale: false, seq: 4,
+    asOf: Date.UTC(2024, 0, 1), stale: false, seq: 4, marketState: null, sessionDate: null, changeSince: null,
+    nextOpen: null, exchange: null, timezone: null, marketNote: null,
   });
   const empty = quoteOf({ symbol: 'NVDA', name: 'NVDA', quote: null });
   assert.equal(empty.price, null);

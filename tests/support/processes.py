@@ -29,7 +29,8 @@ def free_port() -> int:
 def service_env(database_url: str, redis_url: str | None, prefix: str, **extra: str) -> dict[str, str]:
     """The environment of a Pricewire process under test."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST", "COV_"))}
-    env.update(DATABASE_URL=database_url, SECRET_KEY="test-secret", REDIS_KEY_PREFIX=prefix, LOG_LEVEL="INFO")
+    env.update(DATABASE_URL=database_url, SECRET_KEY="test-secret", REDIS_KEY_PREFIX=prefix, LOG_LEVEL="INFO",
+               REALTIME_FETCH_WHEN_CLOSED="true")  # as tests/conftest.py: independent of the real hour
     env.pop("REDIS_URL", None)
     if redis_url:
         env["REDIS_URL"] = redis_url

@@ -16,6 +16,7 @@ from tests.support.services import wait_for
 from tests.tasks.celery_harness import FeedHarness, celery_command, collect, pool_children, wait_for_types
 from tests.tasks.feed_support import history_counts, stored_quotes
 from tests.tasks.market_data.conftest import Reply, StubServer, load_response
+from tests.tasks.market_data.replay import cookie_url, install_session
 
 pytestmark = pytest.mark.integration
 
@@ -44,9 +45,10 @@ def history_of(feed: FeedHarness) -> dict[str, int]:
 
 
 def yahoo_at(stub: StubServer) -> dict[str, str]:
-    """Worker settings: Yahoo only, at the stub server, no in-adapter retries (Celery's retries are tested)."""
+    """Worker settings: Yahoo only, at the stub server (session included), no in-adapter retries."""
+    install_session(stub)
     return {"MARKET_DATA_SOURCE_PRIORITIES": "yahoo_finance:1", "YAHOO_FINANCE_BASE_URL": stub.url,
-            "MARKET_DATA_RETRIES": "0", "YAHOO_FINANCE_RATE_LIMIT": "0"}
+            "YAHOO_FINANCE_COOKIE_URL": cookie_url(stub), "MARKET_DATA_RETRIES": "0", "YAHOO_FINANCE_RATE_LIMIT": "0"}
 
 
 def test_a_cycle_stores_quotes_and_publishes_them(feed: FeedHarness) -> None:

@@ -7,6 +7,7 @@
 import {
   direction, formatAge, formatMoney, formatPercent, formatPrice, formatSignedMoney, sourceLabel, sparklinePaths,
 } from './dashboard-format.js';
+import { changeLabel, marketBadge } from './dashboard-market.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -67,17 +68,40 @@ export function paintQuote(symbol, quote, { now, staleAfterMs, moved }) {
         el.textContent = formatPercent(quote.change_percent);
         el.dataset.direction = direction(quote.change_percent);
         break;
+      case 'market':
+        paintMarket(el, quote);
+        break;
+      case 'change_label':
+        el.textContent = quote.marketState ? changeLabel(quote) : '';
+        break;
       default:
         paintAge(el, quote, now, staleAfterMs);
     }
   }
 }
 
-/** `Source · 3 s ago` and the stale badge, from the quote's as-of time. */
+/** The market-state badge: `Open`, `Pre-market`, `After hours`, `Closed until Mon 09:30`; hidden without one. */
+export function paintMarket(el, quote) {
+  const badge = marketBadge(quote);
+  el.hidden = badge === null;
+  if (badge === null) return;
+  el.textContent = badge.text;
+  el.dataset.state = badge.state;
+  el.title = badge.title;
+}
+
+/** Whether a shown price is stale: the server's session-judged flag, or too old while its market trades. */
+export function isStale(quote, age, staleAfterMs) {
+  if (quote.price == null) return false; // nothing to call stale: the age text says "no price yet"
+  if (quote.stale) return true;
+  const trading = quote.marketState == null || quote.marketState === 'regular';
+  return trading && age != null && age > staleAfterMs;
+}
+
+/** `Source · 3 s ago` and the stale badge, from the quote's as-of time and its market's session. */
 export function paintAge(el, quote, now, staleAfterMs) {
   const age = quote.asOf == null ? null : now - quote.asOf;
-  // Without any price there is nothing to call stale: the age text says "no price yet".
-  const stale = quote.price != null && (age == null ? Boolean(quote.stale) : age > staleAfterMs);
+  const stale = isStale(quote, age, staleAfterMs);
   if (el.dataset.field === 'age') {
     el.textContent = quote.price == null ? 'no price yet' : `${sourceLabel(quote.source)} · ${formatAge(age)}`;
     if (quote.asOf != null) el.title = `as of ${new Date(quote.asOf).toLocaleString()}`;
@@ -92,6 +116,8 @@ function quoteCells(symbol) {
     change: h('span', { class: 'chg num', 'data-quote': symbol, 'data-field': 'change_percent' }, '—'),
     age: h('span', { class: 'age', 'data-quote': symbol, 'data-field': 'age' }, 'no price yet'),
     stale: h('span', { class: 'badge badge-stale', 'data-quote': symbol, 'data-field': 'stale', hidden: true }, 'Stale'),
+    market: h('span', { class: 'badge badge-market', 'data-quote': symbol, 'data-field': 'market', 'data-testid': 'market-badge', hidden: true }),
+    label: h('span', { class: 'chg-label', 'data-quote': symbol, 'data-field': 'change_label', 'data-testid': 'change-label' }),
   };
 }
 
@@ -105,8 +131,8 @@ export function positionRow(symbol, name) {
   const q = quoteCells(symbol);
   q.price.dataset.testid = 'position-price';
   return h('tr', { 'data-symbol': symbol, 'data-testid': 'position-row' },
-    h('th', { scope: 'row' }, symbolButton(symbol, name), h('div', { class: 'meta' }, q.age, ' ', q.stale)),
-    h('td', { class: 'num' }, q.price, h('div', { class: 'sub' }, q.change)),
+    h('th', { scope: 'row' }, symbolButton(symbol, name), h('div', { class: 'meta' }, q.age, ' ', q.market, ' ', q.stale)),
+    h('td', { class: 'num' }, q.price, h('div', { class: 'sub' }, q.change, ' ', q.label)),
     h('td', { class: 'num' }, h('span', { 'data-cell': 'value' }, '—'),
       h('div', { class: 'sub' }, h('span', { 'data-cell': 'value-base', 'data-testid': 'position-value-base' }),
         h('span', { 'data-cell': 'quantity' }), h('span', { class: 'weight-inline', 'data-cell': 'weight-inline' }))),
@@ -157,8 +183,8 @@ export function watchlistItem(symbol, name) {
   return h('li', { class: 'wl-item', 'data-symbol': symbol, 'data-testid': 'watchlist-item' },
     symbolButton(symbol, name),
     svg('svg', { class: 'spark', viewBox: '0 0 96 32', preserveAspectRatio: 'none', 'aria-hidden': 'true' }),
-    h('div', { class: 'wl-quote' }, q.price, q.change),
-    h('div', { class: 'meta' }, q.age, ' ', q.stale),
+    h('div', { class: 'wl-quote' }, q.price, q.change, q.label),
+    h('div', { class: 'meta' }, q.age, ' ', q.market, ' ', q.stale),
     h('button', { type: 'button', class: 'remove', 'data-remove': symbol, 'aria-label': `Remove ${symbol} from the watchlist` }, '×'),
   );
 }

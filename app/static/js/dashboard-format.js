@@ -109,6 +109,14 @@ export function quoteOf(item) {
     asOf: parseTime(quote.as_of ?? quote.last_updated ?? quote.timestamp),
     stale: Boolean(quote.stale),
     seq: toNumber(quote.seq),
+    // The session, as the server decided it (absent from REST rows: the asset_update snapshot brings it).
+    marketState: quote.market_state ?? null,
+    sessionDate: quote.session_date ?? null,
+    changeSince: quote.change_since ?? null,
+    nextOpen: parseTime(quote.next_open),
+    exchange: quote.exchange ?? null,
+    timezone: quote.exchange_timezone ?? null,
+    marketNote: quote.market_note ?? null,
   };
 }
 
@@ -121,19 +129,25 @@ export function historyPoints(rows) {
 }
 
 /**
- * SVG geometry of a sparkline over `points` ([{price}]) in a width×height box:
+ * SVG geometry of a sparkline over `points` ([{price, t?}]) in a width×height box:
  * {line, area, trend} where line/area are path `d` strings; null with fewer than 2 points.
+ * With times (`t`, epoch ms) x is real time, so a weekend or a night is a gap, not squeezed away;
+ * without them the points are spaced evenly.
  */
 export function sparklinePaths(points, width, height, pad = 2) {
-  const prices = points.map((p) => p.price).filter((v) => Number.isFinite(v));
-  if (prices.length < 2) return null;
+  const usable = points.filter((p) => Number.isFinite(p.price));
+  if (usable.length < 2) return null;
+  const prices = usable.map((p) => p.price);
   const min = Math.min(...prices);
   const max = Math.max(...prices);
   const span = max - min || 1; // a flat series draws a line through the middle
-  const step = (width - 2 * pad) / (prices.length - 1);
-  const coords = prices.map((price, i) => {
-    const x = pad + i * step;
-    const y = max === min ? height / 2 : pad + (1 - (price - min) / span) * (height - 2 * pad);
+  const t0 = usable[0].t;
+  const t1 = usable.at(-1).t;
+  const timed = usable.every((p) => Number.isFinite(p.t)) && t1 > t0;
+  const inner = width - 2 * pad;
+  const coords = usable.map((p, i) => {
+    const x = pad + (timed ? ((p.t - t0) / (t1 - t0)) * inner : (i * inner) / (usable.length - 1));
+    const y = max === min ? height / 2 : pad + (1 - (p.price - min) / span) * (height - 2 * pad);
     return `${x.toFixed(1)},${y.toFixed(1)}`;
   });
   const line = `M${coords.join('L')}`;

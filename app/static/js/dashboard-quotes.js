@@ -4,7 +4,8 @@
  */
 
 import { direction, formatPercent, formatPrice, historyPoints, listOf } from './dashboard-format.js';
-import { drawSparkline, paintQuote } from './dashboard-dom.js';
+import { drawSparkline, h, paintQuote } from './dashboard-dom.js';
+import { spanLabel, timeTicks } from './dashboard-market.js';
 
 const MAX_POINTS = 600;
 const definedOnly = (obj) => Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== null && v !== undefined));
@@ -91,6 +92,12 @@ export class QuoteBoard {
     $('chart-symbol').textContent = symbol ?? '—';
     drawSparkline($('chart'), points);
     const prices = points.map((p) => p.price);
+    const span = prices.length > 1 ? points.at(-1).t - points[0].t : null;
+    // The range is named by what it holds (the history asked for may reach back further than the data).
+    $('chart-span').textContent = span === null ? '' : `· ${spanLabel(span)}`;
+    const zone = this.quotes.get(symbol)?.timezone ?? undefined;
+    $('chart-axis').replaceChildren(...timeTicks(points, zone).map((tick) => h('span', {
+      style: `left: ${(tick.x * 100).toFixed(2)}%`, 'data-testid': 'chart-tick' }, tick.text)));
     $('chart-range').textContent = prices.length > 1
       ? `Low ${formatPrice(Math.min(...prices))} · High ${formatPrice(Math.max(...prices))} · ${prices.length} points`
       : 'Waiting for prices…';

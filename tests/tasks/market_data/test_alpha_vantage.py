@@ -52,12 +52,19 @@ def test_missing_change_fields_are_computed(stub: StubServer) -> None:
     assert quote.change == Decimal("-1.7000") and quote.change_percent == Decimal("-1.0568")
 
 
-@pytest.mark.parametrize("name", ["alpha_vantage_note.json", "alpha_vantage_information.json"])
-def test_throttle_body_with_http_200_is_a_rate_limit_not_data(stub: StubServer, name: str) -> None:
-    stub.json(QUERY, name)
+def test_per_minute_note_with_http_200_is_a_rate_limit_not_data(stub: StubServer) -> None:
+    stub.json(QUERY, "alpha_vantage_note.json")
     with pytest.raises(RateLimitedError, match="throttled: Thank you for using Alpha Vantage") as caught:
         make(stub).fetch_quotes(["IBM"])
-    assert caught.value.retry_after is None and not caught.value.local
+    assert caught.value.retry_after is None and not caught.value.local and not caught.value.daily
+
+
+def test_daily_information_body_cools_down_until_the_daily_reset(stub: StubServer) -> None:
+    stub.json(QUERY, "alpha_vantage_information.json")  # "25 requests per day"
+    with pytest.raises(RateLimitedError, match="daily quota spent: Thank you") as caught:
+        make(stub).fetch_quotes(["IBM"])
+    assert caught.value.daily and not caught.value.local
+    assert caught.value.retry_after is not None and 0 < caught.value.retry_after <= 86_400
 
 
 def test_unknown_symbol_gives_empty_global_quote(stub: StubServer) -> None:

@@ -55,7 +55,6 @@ def test_unknown_symbol_is_all_zeros(stub: StubServer) -> None:
         ({"c": "181.x"}, "price is not numeric"),
         ({"c": float("nan")}, "price is not a finite number"),
         ({"t": 4102444800}, "is in the future"),
-        ({"pc": None}, "missing field previous close"),
     ],
 )
 def test_garbage_is_rejected(stub: StubServer, changes: dict[str, object], reason: str) -> None:
@@ -106,3 +105,9 @@ def test_history_without_data(stub: StubServer) -> None:
     stub.json(CANDLE, "finnhub_no_data.json")
     with pytest.raises(UnknownSymbolError, match="no candle data"):
         make(stub).fetch_history("NOPE", 5)
+
+
+def test_zero_previous_close_high_and_low_are_unknown(stub: StubServer) -> None:
+    stub.route(QUOTE, Reply(quote_body(pc=0, h=0, l=0)))
+    result = make(stub).fetch_quotes(["AAPL"])["AAPL"]
+    assert result.success and result.previous_close is None and result.high is None and result.low is None

@@ -148,3 +148,21 @@ def test_redis_client_shares_limits_and_cache(
     assert other.get_asset_data(["MSFT"])["MSFT"].success
     refused = other.get_asset_data(["KO"])["KO"]
     assert not refused.success and "local rate limit of 2/min reached" in (refused.error or "")
+
+
+def test_real_provider_settings_reach_the_adapters(
+    market_config: MarketConfig, redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    config = market_config(MARKET_DATA_SOURCE_PRIORITIES={"yahoo_finance": 1, "alpha_vantage": 2, "finnhub": 3},
+                           ALPHA_VANTAGE_API_KEY="av", FINNHUB_API_KEY="fh", FINNHUB_PLAN="paid",
+                           ALPHA_VANTAGE_DAILY_LIMIT=7, REDIS_KEY_PREFIX=redis_prefix)
+    yahoo, alpha, finnhub = build_data_source_manager(config, redis_client).sources
+    assert isinstance(yahoo, YahooFinanceSource) and yahoo.session is not None
+    assert yahoo.session.cookie_url == "https://fc.yahoo.com" and yahoo.session.ttl == 3600
+    assert getattr(yahoo.session.store, "key", None) == f"{redis_prefix}:yahoo:session"
+    assert alpha.daily_limit == 7 and finnhub.daily_limit == 0
+    assert finnhub.provider_symbol("EURUSD=X")[0] == "OANDA:EUR_USD"
+    gateway = build_data_source_manager({**config, "YAHOO_FINANCE_COOKIE_URL": "none"}, None).sources[0]
+    assert isinstance(gateway, YahooFinanceSource) and gateway.session is None
+    with pytest.raises(ValueError, match="FINNHUB_PLAN must be free or paid"):
+        build_data_source_manager({**config, "FINNHUB_PLAN": "gold"}, None)

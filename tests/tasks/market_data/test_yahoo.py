@@ -71,7 +71,6 @@ def test_batch_with_one_unknown_symbol_keeps_the_others(stub: StubServer) -> Non
         ("TEXT", "price is not numeric"),
         ("FUTR", "is in the future"),
         ("MISS", "missing field price"),
-        ("NOPC", "missing field previous close"),
         ("NEGV", "volume must be a non-negative integer"),
         ("HILO", "high 10.0 is below low 12.0"),
         ("NOTS", "missing field regularMarketTime"),
@@ -183,3 +182,10 @@ def test_history_of_unknown_symbol(stub: StubServer) -> None:
     stub.json("/v8/finance/chart/NOPE", "yahoo_chart_not_found.json", status=404)
     with pytest.raises(UnknownSymbolError, match="No data found"):
         make(stub).fetch_history("NOPE", 5)
+
+
+def test_absent_previous_close_is_unknown_not_invalid(stub: StubServer) -> None:
+    stub.json(QUOTE, "yahoo_quote_garbage.json")
+    result = make(stub).fetch_quotes(["NOPC"])["NOPC"]
+    assert result.success and result.price == Decimal("11.0")
+    assert result.previous_close is None and result.change is None and result.change_percent is None

@@ -1,0 +1,127 @@
+"""A price seen through its market's session: state, trading day, freshness and the day change's basis.
+
+The session layer between stored quotes and messages (asset_update, snapshots, portfolio_update):
+- `market_state` and `session_date` (the trading day the price belongs to);
+- `stale`: judged by the session (models.sessions.is_stale), never by age alone;
+- day change by session: "today" is since the previous close of the asset's current (or most recent)
+  session. When a session has begun (pre-market included) and the stored price is still the previous
+  session's close, the change since that close is zero, and `change_since` names that session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app, has_app_context
+
+from models.clock import market_now
+from models.exchanges import Market, resolve_market
+from models.sessions import MarketClock, is_stale, market_clock, session_date_of
+from models.valuation import PortfolioInput, PositionInput
+from protocol.wire import iso
+
+DEFAULT_STALE_AFTER_SECONDS = 300
+STALE_PRICE = "stale_price"
+
+
+def stale_after_seconds() -> int:
+    """DATA_STALE_AFTER_SECONDS of the current app (300 outside one)."""
+    raw = current_app.config.get("DATA_STALE_AFTER_SECONDS") if has_app_context() else None
+    return DEFAULT_STALE_AFTER_SECONDS if raw is None else int(raw)
+
+
+@dataclass(frozen=True)
+class PriceSession:
+    """One price in its market's session at `now`."""
+
+    market: Market
+    clock: MarketClock
+    session_date: date | None
+    stale: bool
+    rolled: bool  # a new session began since this price's: its change since that close is 0
+    change_since: date | None  # the trading day whose close the day change is measured from
+
+    def fields(self) -> dict[str, Any]:
+        """The message fields (asset_update, snapshot, each portfolio position)."""
+        return {
+            "market_state": self.clock.state,
+            "session_date": None if self.session_date is None else self.session_date.isoformat(),
+            "exchange": self.market.mic,
+            "exchange_timezone": self.market.timezone,
+            "next_open": None if self.clock.next_open is None else iso(self.clock.next_open),
+            "change_since": None if self.change_since is None else self.change_since.isoformat(),
+            "stale": self.stale,
+            **({"market_note": self.market.note} if self.market.note else {}),
+        }
+
+
+def rolled_quote_fields(price: Decimal | None, view: PriceSession) -> dict[str, Any]:
+    """previous_close, change and change_percent of a price whose session has ended and a new one begun."""
+    if not view.rolled or price is None:
+        return {}
+    return {"previous_close": price, "change": Decimal(0), "change_percent": Decimal(0)}
+
+
+def _local_date(market: Market, moment: datetime | None) -> date | None:
+    return None if moment is None else moment.astimezone(ZoneInfo(market.timezone)).date()
+
+
+def price_session(symbol: str, price_as_of: datetime | None, *, exchange: str | None = None,
+                  timezone: str | None = None, now: datetime | None = None,
+                  margin_seconds: int | None = None) -> PriceSession:
+    """The session view of `symbol`'s price observed at `price_as_of` (now: the market clock)."""
+    moment = market_now(now)
+    margin = stale_after_seconds() if margin_seconds is None else margin_seconds
+    market = resolve_market(symbol, exchange, timezone)
+    clock = market_clock(market, moment)
+    stale = is_stale(clock, price_as_of, moment, margin)
+    if price_as_of is None or clock.always_open:
+        return PriceSession(market, clock, None if price_as_of is None else price_as_of.date(), stale, False, None)
+    day = session_date_of(market, price_as_of, moment)
+    rolled = clock.is_open and day is not None and day == _local_date(market, clock.previous_close)
+    since = day if rolled else _local_date(market, market_clock(market, min(price_as_of, moment)).previous_close)
+    return PriceSession(market, clock, day, stale, rolled, since)
+
+
+def _view_of(position: PositionInput, now: datetime) -> PriceSession:
+    return price_session(position.symbol, position.price_as_of, exchange=position.exchange,
+                         timezone=position.exchange_timezone, now=market_now(now))
+
+
+def roll_sessions(portfolio: PortfolioInput, now: datetime) -> PortfolioInput:
+    """The portfolio with each position's day change measured by its own market's session.
+
+    A position whose market began a new session since its price (pre-market on Monday with Friday's close)
+    has moved 0 since that close: its previous close becomes its price.
+    """
+    def roll(position: PositionInput) -> PositionInput:
+        if position.price is None or position.price_as_of is None or not _view_of(position, now).rolled:
+            return position
+        return replace(position, previous_close=position.price)
+
+    return replace(portfolio, positions=tuple(map(roll, portfolio.positions)))
+
+
+def annotate_sessions(data: dict[str, Any], portfolio: PortfolioInput, now: datetime) -> None:
+    """Add each position's session fields to portfolio_update data, flag stale prices, add as_of_oldest.
+
+    A price stale by its session keeps its value but is flagged (stale, stale_reason "stale_price").
+    """
+    by_id = {position.position_id: position for position in portfolio.positions}
+    for item in data.get("positions", []):
+        position = by_id.get(item.get("position_id"))
+        if position is None:
+            continue
+        view = _view_of(position, now)
+        fields = view.fields()
+        item.update({name: value for name, value in fields.items() if name != "stale"})
+        if view.stale and position.price is not None and not item.get("stale"):
+            item.update(stale=True, stale_reason=STALE_PRICE)
+    stamps = [p.price_as_of for p in portfolio.positions if p.price is not None and p.price_as_of is not None]
+    oldest = min(stamps, key=lambda moment: moment.timestamp() if moment.tzinfo else moment.replace(
+        tzinfo=UTC).timestamp()) if stamps else None
+    data["as_of_oldest"] = None if oldest is None else iso(oldest)
