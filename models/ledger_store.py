@@ -67,8 +67,13 @@ def transaction_values(portfolio: Portfolio, fields: TransactionFields, fx: FxLo
     asset = None
     currency = fields.currency
     if fields.symbol is not None:
-        asset = (assets or {}).get(fields.symbol) or get_or_create_asset(
-            fields.symbol, currency=currency or portfolio.base_currency)
+        known = (assets or {}).get(fields.symbol)
+        asset = known or db.session.scalar(select(Asset).where(Asset.symbol == fields.symbol))
+        if asset is None:
+            if currency is None:  # guessing would value the holding in the wrong money
+                raise InvalidTransaction({"currency": f"required: {fields.symbol} is not known yet (e.g. USD, GBp)"})
+            # Not recorded as stated: the first real provider's stated currency still corrects a typo.
+            asset = get_or_create_asset(fields.symbol, currency=currency)
         if assets is not None:
             assets[fields.symbol] = asset
         if currency is None:

@@ -95,6 +95,8 @@ def test_every_bad_field_is_named_and_nothing_is_stored(alice: FlaskClient) -> N
     assert future.json["fields"] == {"executed_at": "is in the future"}
     wrong_currency = _buy(alice, pid, currency="EUR")
     assert wrong_currency.json["fields"] == {"currency": "AAPL is quoted in USD"}
+    unknown = _buy(alice, pid, symbol="NEWCO")
+    assert unknown.json["fields"] == {"currency": "required: NEWCO is not known yet (e.g. USD, GBp)"}
     bad = alice.post("/api/portfolios", json={"name": "", "base_currency": "GBp"})
     assert set(bad.json["fields"]) == {"name", "base_currency"}
     assert alice.post("/api/portfolios", data="[]", content_type="application/json").status_code == 400

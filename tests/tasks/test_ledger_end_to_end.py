@@ -59,7 +59,8 @@ def test_buy_shows_within_a_cycle_sell_realises_and_twr_matches(feed: FeedHarnes
     now = utcnow().replace(microsecond=0).isoformat()
     post = lambda body: client.post(f"/api/portfolios/{pid}/transactions", json={**body, "executed_at": now})  # noqa: E731
     assert post({"type": "deposit", "price": "2000"}).status_code == 201
-    assert post({"type": "buy", "symbol": "MSFT", "quantity": "10", "price": "100", "fees": "0"}).status_code == 201
+    assert post({"type": "buy", "symbol": "MSFT", "quantity": "10", "price": "100", "fees": "0",
+                 "currency": "USD"}).status_code == 201
     # Published at once by the web process: the position is there before any price is known (stale).
     first = _next_update(listener, lambda d: [p["symbol"] for p in d["positions"]] == ["MSFT"])
     assert first["positions"][0]["stale_reason"] == "no_price"
