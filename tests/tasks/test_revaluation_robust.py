@@ -74,3 +74,56 @@ def test_cash_in_a_foreign_currency_makes_the_feed_track_its_fx(request: pytest.
     # ... and a move of that rate revalues it, although it holds no position.
     [update] = revalue_for_symbols(["CHFUSD=X"], now=NOW)
     assert update["portfolio_id"] == portfolio.id and update["cash"][0]["currency"] == "CHF"
+
+
+def test_a_batch_waiting_on_another_never_stamps_before_it(pg_committed_url: str) -> None:
+    """PostgreSQL: a revaluation blocked by another's lock stamps its snapshot no earlier than the other's."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from app.config import normalize_database_url
+    from tests.conftest import make_app
+    from tests.support.services import wait_for
+
+    application = make_app({"DATABASE_URL": pg_committed_url})
+    with application.app_context():
+        portfolio_id = seed_mixed(add_user()).id
+        db.session.remove()
+    engine = sa.create_engine(normalize_database_url(pg_committed_url))
+    holder = engine.connect()
+    holder.begin()
+    holder.execute(sa.text("SELECT id FROM portfolios WHERE id = :id FOR UPDATE"), {"id": portfolio_id})
+    done: list[int] = []
+
+    def late_batch() -> None:
+        with application.app_context():
+            done.append(len(revalue_for_symbols(["AAPL"], now=NOW)))  # an older batch, blocked on the lock
+            db.session.remove()
+
+    worker = threading.Thread(target=late_batch, daemon=True)
+    worker.start()
+    # The other writer stores a newer snapshot while holding the lock, then lets the late batch go.
+    def waiting() -> bool:
+        with engine.connect() as connection:
+            return bool(connection.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'")).scalar())
+
+    later = NOW + timedelta(minutes=5)
+    try:
+        wait_for(waiting, timeout=10, message="the late batch to wait for the lock")
+        holder.execute(sa.text("INSERT INTO portfolio_values (portfolio_id, timestamp, total_value, daily_change, "
+                               "stale_value) VALUES (:id, :t, 1, 0, 0)"), {"id": portfolio_id, "t": later})
+        holder.commit()
+    finally:
+        holder.close()  # releases the lock whatever happened, so the batch and the fixture's cleanup go on
+    worker.join(timeout=30)
+    assert done == [1]
+    with engine.connect() as connection:
+        stamps = connection.execute(sa.text("SELECT timestamp FROM portfolio_values WHERE portfolio_id = :id "
+                                            "ORDER BY id"), {"id": portfolio_id}).scalars().all()
+    engine.dispose()
+    assert stamps == sorted(stamps) and stamps[-1] == later
+    with application.app_context():
+        db.engine.dispose()
