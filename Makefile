@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: install run test test-python test-js chromium stack bench bench-quick lint clean
+.PHONY: install run test test-python test-js chromium nginx stack bench bench-quick lint clean
 
 install: $(STAMP)
 
@@ -22,7 +22,7 @@ run: install
 	env -u DATABASE_URL -u REDIS_URL $(FLASK) demo seed
 	env -u DATABASE_URL -u REDIS_URL REALTIME_UPDATE_INTERVAL=$${REALTIME_UPDATE_INTERVAL:-5} $(BIN)/python wsgi.py
 
-test: install chromium test-js test-python
+test: install chromium nginx test-js test-python
 
 test-js:
 	@if command -v node >/dev/null; then node --test tests/js/; \
@@ -37,6 +37,13 @@ chromium:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium not installed: browser tests will be skipped (apt-get install chromium)"; fi; }
+
+# Debian's nginx for the tests of deploy/nginx/pricewire.conf; installed when missing and we are root.
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
+	  else echo "nginx not installed: proxy tests will be skipped (apt-get install nginx)"; fi; }
 
 # The production topology on one machine, against DATABASE_URL and REDIS_URL.
 stack: install

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import load_config
 from app.extensions import db, login_manager, migrate, sock
@@ -34,7 +35,16 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
 
     for blueprint in (auth.blueprint, api.blueprint, web.blueprint, ws.blueprint):
         app.register_blueprint(blueprint)
+    trust_proxies(app)
     return app
+
+
+def trust_proxies(app: Flask) -> None:
+    """Believe exactly the configured number of proxies' forwarded headers (none by default: clients can forge them)."""
+    hops = {name: int(app.config[f"PROXY_FIX_X_{name.upper()}"]) for name in ("for", "proto", "host")}
+    if any(hops.values()):
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops["for"], x_proto=hops["proto"],  # type: ignore[method-assign]
+                                x_host=hops["host"])
 
 
 @login_manager.user_loader

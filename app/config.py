@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from models.clock import parse_instant
+from models.redis_connect import is_sentinel, parse_sentinel_url, redacted, sentinel_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
@@ -52,6 +53,10 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
     "FINNHUB_DAILY_LIMIT": (0, 0),
     "YAHOO_FINANCE_SESSION_TTL": (3600, 60),  # seconds a negotiated cookie+crumb is reused
     "CELERY_VISIBILITY_TIMEOUT": (0, 0),  # seconds; 0 = derived from the interval (tasks/celery_app.py)
+    # Proxies in front of the app whose X-Forwarded-For/-Proto/-Host it believes (werkzeug's ProxyFix); 0 = none.
+    "PROXY_FIX_X_FOR": (0, 0),
+    "PROXY_FIX_X_PROTO": (0, 0),
+    "PROXY_FIX_X_HOST": (0, 0),
 }
 
 # name -> (None, minimum): unset or blank is None, i.e. the provider's own value (its adapter's class default).
@@ -155,6 +160,36 @@ def parse_origins(raw: str) -> tuple[str, ...]:
     return tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
 
 
+def redis_url(env: Mapping[str, str]) -> str | None:
+    """REDIS_URL (redis://, or redis+sentinel://...), or one built from REDIS_SENTINELS and REDIS_SENTINEL_MASTER."""
+    url = (env.get("REDIS_URL") or "").strip()
+    sentinels = (env.get("REDIS_SENTINELS") or "").strip()
+    master = (env.get("REDIS_SENTINEL_MASTER") or "").strip()
+    if sentinels or master:
+        if url:
+            raise ConfigError("REDIS_SENTINELS", sentinels, "set either REDIS_URL or REDIS_SENTINELS, not both")
+        if not (sentinels and master):
+            raise ConfigError("REDIS_SENTINEL_MASTER", master, "REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together")
+        url = sentinel_url(sentinels, master)
+    if is_sentinel(url):
+        try:
+            parse_sentinel_url(url)
+        except ValueError as exc:
+            raise ConfigError("REDIS_URL", redacted(url), str(exc)) from None
+    return url or None
+
+
+def cluster_url(env: Mapping[str, str]) -> str | None:
+    """REDIS_CLUSTER_URL: any node of a Redis Cluster that carries the bus; needs REDIS_URL for everything else."""
+    url = (env.get("REDIS_CLUSTER_URL") or "").strip()
+    if url and not url.startswith(("redis://", "rediss://")):
+        raise ConfigError("REDIS_CLUSTER_URL", redacted(url), "expected redis://host:port of any cluster node")
+    if url and not (env.get("REDIS_URL") or env.get("REDIS_SENTINELS")):
+        raise ConfigError("REDIS_CLUSTER_URL", redacted(url),
+                          "set REDIS_URL too (Celery's broker, locks and limits live there)")
+    return url or None
+
+
 def _secret_key(instance_path: Path) -> str:
     """A per-checkout secret kept under instance/, so sessions survive a restart of `make run`."""
     key_file = instance_path / "secret_key"
@@ -186,7 +221,8 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: Path | 
 
     database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'pricewire.db'}"
     config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(database_url)
-    config["REDIS_URL"] = env.get("REDIS_URL") or None
+    config["REDIS_URL"] = redis_url(env)
+    config["REDIS_CLUSTER_URL"] = cluster_url(env)
     config["EMBEDDED"] = config["REDIS_URL"] is None
     config["MARKET_DATA_SOURCE_PRIORITIES"] = parse_priorities(
         env.get("MARKET_DATA_SOURCE_PRIORITIES") or "simulated:1"

@@ -59,6 +59,7 @@ class Target:
     workers: int = 1
     env: dict[str, str] = field(default_factory=dict)
     tokens: list[str] = field(default_factory=list)
+    hosts: int = 1  # >1: that many web processes (one worker each) behind the shipped nginx site
 
     @property
     def sink(self) -> str:
@@ -102,7 +103,7 @@ class Session:
     def start(self) -> None:
         """Server, publisher, load processes."""
         t = self.target
-        self.server = start_server(t.kind, t.env, self.log_dir, t.workers)
+        self.server = start_server(t.kind, t.env, self.log_dir, t.workers, hosts=t.hosts)
         python = PEER_BIN / "python" if t.sink == "channels" else MAIN_BIN / "python"
         self.publisher = start_json_child(f"publisher-{t.name}", [str(python), "-m", "bench.publisher", "--sink",
                                                                   t.sink, "--symbols", str(SYMBOLS)],

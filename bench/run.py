@@ -40,7 +40,7 @@ PLANS = {
     "full": Plan(big_clients=5000, clients=[5000, 1000], rates=RATES, step_seconds=5.0, drain_seconds=5.0,
                  fill_seconds=40.0),
 }
-TARGETS = {"quick": ["ours-1w", "bare"], "full": ["ours-1w", "ours-2w", "bare", "channels"]}
+TARGETS = {"quick": ["ours-1w", "bare"], "full": ["ours-1w", "ours-2w", "ours-2h", "bare", "channels"]}
 WATCHDOG_S = {"quick": 300, "full": 5400}
 QUIET_BUSY = 0.15  # fraction of all cores
 QUIET_WAIT_S = {"quick": 0.0, "full": 180.0}
@@ -95,12 +95,14 @@ def make_targets(names: list[str], env: dict[str, str], tokens: list[str], run_i
     for name in names:
         kind, _, workers = name.partition("-")
         peer_env = {**env, "REDIS_KEY_PREFIX": f"{run_id}-{name}", "BENCH_STATIC_TOKEN": servers.STATIC_TOKEN}
-        if kind == "ours":
+        if kind == "ours" and workers.endswith("h"):  # ours-2h: two web processes behind nginx
+            made.append(Target(name, "ours", 1, peer_env, tokens, hosts=int(workers.rstrip("h"))))
+        elif kind == "ours":
             made.append(Target(name, "ours", int(workers.rstrip("w")), peer_env, tokens))
         elif kind in ("bare", "channels"):
             made.append(Target(name, kind, 1, peer_env, [servers.STATIC_TOKEN]))
         else:
-            raise SystemExit(f"unknown target {name!r}; known: ours-1w, ours-2w, bare, channels")
+            raise SystemExit(f"unknown target {name!r}; known: ours-1w, ours-2w, ours-2h, bare, channels")
     return made
 
 
@@ -124,7 +126,8 @@ def parse() -> argparse.Namespace:
     mode.add_argument("--quick", action="store_true", help="1,000 clients, ours and the bare relay, < 1 minute")
     mode.add_argument("--full", action="store_true", help="1,000 and 5,000 clients, all servers, the feed")
     parser.add_argument("--only", default="", help="comma-separated subset of fanout,memory,slow,feed")
-    parser.add_argument("--targets", default="", help="comma-separated subset of ours-1w,ours-2w,bare,channels")
+    parser.add_argument("--targets", default="", help="comma-separated subset of ours-1w,ours-2w,ours-2h,bare,channels "
+                                                        "(ours-2h: two web processes behind nginx)")
     parser.add_argument("--load-procs", type=int, default=1, help="load generator processes")
     parser.add_argument("--json-out", default=str(RESULTS / "latest.json"))
     return parser.parse_args()

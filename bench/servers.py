@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import selectors
+import shlex
 import signal
 import socket
 import subprocess
@@ -223,8 +224,36 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def start_server(kind: str, env: Mapping[str, str], log_dir: Path, workers: int = 1) -> Proc:
-    """`ours` (gunicorn+gevent, wsgi:app), `bare` (gunicorn+gevent, bare relay) or `channels` (daphne)."""
+def start_behind_nginx(env: Mapping[str, str], log_dir: Path, hosts: int) -> Proc:
+    """`hosts` gunicorn+gevent processes (one worker each) behind deploy/nginx/pricewire.conf, in one process tree.
+
+    The tree (a shell, the gunicorns, nginx) is measured as the server: its CPU and memory include nginx's.
+    """
+    from tests.support.nginx import prepare  # the tests' rendering of the shipped site, for loopback
+
+    ports = [free_port() for _ in range(hosts)]
+    nginx, port, _ = prepare(log_dir / f"nginx-{ports[0]}", ports, ["127.0.0.1"], connections=20_000)
+    gunicorn = [str(MAIN_BIN / "gunicorn"), "-k", "gevent", "-w", "1", "--worker-connections", "10000",
+                "--graceful-timeout", "3", "--timeout", "120", "wsgi:app"]
+    script = " & ".join([*(shlex.join([*gunicorn, "-b", f"127.0.0.1:{p}"]) for p in ports), shlex.join(nginx)])
+    proxied = {**env, "PYTHONPATH": str(ROOT), "PROXY_FIX_X_FOR": "1", "PROXY_FIX_X_PROTO": "1",
+               "PROXY_FIX_X_HOST": "1"}
+    server = Proc(f"ours{hosts}h-{port}", ["sh", "-c", f"{script} & wait"], proxied, log_dir).start()
+    server.port = port
+    for upstream in ports:
+        _wait(server, lambda upstream=upstream: _http_ok(f"http://127.0.0.1:{upstream}/healthz"), 60, "gunicorn")
+    _wait(server, lambda: _http_ok(f"http://127.0.0.1:{port}/healthz"), 60, "nginx")
+    return server
+
+
+def start_server(kind: str, env: Mapping[str, str], log_dir: Path, workers: int = 1, hosts: int = 1) -> Proc:
+    """Start one server: `ours`, `bare` or `channels`.
+
+    `ours` is gunicorn+gevent with wsgi:app (behind nginx when hosts > 1), `bare` gunicorn+gevent with the bare
+    relay, `channels` daphne.
+    """
+    if kind == "ours" and hosts > 1:
+        return start_behind_nginx(env, log_dir, hosts)
     port = free_port()
     bind = f"127.0.0.1:{port}"
     if kind == "ours":

@@ -21,6 +21,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from models.feed_status import get_feed_status
+from models.redis_connect import redis_client
 from protocol.symbols import symbol_problem
 from tasks import pipeline
 from tasks.market_data import MarketDataError, build_data_source_manager
@@ -165,7 +166,7 @@ def start_command(interval: int | None, batch_size: int | None, max_workers: int
     mode = "embedded (in-process, no broker)" if app.config["EMBEDDED"] else "Celery beat + prefork workers"
     if not app.config["EMBEDDED"]:
         try:
-            redis.Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=3).ping()
+            redis_client(app.config["REDIS_URL"], socket_connect_timeout=3).ping()
         except (redis.RedisError, OSError) as exc:
             click.echo(f"Cannot reach Redis at REDIS_URL: {exc}", err=True)
             sys.exit(1)

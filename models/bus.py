@@ -1,67 +1,37 @@
-"""Publish/subscribe: one small interface, Redis pub/sub across processes or in-process for one."""
+"""Publish/subscribe: one small interface, Redis pub/sub across processes or in-process for one.
+
+The interface is in models.bus_base and each backend in its own module (bus_redis: one Redis or Sentinel,
+bus_cluster: Redis Cluster with sharded pub/sub); this module keeps the in-process bus, the factory and every
+public name.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
-from abc import ABC, abstractmethod
-from typing import NamedTuple
 
-import redis
 from flask import Flask, current_app
 
+from models.bus_base import (
+    DEFAULT_HISTORY,
+    HISTORY_TTL_SECONDS,
+    RESUMABLE_PREFIXES,
+    Bus,
+    BusError,
+    BusMessage,
+    Listener,
+)
+from models.bus_cluster import ClusterListener, RedisClusterBus
+from models.bus_redis import RedisBus, RedisListener, SentinelBus
+from models.redis_connect import is_sentinel
+
+__all__ = [
+    "DEFAULT_HISTORY", "EXTENSION_KEY", "HISTORY_TTL_SECONDS", "RESUMABLE_PREFIXES", "Bus", "BusError", "BusMessage",
+    "ClusterListener", "InMemoryBus", "InMemoryListener", "Listener", "RedisBus", "RedisClusterBus", "RedisListener",
+    "SentinelBus", "create_bus", "get_bus", "init_bus",
+]
+
 EXTENSION_KEY = "pricewire.bus"
-
-
-class BusError(ConnectionError):
-    """The bus backend is unreachable; listeners must be rebuilt."""
-
-
-class BusMessage(NamedTuple):
-    """One delivery: the channel (without prefix) and its text."""
-
-    channel: str
-    data: str
-
-
-class Listener(ABC):
-    """A subscription set whose messages are read one at a time."""
-
-    @abstractmethod
-    def subscribe(self, *channels: str) -> None:
-        """Start receiving these channels."""
-
-    @abstractmethod
-    def unsubscribe(self, *channels: str) -> None:
-        """Stop receiving these channels."""
-
-    @abstractmethod
-    def get(self, timeout: float) -> BusMessage | None:
-        """The next message, or None after `timeout` seconds; BusError when the backend is gone."""
-
-    @abstractmethod
-    def close(self) -> None:
-        """Release the subscription."""
-
-
-class Bus(ABC):
-    """Publishes text on named channels; hands out listeners."""
-
-    @abstractmethod
-    def publish(self, channel: str, data: str) -> int:
-        """Send `data` to every listener of `channel`; returns how many received it (per process)."""
-
-    @abstractmethod
-    def listener(self) -> Listener:
-        """A fresh listener with no subscriptions."""
-
-    def ping(self) -> bool:
-        """True when the backend answers."""
-        return True
-
-    def close(self) -> None:  # noqa: B027 - optional hook; the in-process bus holds nothing
-        """Release backend resources."""
 
 
 class InMemoryListener(Listener):
@@ -116,77 +86,22 @@ class InMemoryBus(Bus):
             self._listeners.discard(listener)
 
 
-class RedisListener(Listener):
-    """A Redis pub/sub connection; channels carry the bus prefix on the wire."""
-
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
-        self._pubsub = client.pubsub(ignore_subscribe_messages=True)
-        self._prefix = prefix
-
-    def subscribe(self, *channels: str) -> None:
-        if channels:
-            self._call(self._pubsub.subscribe, *(self._prefix + name for name in channels))
-
-    def unsubscribe(self, *channels: str) -> None:
-        if channels:
-            self._call(self._pubsub.unsubscribe, *(self._prefix + name for name in channels))
-
-    def get(self, timeout: float) -> BusMessage | None:
-        message = self._call(self._pubsub.get_message, timeout=timeout)
-        if message is None or message.get("type") != "message":
-            return None
-        channel = message["channel"]
-        data = message["data"]
-        channel = channel.decode() if isinstance(channel, bytes) else channel
-        data = data.decode() if isinstance(data, bytes) else data
-        return BusMessage(channel[len(self._prefix):], data)
-
-    def close(self) -> None:
-        with contextlib.suppress(redis.RedisError, OSError):
-            self._pubsub.close()
-
-    @staticmethod
-    def _call(method, *args, **kwargs):  # type: ignore[no-untyped-def]
-        try:
-            return method(*args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-            raise BusError(str(exc)) from exc
-
-
-class RedisBus(Bus):
-    """Redis pub/sub: every web process and worker shares the channels."""
-
-    def __init__(self, url: str, prefix: str = "pricewire") -> None:
-        self.client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
-        self.prefix = prefix + ":"
-
-    def publish(self, channel: str, data: str) -> int:
-        try:
-            return int(self.client.publish(self.prefix + channel, data))
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-            raise BusError(str(exc)) from exc
-
-    def listener(self) -> RedisListener:
-        return RedisListener(self.client, self.prefix)
-
-    def ping(self) -> bool:
-        try:
-            return bool(self.client.ping())
-        except (redis.RedisError, OSError):
-            return False
-
-    def close(self) -> None:
-        self.client.close()
-
-
-def create_bus(redis_url: str | None, prefix: str = "pricewire") -> Bus:
-    """Redis when a URL is given, else the in-process bus."""
-    return RedisBus(redis_url, prefix) if redis_url else InMemoryBus()
+def create_bus(redis_url: str | None, prefix: str = "pricewire", history: int = DEFAULT_HISTORY,
+               cluster_url: str | None = None) -> Bus:
+    """Redis Cluster (sharded pub/sub) when a cluster URL is given, else Sentinel or plain Redis, else in-process."""
+    if cluster_url:
+        return RedisClusterBus(cluster_url, prefix, history)
+    if redis_url:
+        return SentinelBus(redis_url, prefix, history) if is_sentinel(redis_url) else RedisBus(redis_url, prefix,
+                                                                                               history)
+    return InMemoryBus()
 
 
 def init_bus(app: Flask) -> Bus:
     """Attach the configured bus to `app`."""
-    bus = create_bus(app.config.get("REDIS_URL"), app.config.get("REDIS_KEY_PREFIX", "pricewire"))
+    bus = create_bus(app.config.get("REDIS_URL"), app.config.get("REDIS_KEY_PREFIX", "pricewire"),
+                     int(app.config.get("WEBSOCKET_RESUME_BUFFER_SIZE", DEFAULT_HISTORY)),
+                     app.config.get("REDIS_CLUSTER_URL"))
     app.extensions[EXTENSION_KEY] = bus
     return bus
 

@@ -20,6 +20,8 @@ from typing import Any
 import redis
 from flask import Flask, current_app
 
+from models.redis_connect import redis_client
+
 EXTENSION_KEY = "pricewire.feed_status"
 # Symbols asked for by a subscriber, a forced refresh or a failed one-off update are tracked this long.
 REQUEST_WINDOW_SECONDS = 600
@@ -296,7 +298,7 @@ def _failure_entries(failed: Mapping[str, str], previous: Mapping[str, Any], now
 def init_feed_status(app: Flask) -> FeedStatusStore:
     """Attach the store to `app`: Redis when configured, else in-process."""
     url = app.config.get("REDIS_URL")
-    client = redis.Redis.from_url(url, socket_connect_timeout=5) if url else None
+    client = redis_client(url, socket_connect_timeout=5) if url else None
     store = FeedStatusStore(client, app.config.get("REDIS_KEY_PREFIX", "pricewire"))
     app.extensions[EXTENSION_KEY] = store
     return store

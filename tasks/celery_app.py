@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
 from flask import Flask
 
+from models.redis_connect import celery_broker
 from protocol.feed_control import TASK_PRUNE_HISTORY, TASK_RUN_CYCLE
 from tasks.maintenance import PRUNE_PERIOD_SECONDS
 
@@ -39,12 +41,13 @@ def visibility_timeout(config: Mapping[str, Any]) -> int:
 def celery_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Celery settings derived from the app config; the reliability choices are explained in tasks/feed.py."""
     redis_url = config.get("REDIS_URL")
+    broker_url, sentinel_options = celery_broker(redis_url) if redis_url else ("memory://", {})
     interval = int(config["REALTIME_UPDATE_INTERVAL"])
     prefix = config.get("REDIS_KEY_PREFIX") or "pricewire"
     visibility = visibility_timeout(config)
     soft, hard = time_limits(config)
     return {
-        "broker_url": redis_url or "memory://",
+        "broker_url": broker_url,
         "result_backend": None,
         "task_ignore_result": True,
         "task_always_eager": redis_url is None,
@@ -63,6 +66,7 @@ def celery_config(config: Mapping[str, Any]) -> dict[str, Any]:
             # Look for abandoned messages often enough to honour a short visibility timeout.
             "unacked_restore_interval": min(10, max(1, visibility // 4)),
             "unacked_restore_throttle": 1,
+            **sentinel_options,  # master_name: kombu asks the sentinels for the master on every (re)connect
         },
         "worker_concurrency": int(config["REALTIME_MAX_WORKERS"]),
         "worker_hijack_root_logger": False,
@@ -71,6 +75,8 @@ def celery_config(config: Mapping[str, Any]) -> dict[str, Any]:
         "task_send_sent_event": True,
         "broker_connection_retry_on_startup": True,
         "timezone": "UTC",
+        # Beat's state lives with the app's other local files; celery_init_app creates the directory.
+        "beat_schedule_filename": str(Path(config["INSTANCE_PATH"]) / "celerybeat-schedule"),
         "imports": ("tasks.feed", "tasks.maintenance"),
         "beat_schedule": {
             "pricewire-feed-cycle": {
@@ -95,6 +101,8 @@ def celery_init_app(app: Flask) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
+    # A fresh clone with SECRET_KEY set has no instance/ yet, and beat cannot open its schedule without it.
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     celery = Celery(app.name, task_cls=FlaskTask)
     celery.config_from_object(celery_config(app.config))
     celery.set_default()

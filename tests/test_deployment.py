@@ -38,6 +38,31 @@ def test_compose_services_and_commands() -> None:
     assert "gevent" in " ".join(services["web"]["command"])
 
 
+def test_compose_secrets_and_concurrency_from_the_environment() -> None:
+    """No password in the file, Flower unpublished and behind basic auth, concurrency and provider keys from .env."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    services = yaml.safe_load(text)["services"]
+    assert "pricewire:pricewire@" not in text and "POSTGRES_PASSWORD: pricewire" not in text
+    for name in ("web", "worker", "beat", "flower", "migrate"):
+        assert services[name]["env_file"] == [".env"], name
+    assert "ports" not in services["flower"]
+    assert "FLOWER_BASIC_AUTH" in " ".join(services["flower"]["command"])
+    assert "WEB_CONCURRENCY" in " ".join(services["web"]["command"])
+    assert "REALTIME_MAX_WORKERS" in " ".join(services["worker"]["command"])
+    flower_override = yaml.safe_load((ROOT / "deploy" / "docker-compose.flower.yml").read_text())
+    assert all(port.startswith("127.0.0.1:") for port in flower_override["services"]["flower"]["ports"])
+
+
+def test_env_example_names_every_provider_key_and_secret() -> None:
+    from app.config import STRING_SETTINGS
+
+    example = (ROOT / "deploy" / "pricewire.env.example").read_text()
+    names = {line.split("=", 1)[0] for line in example.splitlines() if line and not line.startswith("#")}
+    keys = {name for name in STRING_SETTINGS if name.endswith("_API_KEY")}
+    assert keys and keys <= names
+    assert {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "POSTGRES_PASSWORD", "FLOWER_BASIC_AUTH"} <= names
+
+
 def test_procfile_commands() -> None:
     lines = [line for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()]
     assert {line.split(":", 1)[0] for line in lines} == {"web", "worker", "beat", "flower"}
@@ -49,3 +74,12 @@ def test_procfile_commands() -> None:
 def test_dockerfile_runs_gunicorn_gevent() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert "requirements.txt" in text and '"gevent"' in text and "wsgi:app" in text
+
+
+def test_shipped_nginx_site_passes_nginx_t(tmp_path: Path) -> None:
+    """`nginx -t` on deploy/nginx/pricewire.conf exactly as shipped."""
+    from tests.support.nginx import SHIPPED, check_config, nginx_binary
+
+    result = check_config(nginx_binary(), tmp_path, SHIPPED.read_text())
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr

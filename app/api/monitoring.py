@@ -122,6 +122,7 @@ def health() -> Response:
         "checks": checks,
         "services": {
             "price_feed": feed,
+            "bus": get_bus().describe(),  # with Sentinel: the master now and the failovers this process saw
             "websocket_connections": connection_stats(),
             "data_freshness": freshness,
             "markets": markets,

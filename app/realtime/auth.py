@@ -66,9 +66,8 @@ def authenticate(request: Request, allowed_origins: Iterable[str]) -> Identity |
     token = bearer_token(request)
     origin = request.headers.get("Origin")
     if origin is not None:
-        forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
-        schemes = {request.scheme, *([forwarded] if forwarded in ("http", "https") else [])}
-        if not origin_allowed(origin, allowed_origins, request.host, schemes):
+        # Behind a proxy, ProxyFix (PROXY_FIX_X_PROTO) has already made the scheme the client's.
+        if not origin_allowed(origin, allowed_origins, request.host, {request.scheme}):
             return Rejection(FORBIDDEN, "origin not allowed")
     elif token is None:
         # Browsers always send Origin; only non-browser clients (with a token) may omit it.

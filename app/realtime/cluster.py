@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import redis
+from models.redis_connect import redis_client
 
 # Keys: <prefix>:ws:process:<host>:<pid> (hash: "summary" + one "u:<user_id>" field per user, with a TTL),
 # <prefix>:ws:processes (set of those keys), <prefix>:ws:user:<id>:slots (zset connection_id -> expiry).
@@ -37,7 +37,7 @@ class ClusterState:
     """Reads and writes the shared keys; every call has a socket timeout so a silent Redis cannot hang us."""
 
     def __init__(self, url: str, prefix: str, timeout: float = 2.0) -> None:
-        self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self.client = redis_client(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self.prefix = prefix
         self.registry = f"{prefix}:ws:processes"
         self._reserve = self.client.register_script(_RESERVE)

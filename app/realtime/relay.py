@@ -27,7 +27,7 @@ from app.realtime.snapshots import channel_snapshots
 from app.realtime.stats import StatsHeartbeat, relay_stats
 from app.realtime.tasks import spawn
 from app.realtime.updates import Update, channel_kind, make_update, snapshot_update, text_frame
-from models.bus import BusMessage, get_bus
+from models.bus import BusError, BusMessage, get_bus
 from protocol.bus import CONTROL_LOGOUT, FEED_DEGRADED, FEED_RECOVERED, parse_bus_message
 from protocol.channels import FEED_CHANNEL, HEARTBEAT_CHANNEL, channel_user_id, is_user_channel, user_channel
 from protocol.client import FEED_STATUS
@@ -196,9 +196,26 @@ class Relay:
         return True
 
     def replay(self, channel: str, last_seq: int) -> list[Update] | None:
-        """Buffered updates after `last_seq`, or None when the buffer cannot cover the gap."""
+        """Updates after `last_seq`: this process's buffer (fast path), else the bus's kept history (the client
+        was on another process, or this one subscribed too late); None when neither covers the gap."""
         buffer = self.buffers.get(channel)
-        return None if buffer is None else buffer.since(last_seq)
+        missed = None if buffer is None else buffer.since(last_seq)
+        return missed if missed is not None else self._replay_kept(channel, last_seq)
+
+    def _replay_kept(self, channel: str, last_seq: int) -> list[Update] | None:
+        try:
+            texts = get_bus(self.app).recent(channel)
+        except BusError as exc:
+            logger.info("resume history unavailable", extra={"channel": channel, "error": str(exc)})
+            return None
+        kept: ResumeBuffer[Update] = ResumeBuffer(max(len(texts), 1))
+        for text in texts:
+            try:
+                payload = parse_bus_message(text)
+            except ValueError:
+                continue  # since() refuses to bridge the hole this leaves
+            kept.append(make_update(channel, payload.type, payload.data, None, payload.published_at))
+        return kept.since(last_seq)
 
     def _remove(self, channel: str, connection: Connection) -> None:
         members = self.subscribers.get(channel)

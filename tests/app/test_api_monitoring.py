@@ -43,8 +43,10 @@ def test_fresh_app_is_degraded_with_reference_shape(client: FlaskClient) -> None
     assert body["status"] == "degraded"
     # Nothing tracked: no market can be stale; the missing heartbeat alone degrades it.
     assert body["checks"] == {"database": True, "bus": True, "price_feed": False, "data_fresh": True}
-    assert set(body["services"]) == {"price_feed", "websocket_connections", "data_freshness", "markets"}
+    # The reference's three services, the markets (issue 13) and which Redis carries the bus (issue 15).
+    assert set(body["services"]) == {"price_feed", "websocket_connections", "data_freshness", "markets", "bus"}
     assert body["services"]["markets"] == {}
+    assert body["services"]["bus"] == {"mode": "memory"}
     assert body["services"]["price_feed"]["running"] is False
     assert body["services"]["price_feed"]["update_interval"] == 30
     assert body["services"]["data_freshness"] is None

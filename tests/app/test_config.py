@@ -113,3 +113,39 @@ def test_readme_documents_every_setting() -> None:
     names = [*INT_SETTINGS, *OPTIONAL_INT_SETTINGS, *STRING_SETTINGS, *BOOL_SETTINGS, "DATABASE_URL", "REDIS_URL",
              "SECRET_KEY", "MARKET_DATA_SOURCE_PRIORITIES", "WEBSOCKET_ALLOWED_ORIGINS"]
     assert [name for name in names if f"`{name}`" not in readme] == []
+
+
+def test_redis_sentinel_and_cluster_settings() -> None:
+    from app.config import ConfigError, load_config
+
+    base = {"SECRET_KEY": "x"}
+    built = load_config({**base, "REDIS_SENTINELS": "10.0.0.1:26379, 10.0.0.2:26379", "REDIS_SENTINEL_MASTER": "pw"})
+    assert built["REDIS_URL"] == "redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/pw/0"
+    given = load_config({**base, "REDIS_URL": "redis+sentinel://:secret@h1,h2:26380/pw/2"})
+    assert given["REDIS_URL"] == "redis+sentinel://:secret@h1,h2:26380/pw/2" and not given["EMBEDDED"]
+    cluster = load_config({**base, "REDIS_URL": "redis://r:6379/0", "REDIS_CLUSTER_URL": "redis://c1:7000"})
+    assert cluster["REDIS_CLUSTER_URL"] == "redis://c1:7000"
+    bad = [
+        ({"REDIS_URL": "redis+sentinel://h1:26379/"}, "REDIS_URL"),
+        ({"REDIS_URL": "redis+sentinel:///pw"}, "REDIS_URL"),
+        ({"REDIS_SENTINELS": "h1:26379"}, "REDIS_SENTINEL_MASTER"),
+        ({"REDIS_SENTINELS": "h1:26379", "REDIS_SENTINEL_MASTER": "pw", "REDIS_URL": "redis://r"}, "REDIS_SENTINELS"),
+        ({"REDIS_CLUSTER_URL": "redis://c1:7000"}, "REDIS_CLUSTER_URL"),
+        ({"REDIS_URL": "redis://r", "REDIS_CLUSTER_URL": "c1:7000"}, "REDIS_CLUSTER_URL"),
+    ]
+    for environ, name in bad:
+        with pytest.raises(ConfigError) as raised:
+            load_config({**base, **environ})
+        assert raised.value.name == name, environ
+    with pytest.raises(ConfigError) as raised:
+        load_config({**base, "REDIS_URL": "redis+sentinel://:hunter2@h1:26379/"})
+    assert "hunter2" not in str(raised.value) and ":***@h1:26379" in str(raised.value)
+
+
+def test_celery_broker_speaks_sentinel() -> None:
+    from models.redis_connect import celery_broker
+
+    url, options = celery_broker("redis+sentinel://:pw@h1:26379,h2:26380/pwmaster/3")
+    assert url == "sentinel://:pw@h1:26379/3;sentinel://:pw@h2:26380/3"
+    assert options["master_name"] == "pwmaster"
+    assert celery_broker("redis://r:6379/0") == ("redis://r:6379/0", {})

@@ -79,3 +79,23 @@ def test_publish_without_listeners_counts_zero(bus: Bus) -> None:
 def test_factory_picks_backend(redis_server_url: str) -> None:
     assert isinstance(create_bus(None), InMemoryBus)
     assert isinstance(create_bus(redis_server_url), RedisBus)
+
+
+def test_redis_keeps_a_capped_history_of_resumable_channels(redis_server_url: str, redis_prefix: str) -> None:
+    bus = RedisBus(redis_server_url, redis_prefix, history=10)
+    try:
+        for index in range(500):
+            bus.publish("asset:AAPL", f"m{index}")
+        bus.publish("user:1", "not kept")
+        assert bus.recent("asset:AAPL") == [f"m{index}" for index in range(490, 500)]
+        assert bus.recent("user:1") == [] and bus.recent("asset:MSFT") == []
+        assert 0 < bus.client.ttl(bus.history_key("asset:AAPL")) <= 86_400
+    finally:
+        bus.client.delete(bus.history_key("asset:AAPL"))
+        bus.close()
+
+
+def test_in_memory_bus_keeps_no_history() -> None:
+    bus = InMemoryBus()
+    bus.publish("asset:AAPL", "x")
+    assert bus.recent("asset:AAPL") == []

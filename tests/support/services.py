@@ -18,6 +18,8 @@ HOW_TO = {
     "postgresql": "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
     "redis": 'start it with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
     "chromium": "install it with: apt-get install -y chromium",
+    "nginx": "install it with: apt-get install -y nginx (make test does when root)",
+    "systemd": "systemd-analyze comes with systemd (apt-get install -y systemd)",
 }
 
 

@@ -23,9 +23,12 @@ class WsClient:
     """One client socket; every received message is kept in `messages`, the close code in `close_code`."""
 
     def __init__(self, url: str, *, token: str | None = None, cookie: str | None = None,
-                 origin: str | None = None, rcvbuf: int | None = None, timeout: float = 10) -> None:
+                 origin: str | None = None, rcvbuf: int | None = None, timeout: float = 10,
+                 sslopt: dict[str, Any] | None = None) -> None:
         headers = [f"Authorization: Bearer {token}"] if token else []
         options: dict[str, Any] = {"header": headers, "timeout": timeout}
+        if sslopt:
+            options["sslopt"] = sslopt
         if cookie:
             options["cookie"] = cookie
         if origin:

@@ -70,8 +70,9 @@ def test_gap_older_than_the_buffer_gets_a_snapshot(servers: Callable[..., WebSer
     watcher = clients(server.ws_url, token=seed.alice_token)
     connected(watcher)
     subscribe_and_wait(watcher, "AAPL")
+    publisher = RedisBus("", bus.prefix.rstrip(":"), history=3, client=bus.client)  # Redis keeps 3 as well
     for seq in range(6, 13):
-        publish_asset(bus, "AAPL", seq, f"{150 + seq}.00")
+        publish_asset(publisher, "AAPL", seq, f"{150 + seq}.00")
     watcher.expect_type("asset_update", seq=12)
     store_quote(pg_committed_url, "AAPL", 12, "162.00")
     late = clients(server.ws_url, token=seed.alice_token)
