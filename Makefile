@@ -61,7 +61,7 @@ bench-quick: install
 # ruff (style, docstrings, complexity), mypy --strict, and import-linter's layer/cycle contracts (pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy app models tasks cli protocol
+	$(BIN)/mypy app models tasks cli protocol infra
 	$(BIN)/lint-imports
 
 clean:

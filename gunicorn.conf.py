@@ -31,6 +31,16 @@ def child_exit(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
+def post_worker_init(worker: Any) -> None:
+    """In each worker, before it serves: build the exchange calendars (seconds of CPU a socket must not wait on)."""
+    from models.session_view import warm_calendars
+
+    app = getattr(worker, "wsgi", None)
+    if hasattr(app, "app_context"):  # the Flask app of wsgi:app
+        with app.app_context():
+            warm_calendars()
+
+
 def on_exit(server: Any) -> None:
     """Remove the directory if this file made it."""
     for directory in _created:

@@ -24,13 +24,18 @@ def serve() -> None:
     from gevent.pywsgi import WSGIServer
 
     from app.realtime.relay import close_all_sockets
+    from models.session_view import warm_calendars
 
     port = app.config["PORT"]
     host = "127.0.0.1"
+    with app.app_context():
+        warm_calendars()  # before the first socket: building calendars would stall the event loop
     if app.config["EMBEDDED"]:  # Celery mode: beat and the workers run the feed, never this process
+        from infra.local_server import remove_marker, write_marker
         from tasks.embedded import start_embedded_feed
 
         start_embedded_feed(app)
+        write_marker(app, f"http://{host}:{port}")
     print(f"Pricewire serving on http://{host}:{port} (embedded={app.config['EMBEDDED']})", flush=True)
     server = WSGIServer((host, port), app, log=None)
 
@@ -40,7 +45,11 @@ def serve() -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, gevent.spawn, stop)
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    finally:
+        if app.config["EMBEDDED"]:
+            remove_marker(app)
 
 
 if __name__ == "__main__":

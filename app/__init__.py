@@ -9,11 +9,12 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import load_config
-from app.extensions import db, login_manager, migrate, sock
+from app.extensions import db, login_manager, migrate
 from app.logging_setup import configure_logging
+from infra.bus import init_bus
+from infra.feed_status import init_feed_status
+from infra.settings import init_settings
 from models import User
-from models.bus import init_bus
-from models.feed_status import init_feed_status
 
 
 def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Flask:
@@ -22,12 +23,12 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
     config.update(overrides or {})
     app = Flask(__name__, instance_path=config["INSTANCE_PATH"])
     app.config.update(config)
+    init_settings(app)
     configure_logging(app.config)
 
     db.init_app(app)
     migrate.init_app(app, db)
     login_manager.init_app(app)
-    sock.init_app(app)
     init_bus(app)
     init_feed_status(app)
 

@@ -10,8 +10,8 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
 from app.extensions import db, login_manager, login_required
+from infra.bus import BusError, get_bus
 from models import ApiToken, User
-from models.bus import BusError, get_bus
 from protocol.bus import logout_message
 from protocol.channels import user_channel
 

@@ -9,8 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from infra.redis_connect import is_sentinel, parse_sentinel_url, redacted, sentinel_url
 from models.clock import parse_instant
-from models.redis_connect import is_sentinel, parse_sentinel_url, redacted, sentinel_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"

@@ -9,7 +9,6 @@ from typing import Any, TypeVar, cast
 import flask_login
 from flask_login import LoginManager
 from flask_migrate import Migrate
-from flask_sock import Sock
 
 from models import db
 
@@ -17,7 +16,6 @@ MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "models" / "migrat
 
 migrate = Migrate(directory=MIGRATIONS_DIR, render_as_batch=True)
 login_manager = LoginManager()
-sock = Sock()
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -27,4 +25,4 @@ def login_required(view: View) -> View:
     return cast(View, flask_login.login_required(view))
 
 
-__all__ = ["db", "login_manager", "login_required", "migrate", "sock"]
+__all__ = ["db", "login_manager", "login_required", "migrate"]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, make_response, render_template, request
+from flask import Blueprint, make_response, render_template, request
 from flask_login import current_user
 from sqlalchemy import select
 
 from app.extensions import db, login_required
+from infra.settings import get_settings
 from models import Portfolio
 from models.ledger import TYPES
 from models.performance import PERIODS
@@ -35,7 +36,7 @@ def dashboard() -> Any:
             portfolio=selected,
             # Position valuations carry symbols only; the table shows the company names too.
             asset_names={p.asset.symbol: p.asset.name for p in selected.positions} if selected else {},
-            stale_after=current_app.config["DATA_STALE_AFTER_SECONDS"],
+            stale_after=get_settings().data_stale_after_seconds,
             history_days=HISTORY_DAYS,
             transaction_types=TYPES,
             performance_periods=PERIODS,

@@ -7,6 +7,9 @@ Commands (one JSON object per line; one JSON reply line each):
   step_begin {step}
   step_end  {step, ranges: {symbol: [first_seq, last_seq]}, t0, t1, drain}
   status, quit
+
+Over 300 lines: one process speaks the whole stdin protocol above, and the WebSocket client, the command
+loop and the per-step accounting share its state; it runs in its own interpreter (only bench.* imports).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The publisher process: timestamped `asset_update`s at a paced rate, driven by JSON lines on stdin.
 
 `--sink bus` (main venv) publishes exactly like the feed worker: RedisBus(url, prefix).publish(asset_channel(s),
-dumps({"type": "asset_update", "data": {..., "seq": n}, "published_at": t})).
+asset_update_message({..., "seq": n})) (protocol.bus; the peer venv has no project imports, hence the
+hand-written channel in the data).
 `--sink channels` (bench/.venv-peer) does what the reference's worker does: channel_layer.group_send(group,
 {"type": "asset.update", "data": {...}}) on the peer's CHANNEL_LAYERS, from one long-lived event loop.
 Every update carries `seq` (per symbol, rising across steps), `step` and `sent_at` (epoch seconds).
@@ -111,7 +112,7 @@ async def run_async(feed: Feed, publish: Callable[[dict[str, Any]], Awaitable[No
 
 def bus_sink(redis_url: str, prefix: str) -> Callable[[dict[str, Any]], None]:
     """The project's own publish path."""
-    from models.bus import RedisBus
+    from infra.bus import RedisBus
     from protocol.bus import asset_update_message
     from protocol.channels import asset_channel
 

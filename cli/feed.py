@@ -20,8 +20,12 @@ import redis
 from flask import current_app
 from flask.cli import AppGroup
 
-from models.feed_status import get_feed_status
-from models.redis_connect import redis_client
+from app.api.history import MAX_HISTORY_DAYS
+from cli.embedded import embedded_broadcast_refusal, embedded_note, server_state
+from infra.feed_status import get_feed_status
+from infra.local_server import running_server
+from infra.redis_connect import redis_client
+from infra.settings import get_settings
 from protocol.symbols import symbol_problem
 from tasks import pipeline
 from tasks.market_data import MarketDataError, build_data_source_manager
@@ -79,7 +83,8 @@ def _quote_line(row: dict[str, Any], dry_run: bool) -> str:
               help="Symbols to update: --symbols AAPL MSFT or --symbols AAPL,MSFT (default: every tracked symbol).")
 @click.argument("more_symbols", nargs=-1, metavar="")
 @click.option("--historical", is_flag=True, help="Also refresh daily history.")
-@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True, help="Days of history.")
+@click.option("--days", type=click.IntRange(min=1, max=MAX_HISTORY_DAYS), default=7, show_default=True,
+              help=f"Days of history (at most {MAX_HISTORY_DAYS}, what the API serves).")
 @click.option("--broadcast", is_flag=True, help="Publish the changes to WebSocket subscribers.")
 @click.option("--dry-run", is_flag=True, help="Fetch and print; store and publish nothing.")
 @click.option("--verbose", is_flag=True, help="Print every quote and debug logging.")
@@ -89,6 +94,13 @@ def update_command(*, symbol_options: tuple[str, ...], more_symbols: tuple[str, 
     _verbose(verbose)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     symbols = parse_symbols(symbol_options + more_symbols)
+    settings = get_settings(app)
+    if broadcast and not dry_run and settings.embedded:
+        raise click.UsageError(embedded_broadcast_refusal(app))
+    retention = settings.history_retention_days
+    if historical and 0 < retention < days:
+        raise click.BadParameter(f"{days} is more than HISTORY_RETENTION_DAYS ({retention}): older rows would be "
+                                 "deleted within the hour", param_hint="--days")
     if not symbols:
         symbols = pipeline.pick_tracked_symbols(get_feed_status(app))
         if not symbols:
@@ -97,7 +109,7 @@ def update_command(*, symbol_options: tuple[str, ...], more_symbols: tuple[str, 
     manager = pipeline.get_manager(app)
     if dry_run:  # a manager without the quote cache: a dry run leaves no trace, not even cached quotes
         manager = build_data_source_manager({**app.config, "REALTIME_CACHE_TIMEOUT": 0}, get_feed_status(app).client)
-    processor = BatchPriceProcessor(app.config["REALTIME_BATCH_SIZE"], app.config["REALTIME_MAX_WORKERS"], True,
+    processor = BatchPriceProcessor(settings.realtime_batch_size, settings.realtime_max_workers, True,
                                     app=app, dry_run=dry_run, publish=broadcast, force=True, manager=manager)
     started = time.monotonic()
     served, changed = _run_batches(processor, symbols, verbose, dry_run)
@@ -162,11 +174,17 @@ def start_command(interval: int | None, batch_size: int | None, max_workers: int
     _verbose(verbose)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     service = PriceFeedService(interval, batch_size, app=app)
-    workers = max_workers or app.config["REALTIME_MAX_WORKERS"]
-    mode = "embedded (in-process, no broker)" if app.config["EMBEDDED"] else "Celery beat + prefork workers"
-    if not app.config["EMBEDDED"]:
+    settings = get_settings(app)
+    workers = max_workers or settings.realtime_max_workers
+    mode = "embedded (in-process, no broker)" if settings.embedded else "Celery beat + prefork workers"
+    server = running_server(app) if settings.embedded else None
+    if server is not None:
+        raise click.ClickException(f"the server (pid {server['pid']}, {server['url']}) already runs the embedded "
+                                   "feed on this database; a second feed would write the same rows. Stop it first, "
+                                   "or set REDIS_URL to run the feed under Celery.")
+    if settings.redis_url is not None:
         try:
-            redis_client(app.config["REDIS_URL"], socket_connect_timeout=3).ping()
+            redis_client(settings.redis_url, socket_connect_timeout=3).ping()
         except (redis.RedisError, OSError) as exc:
             click.echo(f"Cannot reach Redis at REDIS_URL: {exc}", err=True)
             sys.exit(1)
@@ -203,8 +221,9 @@ def tracked_exchanges(app: Any) -> dict[str, dict[str, Any]]:
 def status_command(as_json: bool) -> None:
     """The feed's status: running, last update, cycle time, counters by source, failed symbols, exchanges."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    state = server_state(app) if get_settings(app).embedded else None
     try:
-        status = PriceFeedService(app=app).get_service_status()
+        status = state["price_feed"] if state else PriceFeedService(app=app).get_service_status()
     except (redis.RedisError, OSError) as exc:
         click.echo(f"Feed status unavailable: {exc}", err=True)
         sys.exit(1)
@@ -214,8 +233,8 @@ def status_command(as_json: bool) -> None:
                                      else entry["next_open"].isoformat()} for mic, entry in exchanges.items()}
         click.echo(json.dumps(status, indent=2, sort_keys=True, default=str))
         return
-    if app.config["EMBEDDED"]:
-        click.echo("(embedded mode: the status lives in the serving process; see /api/realtime/status)")
+    if get_settings(app).embedded:
+        click.echo(f"({embedded_note(app, state)})")
     width = max(len(name) for name in status)
     for name, value in status.items():
         shown = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else value

@@ -10,9 +10,9 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from infra.revaluation import revalue_portfolios
 from models import Portfolio, User, db, utcnow
 from models.ledger_service import InvalidRows, add_transactions, create_portfolio
-from models.revaluation import revalue_portfolios
 from models.transaction_csv import BadHeader, read_rows
 from models.transaction_input import InvalidTransaction
 

@@ -12,6 +12,8 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.api.monitoring import connection_manager, connection_stats, data_freshness, epoch_to_iso, feed_status
+from cli.embedded import embedded_note, server_state
+from infra.settings import get_settings
 from models import User, db
 from protocol.wire import dumps, iso
 
@@ -43,13 +45,22 @@ def collect(detailed: bool, user: User | None) -> dict[str, Any]:
     feed = feed_status()
     report: dict[str, Any] = {
         "timestamp": iso(datetime.now(UTC)),
-        "mode": "embedded" if current_app.config.get("EMBEDDED") else "redis",
+        "mode": "embedded" if get_settings().embedded else "redis",
         "connections": connection_stats(),
         "price_feed": {key: feed.get(key) for key in
                        ("running", "last_update", "last_cycle_duration", "assets_tracked", "update_interval",
                         "failed_symbols", "error") if key in feed},
         "data_freshness": data_freshness(),
     }
+    state = server_state(current_app, detailed) if get_settings().embedded else None
+    if state is not None:  # embedded mode: the server's live numbers, not this process's zeros
+        report.update(connections=state["connections"], data_freshness=state["data_freshness"],
+                      server=state["server"], price_feed={key: state["price_feed"].get(key) for key in
+                                                          report["price_feed"] if key in state["price_feed"]})
+        if detailed:
+            report["processes"] = [{**item, "updated_at": epoch_to_iso(item.get("updated_at"))}
+                                   for item in state.get("processes", [])]
+        return report
     if not (detailed or user):
         return report
     manager = connection_manager()
@@ -83,8 +94,7 @@ def _echo_summary(report: dict[str, Any]) -> None:
         f"newest price {freshness['seconds_since_update']} s old" + (" (STALE)" if freshness["is_stale"] else ""))
     click.echo(f"  {'data':<24} {age}")
     if report["mode"] == "embedded":
-        click.echo("  note: in embedded mode the sockets live inside the server process; "
-                   "use GET /api/realtime/status or /metrics there")
+        click.echo(f"  note: {embedded_note(current_app, report.get('server') and report)}")
 
 
 def _echo_processes(processes: list[dict[str, Any]]) -> None:

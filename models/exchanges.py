@@ -19,6 +19,8 @@ FX = "FX"  # 24/5: Sunday 17:00 to Friday 17:00 New York
 CRYPTO = "CRYPTO"  # 24/7
 UNKNOWN = "UNKNOWN"
 US_DEFAULT = "XNYS"
+# Calendars a serving process builds before it serves (models.session_view.warm_calendars).
+COMMON_MICS = ("XNYS", "XNAS", "XLON", "XETR", "XTKS")
 NEW_YORK = "America/New_York"
 
 KIND_EXCHANGE = "exchange"

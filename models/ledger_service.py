@@ -17,7 +17,6 @@ from models.base import db
 from models.ledger_store import FxLookup, open_legacy_positions, rebuild, transaction_values
 from models.market import Asset
 from models.portfolio import Portfolio, PortfolioValue, Position, Transaction
-from models.revaluation import lock_portfolio
 from models.transaction_csv import ROW_ERROR
 from models.transaction_input import InvalidTransaction, TransactionFields, parse_currency, parse_transaction
 from protocol.wire import iso
@@ -82,6 +81,11 @@ def delete_portfolio(portfolio: Portfolio) -> None:
         db.session.execute(delete(model).where(model.portfolio_id == portfolio.id))
     db.session.delete(portfolio)
     db.session.flush()
+
+
+def lock_portfolio(portfolio_id: int) -> None:
+    """Take one portfolio's row FOR UPDATE (PostgreSQL) before changing its ledger."""
+    db.session.execute(select(Portfolio.id).where(Portfolio.id == portfolio_id).with_for_update())
 
 
 def _prepare(portfolio: Portfolio) -> None:

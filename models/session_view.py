@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, has_app_context
 
 from models.clock import market_now
-from models.exchanges import Market, resolve_market
+from models.exchanges import COMMON_MICS, Market, calendar, calendar_names, resolve_market
 from models.sessions import MarketClock, is_stale, market_clock, session_date_of
 from models.valuation import PortfolioInput, PositionInput
 from protocol.wire import iso
@@ -75,6 +75,8 @@ def price_session(symbol: str, price_as_of: datetime | None, *, exchange: str | 
                   margin_seconds: int | None = None) -> PriceSession:
     """The session view of `symbol`'s price observed at `price_as_of` (now: the market clock)."""
     moment = market_now(now)
+    if price_as_of is not None and price_as_of.tzinfo is None:
+        price_as_of = price_as_of.replace(tzinfo=UTC)  # stored times are UTC
     margin = stale_after_seconds() if margin_seconds is None else margin_seconds
     market = resolve_market(symbol, exchange, timezone)
     clock = market_clock(market, moment)
@@ -121,7 +123,33 @@ def annotate_sessions(data: dict[str, Any], portfolio: PortfolioInput, now: date
         item.update({name: value for name, value in fields.items() if name != "stale"})
         if view.stale and position.price is not None and not item.get("stale"):
             item.update(stale=True, stale_reason=STALE_PRICE)
-    stamps = [p.price_as_of for p in portfolio.positions if p.price is not None and p.price_as_of is not None]
-    oldest = min(stamps, key=lambda moment: moment.timestamp() if moment.tzinfo else moment.replace(
-        tzinfo=UTC).timestamp()) if stamps else None
+    stamps = [p.price_as_of if p.price_as_of.tzinfo else p.price_as_of.replace(tzinfo=UTC)
+              for p in portfolio.positions if p.price is not None and p.price_as_of is not None]
+    oldest = min(stamps) if stamps else None
     data["as_of_oldest"] = None if oldest is None else iso(oldest)
+
+
+def warm_calendars() -> list[str]:
+    """Build the calendars of the common exchanges and of every stored asset's, before a process serves.
+
+    Importing exchange-calendars (pandas) and computing a calendar take about a second and 0.2-0.4 s:
+    in a gevent web process the first snapshot would otherwise stall every socket that long. Needs an
+    app context; a database that does not answer only leaves the stored ones for later.
+    """
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from models.base import db
+    from models.market import Asset
+
+    wanted = set(COMMON_MICS)
+    try:
+        wanted |= {mic for mic in db.session.scalars(select(Asset.mic).distinct()) if mic}
+    except SQLAlchemyError:
+        db.session.rollback()
+    finally:
+        db.session.remove()
+    built = sorted(mic for mic in wanted if mic in calendar_names())
+    for mic in built:
+        calendar(mic)
+    return built

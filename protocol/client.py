@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from protocol.channels import channel_portfolio_id, channel_symbol, is_asset_channel
 from protocol.codes import BAD_REQUEST, ProtocolError
 from protocol.symbols import normalize_symbol
 from protocol.wire import loads
@@ -158,3 +159,20 @@ def error_data(code: int, message: str, retry_after: int | None = None, closing:
 def feed_status_data(status: str, message: str, source: str | None) -> dict[str, Any]:
     """The payload of a `feed_status` message."""
     return {"status": status, "message": message, "source": source}
+
+
+def _target(channel: str) -> dict[str, Any]:
+    """{"symbol": ...} for an asset channel, {"portfolio_id": ...} for a portfolio channel."""
+    if is_asset_channel(channel):
+        return {"symbol": channel_symbol(channel)}
+    return {"portfolio_id": channel_portfolio_id(channel)}
+
+
+def subscribed_data(channel: str, resumed: bool) -> dict[str, Any]:
+    """The payload of `subscribed`: the channel, its symbol or portfolio id, and whether it resumes by seq."""
+    return {"channel": channel, **_target(channel), "resumed": resumed}
+
+
+def unsubscribed_data(channel: str) -> dict[str, Any]:
+    """The payload of `unsubscribed`."""
+    return {"channel": channel, **_target(channel)}

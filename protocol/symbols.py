@@ -12,16 +12,18 @@ import re
 
 from protocol.codes import BAD_REQUEST, ProtocolError
 
-MAX_SYMBOL_LENGTH = 24
+MAX_SYMBOL_LENGTH = 20
 SYMBOL_PATTERN = re.compile(r"^\^?[A-Z0-9]+(?:[.\-=][A-Z0-9]+)*$")
-# How much of a rejected value an error message quotes.
-_SHOWN_CHARS = 40
+# A rejected string is echoed in its error cut to this many characters.
+SHOWN_SYMBOL_CHARS = 24
 
 
 def shown(raw: object) -> str:
-    """The repr of a rejected value for an error message, cut to a readable length."""
+    """A rejected value for an error message: its repr, a string cut to SHOWN_SYMBOL_CHARS."""
+    if isinstance(raw, str) and len(raw) > SHOWN_SYMBOL_CHARS:
+        return repr(raw[:SHOWN_SYMBOL_CHARS] + "…")
     text = repr(raw)
-    return text if len(text) <= _SHOWN_CHARS else f"{text[:_SHOWN_CHARS]}... ({len(text)} chars)"
+    return text if len(text) <= SHOWN_SYMBOL_CHARS else text[:SHOWN_SYMBOL_CHARS] + "…"
 
 
 def symbol_problem(raw: object) -> str | None:

@@ -9,7 +9,7 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 
-from models.redis_connect import celery_broker
+from infra.redis_connect import celery_broker
 from protocol.feed_control import TASK_PRUNE_HISTORY, TASK_RUN_CYCLE
 from tasks.maintenance import PRUNE_PERIOD_SECONDS
 

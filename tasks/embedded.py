@@ -17,15 +17,44 @@ from flask import Flask
 from gevent.event import Event
 from gevent.pool import Pool
 
-from models.bus import get_bus
-from models.feed_status import get_feed_status
-from tasks import pipeline
-from tasks.locks import cycle_lock
+from infra.bus import get_bus
+from infra.feed_status import get_feed_status
+from infra.settings import get_settings
+from tasks import executors, pipeline, runner
+from tasks.executors import BatchJob
 from tasks.maintenance import PRUNE_PERIOD_SECONDS, prune_expired_history
 
 logger = logging.getLogger("pricewire.price_feed")
 
 EXTENSION_KEY = "pricewire.embedded_feed"
+
+
+class GeventExecutor:
+    """Batches on greenlets of this process, REALTIME_MAX_WORKERS at a time, with the in-process retry policy."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.refreshes: list[gevent.Greenlet] = []  # unawaited runs in flight (finished ones are pruned)
+
+    def run(self, jobs: Sequence[BatchJob], wait: bool = False) -> list[str]:
+        """Run the jobs; with `wait` return when all are done, else leave them running."""
+        pool = Pool(get_settings(self.app).realtime_max_workers)
+        started = [pool.spawn(self._batch, job) for job in jobs]
+        if wait:
+            pool.join()
+        else:
+            self.refreshes = [greenlet for greenlet in self.refreshes if not greenlet.dead] + started
+        return []
+
+    def _batch(self, job: BatchJob) -> pipeline.BatchResult | None:
+        """One batch; errors are logged, never kill the loop."""
+        with self.app.app_context():
+            try:
+                return pipeline.run_batch(job.symbols, force=job.force, cycle_id=job.cycle_id, batch_no=job.batch_no,
+                                          sleep=gevent.sleep)
+            except Exception:
+                logger.exception("embedded batch failed", extra={"symbols": list(job.symbols)[:20]})
+                return None
 
 
 class EmbeddedFeed:
@@ -35,53 +64,22 @@ class EmbeddedFeed:
         self.app = app
         self.stopping = Event()
         self.greenlets: list[gevent.Greenlet] = []
-        self.refreshes: list[gevent.Greenlet] = []  # forced refreshes in flight (finished ones are pruned)
+        self.executor = GeventExecutor(app)
 
     @property
     def interval(self) -> int:
         """Seconds between cycles."""
-        return int(self.app.config["REALTIME_UPDATE_INTERVAL"])
+        return get_settings(self.app).realtime_update_interval
 
     def run_cycle(self) -> dict[str, Any]:
-        """One cycle now: pick, split, run the batches on a pool of REALTIME_MAX_WORKERS greenlets."""
-        started = time.monotonic()
+        """One cycle now (tasks.runner): the batches on a pool of REALTIME_MAX_WORKERS greenlets, awaited."""
         with self.app.app_context():
-            store = get_feed_status(self.app)
-            if not cycle_lock(store, self.interval).acquire():
-                store.incr("cycles_skipped")
-                return {"skipped": True}
-            plan = pipeline.plan_cycle(store, self.app.config["REALTIME_BATCH_SIZE"], self.interval)
-            pipeline.check_stale(store, get_bus(self.app), self.app.config["DATA_STALE_AFTER_SECONDS"],
-                                 bool(plan.symbols))
-        if not plan.batches:
-            pipeline.log_cycle({"cycle_id": plan.cycle_id, "symbols": 0, "batches": 0, "successes": 0,
-                                "failures": 0, "duration": round(time.monotonic() - started, 3)})
-            return {"cycle_id": plan.cycle_id, "symbols": 0, "batches": 0}
-        pool = Pool(int(self.app.config["REALTIME_MAX_WORKERS"]))
-        for number, symbols in enumerate(plan.batches, start=1):
-            pool.spawn(self._batch, symbols, plan.cycle_id, number, pipeline.cycle_force(self.app.config))
-        pool.join()
-        return {"cycle_id": plan.cycle_id, "symbols": len(plan.symbols), "batches": len(plan.batches)}
-
-    def _batch(self, symbols: Sequence[str], cycle_id: str | None = None, batch_no: int | None = None,
-               force: bool = False) -> pipeline.BatchResult | None:
-        """One batch with the in-process retry policy; errors are logged, never kill the loop."""
-        with self.app.app_context():
-            try:
-                return pipeline.run_batch(symbols, force=force, cycle_id=cycle_id, batch_no=batch_no,
-                                          sleep=gevent.sleep)
-            except Exception:
-                logger.exception("embedded batch failed", extra={"symbols": list(symbols)[:20]})
-                return None
+            return runner.run_cycle(self.app, self.executor, wait=True)
 
     def refresh(self, symbols: Sequence[str]) -> dict[str, Any]:
-        """Forced update of `symbols` in a greenlet; they stay tracked for the next ten minutes."""
-        wanted = list(dict.fromkeys(symbols))
-        get_feed_status(self.app).request_symbols(wanted)
-        batches = pipeline.split_batches(wanted, self.app.config["REALTIME_BATCH_SIZE"])
-        self.refreshes = [greenlet for greenlet in self.refreshes if not greenlet.dead]
-        self.refreshes += [gevent.spawn(self._batch, batch, None, None, True) for batch in batches]
-        return {"mode": "embedded", "symbols": wanted, "batches": len(batches)}
+        """Forced update of `symbols` in greenlets; they stay tracked for the next ten minutes."""
+        wanted, batches, _ = executors.refresh(self.app, self.executor, symbols)
+        return {"mode": "embedded", "symbols": wanted, "batches": batches}
 
     def _cycle_loop(self) -> None:
         while not self.stopping.is_set():
@@ -142,6 +140,6 @@ def embedded_feed(app: Flask) -> EmbeddedFeed:
 
 def start_embedded_feed(app: Flask) -> EmbeddedFeed | None:
     """Start the embedded feed when the app is in embedded mode; in Celery mode beat runs the feed."""
-    if not app.config.get("EMBEDDED"):
+    if not get_settings(app).embedded:
         return None
     return embedded_feed(app).start()

@@ -14,9 +14,11 @@ Reliability choices:
   symbols with exponential backoff and full jitter, a few times, well inside one interval; 4xx, throttling,
   open circuits and unknown symbols are recorded as failed and retried by the next cycle. Database
   errors retry the whole batch (it is idempotent).
-- run_cycle holds a Redis lock that expires below one interval, so two cycles in one interval (two beats,
-  a backlog) run once; beat sends cycles with expires=interval, so a backlog is dropped, not replayed.
-- Batches are a group with results ignored: no chord, nobody waits on an AsyncResult.
+- run_cycle (tasks.runner.run_cycle, shared with embedded mode) holds a Redis lock that expires below one
+  interval, so two cycles in one interval (two beats, a backlog) run once; beat sends cycles with
+  expires=interval, so a backlog is dropped, not replayed.
+- Batches are sent by name with results ignored (tasks.executors.CeleryExecutor): no chord, nobody waits
+  on an AsyncResult.
 """
 
 from __future__ import annotations
@@ -26,16 +28,16 @@ import threading
 import time
 from typing import Any
 
-from celery import Task, group, shared_task, signals
+from celery import Task, shared_task, signals
 from flask import Flask, current_app
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from models.bus import get_bus
-from models.feed_status import get_feed_status
+from infra.bus import get_bus
+from infra.feed_status import get_feed_status
 from protocol.feed_control import TASK_RUN_CYCLE, TASK_UPDATE_BATCH
-from tasks import pipeline
-from tasks.celery_app import batch_expiry
-from tasks.locks import CompletedTasks, ExpiringLock, beat_lease, cycle_lock
+from tasks import pipeline, runner
+from tasks.executors import CeleryExecutor
+from tasks.locks import CompletedTasks, ExpiringLock, beat_lease
 from tasks.market_data import MarketDataError
 
 logger = logging.getLogger("pricewire.price_feed")
@@ -46,24 +48,7 @@ logger = logging.getLogger("pricewire.price_feed")
 def run_cycle(self: Task) -> dict[str, Any]:
     """Pick the tracked symbols and enqueue their batches, unless another cycle ran this interval."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    store = get_feed_status(app)
-    interval = app.config["REALTIME_UPDATE_INTERVAL"]
-    if not cycle_lock(store, interval).acquire():
-        store.incr("cycles_skipped")
-        logger.info("price feed cycle skipped: another cycle ran this interval")
-        return {"skipped": True}
-    plan = pipeline.plan_cycle(store, app.config["REALTIME_BATCH_SIZE"], interval)
-    pipeline.check_stale(store, get_bus(app), app.config["DATA_STALE_AFTER_SECONDS"], bool(plan.symbols))
-    if not plan.batches:
-        pipeline.log_cycle({"cycle_id": plan.cycle_id, "symbols": 0, "batches": 0, "successes": 0,
-                            "failures": 0, "duration": 0.0})
-        return {"cycle_id": plan.cycle_id, "symbols": 0, "batches": 0}
-    force = pipeline.cycle_force(app.config)
-    group(
-        update_batch.s(symbols=batch, force=force, cycle_id=plan.cycle_id, batch_no=number)
-        for number, batch in enumerate(plan.batches, start=1)
-    ).apply_async(expires=batch_expiry(app.config))
-    return {"cycle_id": plan.cycle_id, "symbols": len(plan.symbols), "batches": len(plan.batches)}
+    return runner.run_cycle(app, CeleryExecutor.for_app(app, self.app))
 
 
 @shared_task(name=TASK_UPDATE_BATCH, bind=True, ignore_result=True, acks_late=True,

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from models.bus import Bus, BusError
-from models.feed_status import FeedStatusStore
+from infra.bus import Bus, BusError
+from infra.feed_status import FeedStatusStore
 from protocol.bus import (
     FEED_FAILOVER,
     FEED_OK,

@@ -11,7 +11,7 @@ import uuid
 
 import redis
 
-from models.feed_status import FeedStatusStore
+from infra.feed_status import FeedStatusStore
 
 # Fraction of the interval the cycle lock lives: long enough that a duplicate cycle in the same
 # interval (a second beat, a backlog) finds it held, short enough that the next one finds it free.

@@ -8,6 +8,7 @@ from datetime import timedelta
 from celery import shared_task
 from flask import Flask, current_app
 
+from infra.settings import get_settings
 from models.base import utcnow
 from models.retention import prune_history
 from protocol.feed_control import TASK_PRUNE_HISTORY
@@ -19,7 +20,7 @@ PRUNE_PERIOD_SECONDS = 3600
 
 def prune_expired_history(app: Flask, *, days: int | None = None, dry_run: bool = False) -> dict[str, int]:
     """Prune what is older than `days` or the app's retention (nothing when HISTORY_RETENTION_DAYS is 0)."""
-    days = int(app.config["HISTORY_RETENTION_DAYS"]) if days is None else days
+    days = get_settings(app).history_retention_days if days is None else days
     if days <= 0:
         return {}
     counts = prune_history(utcnow() - timedelta(days=days), dry_run=dry_run)

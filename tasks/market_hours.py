@@ -19,12 +19,12 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from infra.feed_status import FeedStatusStore
 from models.base import db
 from models.clock import market_now
 from models.exchanges import Market, resolve_market
-from models.feed_status import FeedStatusStore
 from models.market import Asset
-from models.sessions import MarketClock, market_clock
+from models.sessions import REGULAR, MarketClock, market_clock
 
 CLOSING_PRINT_DELAY = timedelta(minutes=5)
 _LOCAL_KEY = "_fetched_local"
@@ -121,3 +121,17 @@ def exchange_summary(clocks: Mapping[str, MarketClock]) -> dict[str, dict[str, A
         })
         entry["symbols"].append(symbol)
     return summary
+
+
+def calendar_last_session_end(result: Any, now: datetime) -> datetime:
+    """When the market of a fetched quote last traded: now in its regular session, else its last close.
+
+    The manager's `last_session_end` hook (tasks/market_data/freshness.py): an old print is one older than
+    this by more than DATA_STALE_AFTER_SECONDS. The quote's own exchange metadata wins over its symbol.
+    """
+    market = resolve_market(result.symbol, getattr(result, "exchange", None),
+                            getattr(result, "exchange_timezone", None))
+    clock = market_clock(market, now)
+    if clock.always_open or clock.state == REGULAR or clock.last_close is None:
+        return now
+    return clock.last_close

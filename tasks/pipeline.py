@@ -17,9 +17,9 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import select, union
 
+from infra.bus import Bus, BusError, get_bus
+from infra.feed_status import FeedStatusStore, get_feed_status
 from models.base import db
-from models.bus import Bus, BusError, get_bus
-from models.feed_status import FeedStatusStore, get_feed_status
 from models.market import Asset, Quote, WatchlistItem
 from models.portfolio import Position
 from models.snapshots import asset_update_data
@@ -27,6 +27,7 @@ from protocol.bus import asset_update_message
 from protocol.channels import asset_channel
 from protocol.symbols import is_valid_symbol
 from tasks.currency_learning import learn_currencies
+from tasks.executors import split_batches
 from tasks.feed_events import (
     HEARTBEAT_PERIOD,
     announce_events,
@@ -36,7 +37,7 @@ from tasks.feed_events import (
     record_status,
 )
 from tasks.market_data import DataSourceManager, QuoteResult, build_data_source_manager
-from tasks.market_hours import plan_fetches, record_fetches, stored_markets
+from tasks.market_hours import calendar_last_session_end, plan_fetches, record_fetches, stored_markets
 from tasks.portfolio_tracker import fx_symbols_for_tracked_portfolios, revalue_for_symbols
 from tasks.quote_store import ensure_assets, is_changed, store_history, store_quotes
 
@@ -96,7 +97,9 @@ def get_manager(app: Flask | None = None) -> DataSourceManager:
     app = app or current_app
     cached = app.extensions.get(MANAGER_KEY)
     if cached is None or cached[0] != os.getpid():
-        cached = (os.getpid(), build_data_source_manager(app.config, get_feed_status(app).client))
+        manager = build_data_source_manager(app.config, get_feed_status(app).client)
+        manager.last_session_end = calendar_last_session_end  # old prints judged by exchange calendars
+        cached = (os.getpid(), manager)
         app.extensions[MANAGER_KEY] = cached
     return cached[1]
 
@@ -138,12 +141,6 @@ def pick_tracked_symbols(store: FeedStatusStore) -> list[str]:
     wanted = set(db.session.scalars(union(held, watched)).all()) | set(fx_symbols_for_tracked_portfolios())
     wanted |= set(store.requested_symbols()) | set(store.retryable_failures())
     return sorted(symbol for symbol in wanted if is_valid_symbol(symbol))
-
-
-def split_batches(symbols: Sequence[str], size: int) -> list[list[str]]:
-    """Consecutive batches of at most `size` symbols."""
-    size = max(1, int(size))
-    return [list(symbols[start:start + size]) for start in range(0, len(symbols), size)]
 
 
 def plan_cycle(store: FeedStatusStore, batch_size: int, interval: int) -> CyclePlan:

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from infra.revaluation import position_data, revalue_for_symbols
 from models.base import utcnow
 from models.holders import fx_symbols_for_tracked_portfolios
 from models.portfolio import Portfolio, Position
@@ -18,7 +19,6 @@ from models.portfolio_valuation import (
     value_batch,
     with_prices,
 )
-from models.revaluation import position_data, revalue_for_symbols
 from models.valuation import value_position
 
 __all__ = ["PortfolioTracker", "fx_symbols_for_tracked_portfolios", "revalue_for_symbols"]

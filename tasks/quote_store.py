@@ -16,6 +16,8 @@ from tasks.market_data import HistoryPoint, QuoteResult
 
 QUOTE_FIELDS = ("price", "previous_close", "change", "change_percent", "volume", "high", "low", "market_cap",
                 "stale", "source", "last_updated")
+# Five bound variables per history row: 150 rows stay under SQLite's oldest limit of 999 per statement.
+HISTORY_CHUNK_ROWS = 150
 
 
 def _insert(model: Any) -> Any:
@@ -120,16 +122,23 @@ def store_quotes(results: Mapping[str, QuoteResult]) -> list[tuple[str, Quote]]:
 
 
 def store_history(symbol: str, points: Sequence[HistoryPoint]) -> int:
-    """Append daily closes for one symbol (existing timestamps are kept); how many rows were new."""
+    """Append daily closes for one symbol (existing timestamps are kept); how many rows were new.
+
+    One transaction, inserted HISTORY_CHUNK_ROWS rows per statement: SQLite allows 999 bound variables
+    per statement in older builds, and a long history would exceed it.
+    """
     if not points:
         return 0
     try:
         asset_id = ensure_assets({symbol: None})[symbol].asset_id
-        result = db.session.execute(_insert(PriceHistory).values([
-            {"asset_id": asset_id, "timestamp": p.timestamp, "price": p.price, "volume": p.volume, "source": p.source}
-            for p in points
-        ]).on_conflict_do_nothing(index_elements=["asset_id", "timestamp"]).returning(PriceHistory.id))
-        added = len(result.all())  # rows actually inserted (rowcount is -1 for this statement on psycopg)
+        added = 0
+        for start in range(0, len(points), HISTORY_CHUNK_ROWS):
+            result = db.session.execute(_insert(PriceHistory).values([
+                {"asset_id": asset_id, "timestamp": p.timestamp, "price": p.price, "volume": p.volume,
+                 "source": p.source}
+                for p in points[start:start + HISTORY_CHUNK_ROWS]
+            ]).on_conflict_do_nothing(index_elements=["asset_id", "timestamp"]).returning(PriceHistory.id))
+            added += len(result.all())  # rows actually inserted (rowcount is -1 for this statement on psycopg)
         db.session.commit()
     except Exception:
         db.session.rollback()

@@ -10,8 +10,9 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from infra.feed_status import get_feed_status
+from infra.settings import get_settings, update_settings
 from models.base import db
-from models.feed_status import get_feed_status
 from tasks import pipeline
 from tasks.celery_app import EXTENSION_KEY as CELERY_KEY
 from tasks.celery_app import celery_config, celery_init_app
@@ -41,21 +42,22 @@ class PriceFeedService:
     def __init__(self, update_interval: int | None = None, batch_size: int | None = None,
                  enable_caching: bool = True, app: Flask | None = None) -> None:
         self.app = _app(app)
-        self.update_interval = int(update_interval or self.app.config["REALTIME_UPDATE_INTERVAL"])
-        self.batch_size = int(batch_size or self.app.config["REALTIME_BATCH_SIZE"])
+        settings = get_settings(self.app)
+        self.update_interval = int(update_interval or settings.realtime_update_interval)
+        self.batch_size = int(batch_size or settings.realtime_batch_size)
         self.enable_caching = enable_caching
 
     def start_price_feed(self, max_workers: int | None = None, loglevel: str = "INFO") -> None:
         """Run the feed in the foreground (blocking): beat + worker pool, or the embedded loop."""
-        self.app.config.update(REALTIME_UPDATE_INTERVAL=self.update_interval, REALTIME_BATCH_SIZE=self.batch_size)
-        if max_workers:
-            self.app.config["REALTIME_MAX_WORKERS"] = int(max_workers)
-        if self.app.config.get("EMBEDDED"):
+        settings = update_settings(self.app, realtime_update_interval=self.update_interval,
+                                   realtime_batch_size=self.batch_size,
+                                   realtime_max_workers=int(max_workers or get_settings(self.app).realtime_max_workers))
+        if settings.embedded:
             from tasks.embedded import embedded_feed  # gevent only where embedded mode runs
 
             embedded_feed(self.app).run_forever()
         else:
-            run_celery_feed(self.app, int(self.app.config["REALTIME_MAX_WORKERS"]), loglevel)
+            run_celery_feed(self.app, settings.realtime_max_workers, loglevel)
 
     def update_asset_prices(self, symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Update these symbols now (stored and published); symbol -> quote fields of each one served."""

@@ -8,11 +8,14 @@ from typing import Any
 from celery import Celery
 from flask import Flask
 
-from models.feed_status import get_feed_status
-from protocol.feed_control import FEED_CONTROL_EXTENSION, TASK_UPDATE_BATCH, FeedControl
+from infra.feed_status import get_feed_status
+from infra.settings import get_settings
+from protocol.feed_control import FEED_CONTROL_EXTENSION, FeedControl
 from protocol.symbols import is_valid_symbol
+from tasks import executors
 from tasks.celery_app import EXTENSION_KEY as CELERY_KEY
-from tasks.celery_app import batch_expiry, celery_init_app
+from tasks.celery_app import celery_init_app
+from tasks.executors import CeleryExecutor
 
 
 def _celery(app: Flask) -> Celery:
@@ -36,16 +39,10 @@ class CeleryFeedControl:
         return get_feed_status(self.app).request_symbols(_valid(symbols))
 
     def refresh(self, symbols: Sequence[str]) -> dict[str, Any]:
-        """Enqueue forced batches (the web process never imports the task code)."""
-        wanted = _valid(symbols)
-        self.request_symbols(wanted)
-        celery, size = _celery(self.app), int(self.app.config["REALTIME_BATCH_SIZE"])
-        task_ids = [
-            celery.send_task(TASK_UPDATE_BATCH, kwargs={"symbols": wanted[start:start + size], "force": True},
-                             expires=batch_expiry(self.app.config)).id
-            for start in range(0, len(wanted), size)
-        ]
-        return {"mode": "celery", "symbols": wanted, "batches": len(task_ids), "task_ids": task_ids}
+        """Enqueue forced batches by task name (the web process never imports the task code)."""
+        executor = CeleryExecutor.for_app(self.app, _celery(self.app))
+        wanted, batches, task_ids = executors.refresh(self.app, executor, _valid(symbols))
+        return {"mode": "celery", "symbols": wanted, "batches": batches, "task_ids": task_ids}
 
 
 class EmbeddedFeedControl:
@@ -68,7 +65,7 @@ class EmbeddedFeedControl:
 def attach_feed(app: Flask) -> FeedControl:
     """Register the FeedControl (and, in Celery mode, the Celery app) on `app`."""
     control: FeedControl
-    if app.config.get("EMBEDDED"):
+    if get_settings(app).embedded:
         control = EmbeddedFeedControl(app)
     else:
         _celery(app)

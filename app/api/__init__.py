@@ -6,4 +6,4 @@ from flask import Blueprint
 
 blueprint = Blueprint("api", __name__)
 
-from app.api import health, ledger, monitoring, portfolios, prices, realtime, watchlist  # noqa: E402,F401 - registers routes
+from app.api import health, ledger, local, monitoring, portfolios, prices, realtime, watchlist  # noqa: E402,F401

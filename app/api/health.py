@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from app.api import blueprint
 from app.extensions import db
-from models.bus import get_bus
+from infra.bus import get_bus
 
 
 @blueprint.get("/healthz")

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from app.api import blueprint
 from app.api.monitoring import json_response
 from app.extensions import db, login_required
+from infra.revaluation import revalue_portfolios
 from models.base import utcnow
 from models.ledger_service import (
     add_transaction,
@@ -25,7 +26,6 @@ from models.ledger_service import (
 from models.market import Asset
 from models.portfolio import Portfolio, Transaction
 from models.portfolio_valuation import owned_portfolio, portfolio_update_data
-from models.revaluation import revalue_portfolios
 from models.transaction_input import InvalidTransaction
 
 NOT_FOUND = {"error": "portfolio not found"}

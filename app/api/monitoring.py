@@ -19,8 +19,8 @@ from app.api import blueprint
 from app.api.health import _database_ok
 from app.api.market_health import market_freshness, open_markets_fresh
 from app.extensions import db
-from models.bus import get_bus
-from models.feed_status import get_feed_status
+from infra.bus import get_bus
+from infra.feed_status import get_feed_status
 from models.market import Quote
 from protocol.wire import dumps, iso
 

@@ -14,7 +14,7 @@ from app.api import blueprint, monitoring
 from app.api.market_health import market_freshness, open_markets_fresh
 from app.api.monitoring import connection_stats, data_freshness, epoch_to_iso, feed_status, json_response
 from app.extensions import login_required
-from models.bus import get_bus
+from infra.bus import get_bus
 from protocol.wire import iso
 
 logger = logging.getLogger("pricewire.realtime")

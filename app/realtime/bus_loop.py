@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import gevent
 
 from app.realtime.tasks import spawn
-from models.bus import Bus, BusError, Listener
+from infra.bus import Bus, BusError, Listener
 
 if TYPE_CHECKING:
     from app.realtime.relay import Relay

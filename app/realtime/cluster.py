@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from models.redis_connect import redis_client
+from infra.redis_connect import redis_client
 
 # Keys: <prefix>:ws:process:<host>:<pid> (hash: "summary" + one "u:<user_id>" field per user, with a TTL),
 # <prefix>:ws:processes (set of those keys), <prefix>:ws:user:<id>:slots (zset connection_id -> expiry).

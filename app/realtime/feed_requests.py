@@ -9,7 +9,7 @@ import gevent
 import redis
 from flask import Flask
 
-from models.feed_status import request_symbols
+from infra.feed_status import request_symbols
 
 logger = logging.getLogger("pricewire.websocket")
 

@@ -23,11 +23,11 @@ from app.realtime.buffers import ResumeBuffer
 from app.realtime.bus_loop import OP_TIMEOUT, BusLoop
 from app.realtime.connection import WRITTEN, Connection, record_written
 from app.realtime.gc_tuning import GcScheduler
-from app.realtime.snapshots import channel_snapshots
+from app.realtime.resync import channel_snapshots
 from app.realtime.stats import StatsHeartbeat, relay_stats
 from app.realtime.tasks import spawn
 from app.realtime.updates import Update, channel_kind, make_update, snapshot_update, text_frame
-from models.bus import BusError, BusMessage, get_bus
+from infra.bus import BusError, BusMessage, get_bus
 from protocol.bus import CONTROL_LOGOUT, FEED_DEGRADED, FEED_RECOVERED, parse_bus_message
 from protocol.channels import FEED_CHANNEL, HEARTBEAT_CHANNEL, channel_user_id, is_user_channel, user_channel
 from protocol.client import FEED_STATUS

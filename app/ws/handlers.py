@@ -12,9 +12,9 @@ from app.realtime.connection import Connection
 from app.realtime.feed_requests import ask_feed_for
 from app.realtime.limits import Subscription
 from app.realtime.relay import Relay
-from app.realtime.snapshots import asset_snapshots, portfolio_snapshot
+from app.realtime.resync import asset_snapshots, portfolio_snapshot
 from app.realtime.updates import Update, resumed_update, snapshot_update
-from protocol.channels import ASSET, PORTFOLIO, asset_channel, channel_symbol, is_asset_channel, portfolio_channel
+from protocol.channels import ASSET, PORTFOLIO, asset_channel, channel_symbol, portfolio_channel
 from protocol.client import (
     PING,
     PONG,
@@ -25,6 +25,8 @@ from protocol.client import (
     UNSUBSCRIBED,
     ClientMessage,
     parse_client_message,
+    subscribed_data,
+    unsubscribed_data,
 )
 from protocol.codes import BAD_REQUEST, FORBIDDEN, UNAUTHORIZED, ProtocolError
 
@@ -87,9 +89,8 @@ class MessageHandler:
         # Listen first, read the state second: an update published in between is held, not lost.
         self.relay.wait_applied(generation)
         replayed = self._replayed(created, message.last_seq)
-        key = "symbol" if kind == ASSET else "portfolio_id"
-        for channel, target in channels:
-            connection.reply(SUBSCRIBED, {"channel": channel, key: target, "resumed": channel in replayed})
+        for channel, _ in channels:
+            connection.reply(SUBSCRIBED, subscribed_data(channel, channel in replayed))
         wanted = [channel for channel in created if channel not in replayed]
         snapshots = self._snapshots(kind, wanted, message) if wanted else {}
         for channel, subscription in created.items():
@@ -142,10 +143,9 @@ class MessageHandler:
 
     def _unsubscribe(self, channels: list[tuple[str, Any]]) -> None:
         connection = self.connection
-        for channel, target in channels:
+        for channel, _ in channels:
             subscription = connection.subscriptions.pop(channel, None)
             if subscription is not None:
                 metrics.subscriptions.labels(subscription.kind).dec()
                 self.relay.unsubscribe(connection, channel)
-            key = "symbol" if is_asset_channel(channel) else "portfolio_id"
-            connection.reply(UNSUBSCRIBED, {"channel": channel, key: target})
+            connection.reply(UNSUBSCRIBED, unsubscribed_data(channel))

@@ -195,7 +195,10 @@ def _read_loop(app: Flask, relay: Relay, connection: Connection, ws: RealtimeSoc
 
 
 def _socket_response(ws: RealtimeSocket) -> Response:
-    """What the WSGI server gets back after the socket ended (flask-sock's trick per server mode)."""
+    """What the WSGI server gets back after the socket ended (the trick flask-sock uses per server mode).
+
+    The route does not go through flask-sock: docs/protocol.md, "Why not flask-sock", says why.
+    """
 
     class WebSocketResponse(Response):
         def __call__(self, *args: Any, **kwargs: Any) -> Any:

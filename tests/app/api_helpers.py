@@ -14,8 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.api import monitoring
+from infra.feed_status import FeedStatusStore
 from models import Asset, Quote, User, db
-from models.feed_status import FeedStatusStore
 from tests.conftest import make_app
 
 

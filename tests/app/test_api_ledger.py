@@ -10,8 +10,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from infra.bus import get_bus
 from models import Portfolio, PortfolioValue, PriceHistory, Transaction, db, utcnow
-from models.bus import get_bus
 from protocol.channels import portfolio_channel
 from tests.app.test_api_portfolios import login
 from tests.support.portfolios import D, add_asset, add_user

@@ -14,9 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.api import monitoring
 from app.realtime.cluster import ClusterState
+from infra.bus import get_bus
+from infra.feed_status import RedisFeedStatusStore, get_feed_status
 from models import Quote, db
-from models.bus import get_bus
-from models.feed_status import FeedStatusStore, get_feed_status
 from tests.app.api_helpers import (
     FakeConnectionManager,
     record_feed_results,
@@ -201,7 +201,7 @@ def test_health_and_metrics_against_redis_and_postgres(redis_app: Flask, redis_s
     assert degraded.json["checks"] == {"database": True, "bus": True, "price_feed": False, "data_fresh": True}
 
     # The feed's heartbeat, written by another process through its own Redis client.
-    worker_store = FeedStatusStore(redis.Redis.from_url(redis_server_url), redis_prefix)
+    worker_store = RedisFeedStatusStore(redis.Redis.from_url(redis_server_url), redis_prefix)
     worker_store.write(last_cycle_duration=0.5)
     record_feed_results(worker_store, failures_by_source={"yahoo_finance": 2})
     worker_store.heartbeat()

@@ -13,8 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.api import history
+from infra.feed_status import get_feed_status
 from models import Asset, PriceHistory, db
-from models.feed_status import get_feed_status
 from protocol.feed_control import FEED_CONTROL_EXTENSION
 from tests.app.api_helpers import login, redis_backed_app
 
@@ -64,7 +64,7 @@ def test_refresh_enqueues_normalized_symbols(client: FlaskClient, refresh: FakeR
         ({"symbols": ["AAPL", "BAD$"]}, "invalid symbol: 'BAD$'"),
         ({"symbols": ["AAPL", 7]}, "invalid symbol: 7 is not a string"),
         ({"symbols": [1, 2]}, "invalid symbol: 1 is not a string"),
-        ({"symbols": ["A" * 30]}, f"invalid symbol: '{'A' * 30}' is longer than 24 characters"),
+        ({"symbols": ["A" * 30]}, f"invalid symbol: '{'A' * 24}…' is longer than 20 characters"),
         ({"symbols": []}, "symbols must be a non-empty list"),
         ({"symbols": "AAPL"}, "symbols must be a non-empty list"),
         ({"symbols": [f"S{i}" for i in range(51)]}, "at most 50 symbols per request"),

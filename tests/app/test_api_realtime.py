@@ -7,8 +7,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.api import realtime
-from models.bus import get_bus
-from models.feed_status import get_feed_status
+from infra.bus import get_bus
+from infra.feed_status import get_feed_status
 from tests.app.api_helpers import FakeConnectionManager, login, record_feed_results, store_quote, use_fake_manager
 from tests.support.sessions import at, track
 

@@ -143,7 +143,7 @@ def test_redis_sentinel_and_cluster_settings() -> None:
 
 
 def test_celery_broker_speaks_sentinel() -> None:
-    from models.redis_connect import celery_broker
+    from infra.redis_connect import celery_broker
 
     url, options = celery_broker("redis+sentinel://:pw@h1:26379,h2:26380/pwmaster/3")
     assert url == "sentinel://:pw@h1:26379/3;sentinel://:pw@h2:26380/3"

@@ -36,6 +36,7 @@ def test_a_closed_market_shows_its_badge_and_fridays_close(browser: Any, saturda
     page = ctx.new_page()
     log_in(page, saturday_server)
     watch(page, saturday_server, "BTC-USD")
+    page.reload()  # the watchlist as the server now has it
 
     row = page.locator('[data-testid=position-row][data-symbol="AAPL"]')
     expect(row.get_by_test_id("market-badge")).to_have_text("Closed until Mon 09:30", timeout=FEED_WAIT_MS)

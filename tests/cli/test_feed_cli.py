@@ -15,11 +15,14 @@ from flask import Flask
 
 from cli import register_cli
 from cli.demo import DEMO_SYMBOLS, seed_demo
+from infra.bus import get_bus
+from infra.feed_status import get_feed_status
+from infra.settings import update_settings
 from models import Asset, db
-from models.bus import get_bus
-from models.feed_status import get_feed_status
 from protocol.channels import asset_channel
 from tasks.market_hours import plan_fetches, record_fetches
+from tasks.pipeline import MANAGER_KEY
+from tests.app.api_helpers import redis_backed_app
 from tests.conftest import make_app
 from tests.support.processes import BIN, ManagedProcess, service_env
 from tests.support.services import wait_for
@@ -39,7 +42,7 @@ def run(app: Flask, *args: str) -> Result:
 
 
 def test_update_named_symbols_prints_each_batch_and_a_summary(cli_app: Flask) -> None:
-    cli_app.config["REALTIME_BATCH_SIZE"] = 2
+    update_settings(cli_app, realtime_batch_size=2)
 
     result = run(cli_app, "prices", "update", "--symbols", "AAPL", "msft", "GOOGL")
 
@@ -84,20 +87,34 @@ def test_dry_run_changes_nothing(cli_app: Flask) -> None:
     assert stored_quotes() == {} and history_counts() == {} and drain(listener) == []
 
 
-def test_broadcast_publishes_and_no_broadcast_does_not(cli_app: Flask) -> None:
+def test_broadcast_is_refused_in_embedded_mode_before_anything_is_stored(cli_app: Flask) -> None:
     listener = get_bus().listener()
     listener.subscribe(asset_channel("AAPL"))
 
-    run(cli_app, "prices", "update", "--symbols", "AAPL")
-    assert drain(listener) == []
-    cli_app.config["SIMULATED_SEED"] = 7  # another price path, so the quote changes
-    from tasks.pipeline import MANAGER_KEY
-
-    cli_app.extensions.pop(MANAGER_KEY, None)
     result = run(cli_app, "prices", "update", "--symbols", "AAPL", "--broadcast")
 
-    assert "1 changed, stored and published" in result.output
-    assert [json.loads(m.data)["data"]["seq"] for m in drain(listener)] == [2]
+    assert result.exit_code == 2
+    assert "--broadcast cannot reach browsers in embedded mode" in result.output
+    assert "POST /api/prices/refresh" in result.output
+    assert stored_quotes() == {} and drain(listener) == []
+
+
+def test_broadcast_publishes_in_redis_mode_and_no_broadcast_does_not(redis_server_url: str,
+                                                                     redis_prefix: str) -> None:
+    with redis_backed_app("sqlite://", redis_server_url, redis_prefix) as app:
+        register_cli(app)
+        listener = get_bus(app).listener()
+        listener.subscribe(asset_channel("AAPL"))
+        run(app, "prices", "update", "--symbols", "AAPL")
+        app.config["SIMULATED_SEED"] = 7  # another price path, so the quote changes
+        app.extensions.pop(MANAGER_KEY, None)
+
+        result = run(app, "prices", "update", "--symbols", "AAPL", "--broadcast")
+
+        assert "1 changed, stored and published" in result.output, result.output
+        first = wait_for(lambda: listener.get(timeout=0.2), timeout=10, message="the broadcast asset_update")
+        assert json.loads(first.data)["data"]["seq"] == 2  # the first run (seq 1) published nothing
+        listener.close()
 
 
 def test_historical_stores_daily_closes_once(cli_app: Flask) -> None:
@@ -106,6 +123,29 @@ def test_historical_stores_daily_closes_once(cli_app: Flask) -> None:
 
     assert "stored 3 new" in first.output and "stored 0 new" in again.output
     assert history_counts()["AAPL"] >= 4  # three closes and the quote(s)
+
+
+def test_days_beyond_what_the_api_serves_is_refused_before_anything_is_stored(cli_app: Flask) -> None:
+    result = run(cli_app, "prices", "update", "--symbols", "AAPL", "--historical", "--days", "100000")
+
+    assert result.exit_code == 2
+    assert "100000 is not in the range 1<=x<=365" in result.output
+    assert stored_quotes() == {} and history_counts() == {}
+
+
+def test_days_beyond_retention_is_refused(cli_app: Flask) -> None:
+    update_settings(cli_app, history_retention_days=30)
+    result = run(cli_app, "prices", "update", "--symbols", "AAPL", "--historical", "--days", "60")
+
+    assert result.exit_code == 2 and "more than HISTORY_RETENTION_DAYS (30)" in result.output
+    assert history_counts() == {}
+
+
+def test_a_year_of_history_is_stored_in_chunks(cli_app: Flask) -> None:
+    result = run(cli_app, "prices", "update", "--symbols", "AAPL", "--historical", "--days", "365")
+
+    assert result.exit_code == 0, result.output
+    assert history_counts()["AAPL"] > 200  # more rows than one insert statement carries
 
 
 def test_exit_code_1_when_every_symbol_failed() -> None:

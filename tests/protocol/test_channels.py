@@ -34,3 +34,13 @@ def test_builders_and_parser_agree() -> None:
 def test_unknown_or_malformed_channels_raise(channel: str) -> None:
     with pytest.raises(ValueError, match="channel"):
         parse_channel(channel)
+
+
+def test_subscription_replies_name_the_target() -> None:
+    from protocol.client import subscribed_data, unsubscribed_data
+
+    assert subscribed_data(asset_channel("^GSPC"), False) == {"channel": "asset:^GSPC", "symbol": "^GSPC",
+                                                              "resumed": False}
+    assert subscribed_data(portfolio_channel(7), True) == {"channel": "portfolio:7", "portfolio_id": 7,
+                                                           "resumed": True}
+    assert unsubscribed_data(portfolio_channel(7)) == {"channel": "portfolio:7", "portfolio_id": 7}

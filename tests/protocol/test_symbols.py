@@ -44,16 +44,16 @@ def test_junk_is_rejected_naming_the_value(raw: object, shown: str) -> None:
 
 
 def test_a_long_symbol_is_reported_by_value_not_by_type() -> None:
-    long = "A" * (MAX_SYMBOL_LENGTH + 1)
+    long = "B" * (MAX_SYMBOL_LENGTH + 1)
     with pytest.raises(ProtocolError, match=f"'{long}' is longer than {MAX_SYMBOL_LENGTH}"):
         normalize_symbol(long)
     assert normalize_symbol("A" * MAX_SYMBOL_LENGTH) == "A" * MAX_SYMBOL_LENGTH
 
 
-def test_a_huge_value_is_quoted_in_part() -> None:
+def test_a_huge_value_is_quoted_cut_to_24_characters() -> None:
     with pytest.raises(ProtocolError) as caught:
         normalize_symbol("x" * 10_000)
-    assert "'xxxx" in caught.value.message and len(caught.value.message) < 200
+    assert caught.value.message == f"invalid symbol: '{'x' * 24}…' is longer than {MAX_SYMBOL_LENGTH} characters"
 
 
 @given(st.text(max_size=40))

@@ -12,8 +12,8 @@ import redis
 from celery import Celery
 from flask import Flask
 
-from models.bus import Listener, get_bus
-from models.feed_status import get_feed_status
+from infra.bus import Listener, get_bus
+from infra.feed_status import get_feed_status
 from tests.support.processes import BIN, ManagedProcess, start_worker
 from tests.support.services import wait_for
 

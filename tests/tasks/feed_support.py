@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from infra.bus import BusMessage, Listener
 from models import db
-from models.bus import BusMessage, Listener
 from models.market import Asset, PriceHistory, Quote
 from tasks.market_data import (
     DataSourceManager,

@@ -11,8 +11,9 @@ import redis
 from flask import Flask
 
 from cli.demo import DEMO_SYMBOLS, seed_demo
-from models.bus import get_bus
-from models.feed_status import get_feed_status
+from infra.bus import get_bus
+from infra.feed_status import get_feed_status
+from infra.settings import update_settings
 from protocol.channels import HEARTBEAT_CHANNEL, asset_channel
 from protocol.feed_control import FEED_CONTROL_EXTENSION
 from tasks.embedded import EmbeddedFeed, start_embedded_feed
@@ -42,7 +43,7 @@ def test_an_embedded_cycle_stores_publishes_and_reports(app: Flask) -> None:
 
 def test_the_loop_cycles_and_heartbeats_until_stopped(app: Flask) -> None:
     seed_demo()
-    app.config["REALTIME_UPDATE_INTERVAL"] = 1
+    update_settings(app, realtime_update_interval=1)
     listener = get_bus().listener()
     listener.subscribe(HEARTBEAT_CHANNEL)
     feed = start_embedded_feed(app)
@@ -67,7 +68,7 @@ def test_embedded_refresh_runs_now_and_tracks_the_symbols(app: Flask) -> None:
 
     answer = app.extensions[FEED_CONTROL_EXTENSION].refresh(["NVDA", "AMD"])
     feed = app.extensions["pricewire.embedded_feed"]
-    gevent.joinall(feed.refreshes, timeout=30)
+    gevent.joinall(feed.executor.refreshes, timeout=30)
 
     assert answer == {"mode": "embedded", "symbols": ["NVDA", "AMD"], "batches": 1}
     assert sorted(stored_quotes()) == ["AMD", "NVDA"]
@@ -86,7 +87,7 @@ def celery_app(redis_server_url: str, redis_prefix: str) -> Iterator[Flask]:
 
 
 def test_celery_refresh_enqueues_forced_batches_and_tracks_the_symbols(celery_app: Flask, redis_prefix: str) -> None:
-    celery_app.config["REALTIME_BATCH_SIZE"] = 2
+    update_settings(celery_app, realtime_batch_size=2)
     attach_feed(celery_app)
 
     answer = celery_app.extensions[FEED_CONTROL_EXTENSION].refresh(["NVDA", "AMD", "INTC"])

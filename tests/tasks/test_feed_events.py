@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from models.bus import InMemoryBus
-from models.feed_status import FeedStatusStore
+from infra.bus import InMemoryBus
+from infra.feed_status import MemoryFeedStatusStore
 from protocol.bus import CONTROL_HEARTBEAT, HEARTBEAT_PERIOD_SECONDS, parse_bus_message
 from protocol.channels import FEED_CHANNEL, HEARTBEAT_CHANNEL
 from protocol.client import FEED_STATUS
@@ -45,7 +45,7 @@ class _Manager:
 
 
 def test_last_update_ends_in_z() -> None:
-    store = FeedStatusStore(None)
+    store = MemoryFeedStatusStore()
     quote = QuoteResult(symbol="AAPL", success=True, price=Decimal("1"))
     batch = BatchResult(symbols=["AAPL"], results={"AAPL": quote})
     record_status(store, _Manager(), batch, None)  # type: ignore[arg-type]

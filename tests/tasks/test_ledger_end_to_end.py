@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from infra.bus import Listener
 from models import User, db, utcnow
-from models.bus import Listener
 from protocol.channels import portfolio_channel
 from protocol.feed_control import TASK_RUN_CYCLE
 from tests.support.services import wait_for

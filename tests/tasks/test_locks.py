@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from models.feed_status import FeedStatusStore
+from infra.feed_status import MemoryFeedStatusStore, feed_status_store
 from tasks.locks import CompletedTasks, ExpiringLock, beat_lease, cycle_lock
 
 
@@ -26,7 +26,7 @@ def client(request: pytest.FixtureRequest) -> Iterator[redis.Redis | None]:
 
 
 def test_one_cycle_per_interval(client: redis.Redis | None, redis_prefix: str) -> None:
-    store = FeedStatusStore(client, redis_prefix)
+    store = feed_status_store(client, redis_prefix)
     first, second = cycle_lock(store, 30), cycle_lock(store, 30)
 
     assert first.acquire() and not second.acquire()
@@ -36,7 +36,7 @@ def test_one_cycle_per_interval(client: redis.Redis | None, redis_prefix: str) -
 
 def test_the_cycle_lock_expires_within_one_interval(redis_server_url: str, redis_prefix: str) -> None:
     connection = redis.Redis.from_url(redis_server_url)
-    lock = cycle_lock(FeedStatusStore(connection, redis_prefix), 30)
+    lock = cycle_lock(feed_status_store(connection, redis_prefix), 30)
     try:
         assert lock.acquire()
         assert 0 < connection.pttl(lock.key) < 30_000
@@ -45,7 +45,7 @@ def test_the_cycle_lock_expires_within_one_interval(redis_server_url: str, redis
 
 
 def test_a_lease_is_renewed_only_by_its_holder(client: redis.Redis | None, redis_prefix: str) -> None:
-    store = FeedStatusStore(client, redis_prefix)
+    store = feed_status_store(client, redis_prefix)
     active, standby = beat_lease(store, 15), beat_lease(store, 15)
 
     assert active.acquire() and active.renew()
@@ -64,7 +64,7 @@ def test_release_never_frees_someone_elses_lock(client: redis.Redis | None, redi
 
 
 def test_in_memory_locks_are_per_app() -> None:
-    one, other = FeedStatusStore(None, "pricewire"), FeedStatusStore(None, "pricewire")
+    one, other = MemoryFeedStatusStore("pricewire"), MemoryFeedStatusStore("pricewire")
     assert cycle_lock(one, 30).acquire() and cycle_lock(other, 30).acquire()
     assert not cycle_lock(one, 30).acquire()
 

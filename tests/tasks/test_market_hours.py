@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 
-from models.feed_status import get_feed_status
+from infra.feed_status import get_feed_status
 from models.snapshots import quote_snapshots
 from tasks import pipeline
 from tasks.market_hours import CLOSING_PRINT_DELAY, exchange_summary, plan_fetches, record_fetches
@@ -148,3 +148,21 @@ def test_exchange_summary_lists_each_market() -> None:
     assert summary["XNYS"]["open"] is False and summary["XNYS"]["symbols"] == ["AAPL", "MSFT"]
     assert summary["XNYS"]["next_open"] == at("2026-11-30 14:30")
     assert summary["CRYPTO"]["open"] is True
+
+
+def test_old_prints_are_judged_by_the_calendar() -> None:
+    from dataclasses import replace
+
+    from tasks.market_data.freshness import mark_stale
+    from tasks.market_hours import calendar_last_session_end
+
+    saturday = at("2026-11-28 15:00")
+    friday_close = quote("AAPL", "150.25", at=at("2026-11-27 18:00"))
+    assert calendar_last_session_end(friday_close, saturday) == at("2026-11-27 18:00")
+    assert mark_stale(friday_close, 300, saturday, calendar_last_session_end).stale is False
+    wednesday = quote("AAPL", "150.25", at=at("2026-11-25 21:00"))
+    assert mark_stale(wednesday, 300, saturday, calendar_last_session_end).stale is True
+    # Crypto trades now; the quote's own exchange metadata (Yahoo's "LSE") wins over its symbol.
+    assert calendar_last_session_end(quote("BTC-USD", "90000", at=saturday), saturday) == saturday
+    london = replace(quote("VOD", "72", at=saturday), exchange="LSE", exchange_timezone="Europe/London")
+    assert calendar_last_session_end(london, saturday) == at("2026-11-27 16:30")

@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from infra.bus import get_bus
+from infra.feed_status import REQUEST_WINDOW_SECONDS, get_feed_status, request_symbols
 from models import Asset, Portfolio, Position, User, WatchlistItem, db
-from models.bus import get_bus
-from models.feed_status import REQUEST_WINDOW_SECONDS, get_feed_status, request_symbols
 from protocol.channels import FEED_CHANNEL, asset_channel
 from tasks import pipeline
 from tasks.market_data import QuoteResult, TransientSourceError

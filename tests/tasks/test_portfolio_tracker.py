@@ -16,8 +16,8 @@ from flask import Flask
 from sqlalchemy import event, func, select
 
 from app.config import normalize_database_url
+from infra.bus import Listener, get_bus
 from models import Portfolio, PortfolioValue, Position, db
-from models.bus import Listener, get_bus
 from protocol.channels import portfolio_channel, user_channel
 from tasks.portfolio_tracker import PortfolioTracker, fx_symbols_for_tracked_portfolios, revalue_for_symbols
 from tests.conftest import make_app

@@ -8,8 +8,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from models import Portfolio, PortfolioValue, Position, db, revaluation
-from models.feed_status import get_feed_status
+from infra import revaluation
+from infra.feed_status import get_feed_status
+from models import Portfolio, PortfolioValue, Position, db
 from models.market import Asset
 from tasks.portfolio_tracker import revalue_for_symbols
 from tests.support.portfolios import NOW, D, add_user, seed_mixed

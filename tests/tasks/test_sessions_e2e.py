@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from cli.demo import DEMO_SYMBOLS, seed_demo
+from infra.feed_status import get_feed_status
 from models import ApiToken, User, WatchlistItem, db
-from models.feed_status import get_feed_status
 from models.market import get_or_create_asset
 from tests.app.ws.client import WsClient
 from tests.support.processes import start_web

@@ -16,7 +16,7 @@ const $ = (id) => document.getElementById(id);
 const root = $('dashboard');
 // The server's one symbol rule (protocol/symbols.py; tests/protocol/test_symbols.py keeps them equal).
 const SYMBOL_RE = /^\^?[A-Z0-9]+(?:[.\-=][A-Z0-9]+)*$/;
-const MAX_SYMBOL_LENGTH = 24;
+const MAX_SYMBOL_LENGTH = 20;
 const REFRESH_EVERY_MS = 5 * 60 * 1000; // below the feed's 10-minute window for requested symbols
 const config = {
   portfolioId: toNumber(root.dataset.portfolioId),

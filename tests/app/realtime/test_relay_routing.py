@@ -13,7 +13,7 @@ from flask import Flask
 from app.realtime.connection import Connection, Identity
 from app.realtime.limits import Subscription
 from app.realtime.relay import LINGER_SECONDS, Relay
-from models.bus import BusMessage
+from infra.bus import BusMessage
 from protocol.bus import CONTROL_LOGOUT, bus_message
 from protocol.channels import FEED_CHANNEL, HEARTBEAT_CHANNEL, asset_channel, user_channel
 from protocol.wire import dumps

@@ -15,8 +15,8 @@ import requests
 from sqlalchemy import select
 
 from app.realtime.cluster import ClusterState
+from infra.bus import RedisBus
 from models import ApiToken, Asset, Portfolio, Position, Quote, User, db
-from models.bus import RedisBus
 from protocol.bus import bus_message
 from protocol.channels import asset_channel, portfolio_channel
 from protocol.client import ASSET_UPDATE

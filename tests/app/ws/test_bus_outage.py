@@ -11,7 +11,7 @@ import pytest
 import redis
 import requests
 
-from models.bus import BusError, RedisBus
+from infra.bus import BusError, RedisBus
 from tests.app.ws.client import WsClient
 from tests.app.ws.conftest import Seed, Services, connected, publish_asset, store_quote, subscribe_and_wait
 from tests.support.processes import ManagedProcess, WebServer, free_port

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from redis.cluster import key_slot
 
-from models.bus_cluster import RedisClusterBus
+from infra.bus.cluster import RedisClusterBus
 from protocol.channels import asset_channel
 from tests.app.ws.client import WsClient
 from tests.app.ws.conftest import Seed, connected, publish_asset

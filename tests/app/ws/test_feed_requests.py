@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from models.feed_status import FeedStatusStore
+from infra.feed_status import RedisFeedStatusStore
 from tests.app.ws.client import WsClient
 from tests.app.ws.conftest import Seed, connected, subscribe_and_wait
 from tests.support.processes import WebServer
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 def test_subscribing_requests_the_symbol_from_the_feed(web: WebServer, seed: Seed, clients: Callable[..., WsClient],
                                                        redis_server_url: str, redis_prefix: str) -> None:
-    store = FeedStatusStore(redis.Redis.from_url(redis_server_url), redis_prefix)
+    store = RedisFeedStatusStore(redis.Redis.from_url(redis_server_url), redis_prefix)
     assert "ZZTOP" not in store.requested_symbols()
     client = clients(web.ws_url, token=seed.alice_token)
     connected(client)

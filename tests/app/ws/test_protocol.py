@@ -11,8 +11,8 @@ import websocket
 from sqlalchemy import delete
 from websocket import ABNF
 
+from infra.bus import RedisBus
 from models import ApiToken, db
-from models.bus import RedisBus
 from tests.app.ws.client import WsClient
 from tests.app.ws.conftest import Seed, connected, publish_asset, publish_portfolio, subscribe_and_wait
 from tests.conftest import make_app

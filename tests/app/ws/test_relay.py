@@ -12,7 +12,7 @@ import requests
 
 from app.realtime import ConnectionManager
 from app.realtime.cluster import ClusterState
-from models.bus import RedisBus
+from infra.bus import RedisBus
 from protocol.bus import bus_message
 from protocol.channels import asset_channel
 from protocol.client import ASSET_UPDATE

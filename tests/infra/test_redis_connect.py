@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from models.redis_connect import (
+from infra.redis_connect import (
     SentinelTarget,
     celery_broker,
     current_master,

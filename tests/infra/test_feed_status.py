@@ -7,18 +7,18 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from models.feed_status import REQUEST_WINDOW_SECONDS, FeedStatusStore
+from infra.feed_status import REQUEST_WINDOW_SECONDS, FeedStatusStore, MemoryFeedStatusStore, RedisFeedStatusStore
 
 
 @pytest.fixture(params=["redis", "memory"])
 def store(request: pytest.FixtureRequest) -> Iterator[FeedStatusStore]:
     """A store on the real Redis under a private prefix (keys removed afterwards), or in memory."""
     if request.param == "memory":
-        yield FeedStatusStore(None, "mem")
+        yield MemoryFeedStatusStore("mem")
         return
     prefix = request.getfixturevalue("redis_prefix")
     client = redis.Redis.from_url(request.getfixturevalue("redis_server_url"))
-    yield FeedStatusStore(client, prefix)
+    yield RedisFeedStatusStore(client, prefix)
     keys = list(client.scan_iter(match=f"{prefix}:*"))
     if keys:
         client.delete(*keys)

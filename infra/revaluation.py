@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import DBAPIError, StatementError
 
+from infra.bus import BusError, get_bus
+from infra.feed_status import REVALUATION_FAILURES, get_feed_status
 from models.base import db, utcnow
-from models.bus import BusError, get_bus
-from models.feed_status import REVALUATION_FAILURES, get_feed_status
 from models.holders import portfolio_ids_holding
 from models.portfolio import Portfolio, PortfolioValue, Position
 from models.portfolio_valuation import (
@@ -230,8 +230,3 @@ def revalue_for_symbols(symbols: Iterable[str], now: datetime | None = None) -> 
         db.session.rollback()
         raise
     return revalue_portfolios(ids, now, changed_symbols)
-
-
-def lock_portfolio(portfolio_id: int) -> None:
-    """Take one portfolio's row FOR UPDATE (PostgreSQL) before changing its ledger."""
-    db.session.execute(select(Portfolio.id).where(Portfolio.id == portfolio_id).with_for_update())

@@ -12,8 +12,8 @@ from typing import Any
 import redis
 from redis.cluster import ClusterPubSub, RedisCluster
 
-from models.bus_base import DEFAULT_HISTORY, BusError
-from models.bus_redis import RedisBus, RedisListener
+from infra.bus.base import DEFAULT_HISTORY, BusError
+from infra.bus.redis_bus import RedisBus, RedisListener
 
 _FAILURES = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError)
 

@@ -9,7 +9,7 @@ from flask import Flask, current_app
 
 from app.realtime.relay import EXTENSION_KEY, Relay
 from app.realtime.stats import get_cluster
-from models.bus import get_bus
+from infra.bus import get_bus
 from protocol.bus import bus_message
 from protocol.channels import asset_channel, portfolio_channel, user_channel
 from protocol.symbols import normalize_symbol

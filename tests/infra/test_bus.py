@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from models.bus import Bus, BusMessage, InMemoryBus, RedisBus, create_bus
+from infra.bus import Bus, BusMessage, InMemoryBus, RedisBus, create_bus
 from tests.support.services import wait_for
 
 

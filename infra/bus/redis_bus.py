@@ -8,7 +8,7 @@ from typing import Any
 
 import redis
 
-from models.bus_base import (
+from infra.bus.base import (
     DEFAULT_HISTORY,
     HISTORY_TTL_SECONDS,
     RESUMABLE_PREFIXES,
@@ -17,7 +17,7 @@ from models.bus_base import (
     BusMessage,
     Listener,
 )
-from models.redis_connect import redis_client
+from infra.redis_connect import redis_client
 
 
 class RedisListener(Listener):
