@@ -40,6 +40,7 @@ def serve() -> None:
     server = WSGIServer((host, port), app, log=None)
 
     def stop() -> None:
+        server.close()  # stop accepting first: a socket accepted after the 1001s would be cut without one
         close_all_sockets(app)  # 1001: browsers reconnect at once instead of after a dropped connection
         server.stop(timeout=3)  # the sockets' close handshakes, then whatever is left is ended
 

@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app.config import load_config
 from app.extensions import db, login_manager, migrate
 from app.logging_setup import configure_logging
+from app.security import init_security
 from infra.bus import init_bus
 from infra.feed_status import init_feed_status
 from infra.settings import init_settings
@@ -34,9 +35,11 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
 
     from app import api, auth, web, ws
 
+    app.url_map.converters["id"] = api.RowIdConverter
     for blueprint in (auth.blueprint, api.blueprint, web.blueprint, ws.blueprint):
         app.register_blueprint(blueprint)
     trust_proxies(app)
+    init_security(app)
     return app
 
 
@@ -49,5 +52,10 @@ def trust_proxies(app: Flask) -> None:
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+def _load_user(session_id: str) -> User | None:
+    """The session's user, only while the cookie's session version is the user's current one."""
+    parsed = User.parse_session_id(session_id)
+    if parsed is None:
+        return None
+    user = db.session.get(User, parsed[0])
+    return user if user is not None and user.session_version == parsed[1] else None

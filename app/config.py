@@ -28,7 +28,10 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
     "WEBSOCKET_MAX_SUBSCRIPTIONS_PER_CONNECTION": (50, 1),
     "WEBSOCKET_MESSAGE_SIZE_LIMIT": (1024, 64),
     "WEBSOCKET_RATE_LIMIT_MESSAGES_PER_MINUTE": (60, 1),
+    "WEBSOCKET_MAX_FEED_REQUESTS_PER_USER": (50, 0),  # new symbols a user's sockets may add to the feed / 10 min
+    "FEED_MAX_REQUESTED_SYMBOLS": (2000, 0),  # symbols tracked at once because sockets asked (held ones not counted)
     "WEBSOCKET_HEARTBEAT_INTERVAL": (25, 1),
+    "WEBSOCKET_PONG_TIMEOUT": (10, 1),
     "WEBSOCKET_SEND_QUEUE_SIZE": (256, 8),
     "WEBSOCKET_RESUME_BUFFER_SIZE": (100, 0),
     "WEBSOCKET_SEND_TIMEOUT": (10, 1),
@@ -37,6 +40,7 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
     "WEBSOCKET_GC_COLLECT_INTERVAL": (3600, 0),
     "DATA_STALE_AFTER_SECONDS": (300, 1),
     "HISTORY_RETENTION_DAYS": (400, 0),  # 0 = keep every row
+    "MAX_CONTENT_LENGTH": (1 << 20, 1024),  # bytes of a request body; more is 413 before anything reads it
     "PORTFOLIO_SIGNIFICANT_CHANGE_PERCENT": (1, 0),
     "PORT": (8000, 1),
     "SIMULATED_SEED": (42, 0),
@@ -82,6 +86,9 @@ STRING_SETTINGS: dict[str, str | None] = {
     "LOG_DIR": None,
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "json",
+    # limits' notation ("10 per 15 minutes", "5/minute"; several separated by ";"), checked at start-up.
+    "LOGIN_RATE_LIMIT_PER_ACCOUNT": "10 per 15 minutes",  # failed logins of one username
+    "LOGIN_RATE_LIMIT_PER_ADDRESS": "60 per 15 minutes",  # login attempts from one client address
 }
 
 BOOL_SETTINGS: dict[str, bool] = {
@@ -135,6 +142,17 @@ def parse_priorities(raw: str) -> dict[str, int]:
     if not priorities:
         raise ConfigError(name, raw, "name at least one source, e.g. simulated:1")
     return priorities
+
+
+def parse_rate_limit(name: str, raw: str) -> str:
+    """A rate limit in the limits library's notation, e.g. "10 per 15 minutes"."""
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(name, raw, 'expected a rate such as "10 per 15 minutes"') from None
+    return raw
 
 
 def parse_clock(raw: str) -> datetime | None:
@@ -218,6 +236,9 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: Path | 
             raw = env.get(name)
             default = spec[0] if isinstance(spec, tuple) else spec
             config[name] = default if raw is None else read(name, raw, spec)
+
+    for name in ("LOGIN_RATE_LIMIT_PER_ACCOUNT", "LOGIN_RATE_LIMIT_PER_ADDRESS"):
+        config[name] = parse_rate_limit(name, config[name])
 
     database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'pricewire.db'}"
     config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(database_url)

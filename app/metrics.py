@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 import os
+import sys
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 from prometheus_client.multiprocess import MultiProcessCollector
 
 # Under gunicorn, gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR before the workers start: every worker
 # writes its values there and /metrics merges them (gauges: the mode below says how).
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _usable_multiprocess_dir() -> None:
+    """Create a set but missing directory; if that fails, per-process metrics with a warning.
+
+    A stale export or a cleaned /tmp used to crash every `flask` command at import.
+    """
+    directory = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+    if not directory or os.path.isdir(directory):
+        return
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        os.environ.pop(MULTIPROCESS_DIR_VARIABLE)
+        print(f"warning: {MULTIPROCESS_DIR_VARIABLE}={directory!r} is unusable ({exc.strerror}); "
+              "metrics are per process", file=sys.stderr)
+        # prometheus_client chose its value class from the environment when first imported: choose again.
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+
+
+_usable_multiprocess_dir()
 
 registry = CollectorRegistry(auto_describe=True)
 

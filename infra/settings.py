@@ -32,6 +32,10 @@ class Settings:
     websocket_message_size_limit: int
     websocket_rate_limit_messages_per_minute: int
     websocket_heartbeat_interval: int
+    websocket_pong_timeout: int
+    websocket_max_feed_requests_per_user: int
+    feed_max_requested_symbols: int
+    max_content_length: int
     websocket_send_queue_size: int
     websocket_resume_buffer_size: int
     websocket_send_timeout: int
@@ -75,6 +79,8 @@ class Settings:
     log_dir: str | None
     log_level: str
     log_format: str
+    login_rate_limit_per_account: str
+    login_rate_limit_per_address: str
     websocket_compression: bool
     session_cookie_secure: bool
     realtime_fetch_when_closed: bool

@@ -27,12 +27,32 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     username: Mapped[str] = mapped_column(String(80), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Part of every session cookie (see get_id); bumping it ends every session of the user at once.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     portfolios: Mapped[list[Portfolio]] = relationship(back_populates="owner")
 
     def set_password(self, password: str) -> None:
-        """Store a salted hash, never the password."""
+        """Store a salted hash, never the password; a changed password ends every existing session."""
+        if self.password_hash is not None:
+            self.end_sessions()
         self.password_hash = generate_password_hash(password)
+
+    def end_sessions(self) -> None:
+        """Every session cookie issued so far stops working (logout, password change, logout-everywhere)."""
+        self.session_version = (self.session_version or 0) + 1
+
+    def get_id(self) -> str:
+        """The session's user reference: id and session version, so a bumped version voids old cookies."""
+        return f"{self.id}:{self.session_version or 0}"
+
+    @staticmethod
+    def parse_session_id(value: str) -> tuple[int, int] | None:
+        """(user id, session version) of a get_id() value; None for anything else (old or forged)."""
+        user_id, sep, version = value.partition(":")
+        if not (sep and user_id.isdigit() and version.isdigit() and len(user_id) < 11 and len(version) < 11):
+            return None
+        return int(user_id), int(version)
 
     def check_password(self, password: str) -> bool:
         """True when `password` matches the stored hash."""

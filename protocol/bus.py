@@ -15,6 +15,7 @@ from protocol.wire import dumps, loads
 
 # Internal control messages on the bus, never sent to clients.
 CONTROL_LOGOUT = "_logout"
+CONTROL_TOKEN_REVOKED = "_token_revoked"  # data {"token_hash"}: close that token's sockets now
 CONTROL_HEARTBEAT = "_heartbeat"
 
 # feed_status values the relay itself emits (the feed adds its own: "stale", "failover", "ok").
@@ -69,6 +70,11 @@ def heartbeat_message(source: str) -> str:
 def logout_message() -> str:
     """Tells every relay to close the sockets of the user whose channel carries it."""
     return bus_message(CONTROL_LOGOUT, {})
+
+
+def token_revoked_message(token_hash: str) -> str:
+    """Tells every relay to close the sockets opened with this (revoked) token, on its owner's channel."""
+    return bus_message(CONTROL_TOKEN_REVOKED, {"token_hash": token_hash})
 
 
 def parse_bus_message(text: str | bytes) -> BusPayload:

@@ -80,6 +80,9 @@ def _symbols(data: dict[str, Any]) -> tuple[str, ...]:
     return (normalize_symbol(data["symbol"]),)
 
 
+MAX_ID = 2**31 - 1  # row ids are 32-bit integers in PostgreSQL: larger ones name nothing
+
+
 def _portfolio_id(data: dict[str, Any]) -> int:
     raw = data.get("portfolio_id")
     if raw is None:
@@ -87,7 +90,7 @@ def _portfolio_id(data: dict[str, Any]) -> int:
     if isinstance(raw, bool) or not isinstance(raw, (int, str)) or not str(raw).isdigit():
         raise ProtocolError(BAD_REQUEST, "portfolio_id must be a positive integer")
     value = int(raw)
-    if value <= 0 or value > 2**62:
+    if value <= 0 or value > MAX_ID:
         raise ProtocolError(BAD_REQUEST, "portfolio_id must be a positive integer")
     return value
 

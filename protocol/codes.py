@@ -4,6 +4,7 @@ from __future__ import annotations
 
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
+CLOSE_INVALID_DATA = 1007  # a text frame that is not UTF-8 (an `error` comes first)
 CLOSE_NO_PONG = 1008  # policy violation: no pong to the server's ping within one heartbeat interval
 CLOSE_INTERNAL_ERROR = 1011
 BAD_REQUEST = 4400

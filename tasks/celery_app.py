@@ -78,6 +78,7 @@ def celery_config(config: Mapping[str, Any]) -> dict[str, Any]:
         # Beat's state lives with the app's other local files; celery_init_app creates the directory.
         "beat_schedule_filename": str(Path(config["INSTANCE_PATH"]) / "celerybeat-schedule"),
         "imports": ("tasks.feed", "tasks.maintenance"),
+        "beat_scheduler": "tasks.beat:LeasedScheduler",  # a beat that lost its lease sends nothing
         "beat_schedule": {
             "pricewire-feed-cycle": {
                 "task": TASK_RUN_CYCLE,

@@ -24,7 +24,6 @@ Reliability choices:
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 
@@ -32,12 +31,12 @@ from celery import Task, shared_task, signals
 from flask import Flask, current_app
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from infra.bus import get_bus
 from infra.feed_status import get_feed_status
 from protocol.feed_control import TASK_RUN_CYCLE, TASK_UPDATE_BATCH
 from tasks import pipeline, runner
+from tasks.beat import start_beat
 from tasks.executors import CeleryExecutor
-from tasks.locks import CompletedTasks, ExpiringLock, beat_lease
+from tasks.locks import CompletedTasks
 from tasks.market_data import MarketDataError
 
 logger = logging.getLogger("pricewire.price_feed")
@@ -82,30 +81,9 @@ def update_batch(self: Task, symbols: list[str], force: bool = False, cycle_id: 
             "changed": len(batch.changed)}
 
 
-def _heartbeat_loop(app: Flask, lease: ExpiringLock, stop: threading.Event) -> None:
-    """Renew the beat lease, record the heartbeat and publish it, every few seconds."""
-    store = get_feed_status(app)
-    while not stop.is_set():
-        try:
-            if not lease.renew():
-                logger.error("beat lease held by another beat: two beats are running")
-            store.heartbeat()
-            pipeline.publish_heartbeat(get_bus(app), "beat")
-        except Exception:  # a Redis hiccup: keep beating
-            logger.warning("beat heartbeat failed", exc_info=True)
-        stop.wait(pipeline.HEARTBEAT_PERIOD)
-
-
 @signals.beat_init.connect
 def _start_beat_heartbeat(sender: Any = None, **_: Any) -> None:
-    """Beat starts: wait until it holds the lease (exactly one beat runs), then heartbeat in a thread."""
+    """Beat starts: wait until it holds the lease (exactly one beat runs), then heartbeat (tasks.beat)."""
     app: Flask | None = getattr(getattr(sender, "app", None), "flask_app", None)
-    if app is None:
-        return
-    store = get_feed_status(app)
-    lease = beat_lease(store, ttl=3 * pipeline.HEARTBEAT_PERIOD)
-    while not lease.acquire():
-        logger.warning("another beat is active; this beat waits as a standby")
-        time.sleep(pipeline.HEARTBEAT_PERIOD)
-    threading.Thread(target=_heartbeat_loop, args=(app, lease, threading.Event()), name="pricewire-heartbeat",
-                     daemon=True).start()
+    if app is not None:
+        start_beat(app, time.sleep)

@@ -10,6 +10,7 @@ from flask import Flask
 
 from infra.feed_status import get_feed_status
 from infra.settings import get_settings
+from infra.symbol_requests import LOOKUP_EXTENSION, SymbolLookup
 from protocol.feed_control import FEED_CONTROL_EXTENSION, FeedControl
 from protocol.symbols import is_valid_symbol
 from tasks import executors
@@ -62,9 +63,36 @@ class EmbeddedFeedControl:
         return embedded_feed(self.app).refresh(_valid(symbols))
 
 
+# A failure whose reason says any of these tells nothing about the symbol: ask again later.
+UNSURE_MARKERS = ("timed out", "connection error", "server error", "rate limit", "throttl", "cooling down",
+                  "circuit", "is not set", "no market data source", "no answer", "no result")
+
+
+def symbol_verdict(success: bool, reason: str | None) -> bool | None:
+    """True: a provider quoted it; False: the providers answered and none knows it; None: cannot tell now."""
+    if success:
+        return True
+    text = (reason or "").lower()
+    return None if not text or any(marker in text for marker in UNSURE_MARKERS) else False
+
+
+def symbol_lookup(app: Flask) -> SymbolLookup:
+    """Confirm symbols a socket asks for with the providers (through the cache); nothing is stored."""
+
+    def lookup(symbols: list[str]) -> dict[str, bool | None]:
+        from tasks.pipeline import get_manager  # the providers, only once a lookup is needed
+
+        results = get_manager(app).get_asset_data(symbols)
+        return {symbol: None if (result := results.get(symbol)) is None else
+                symbol_verdict(result.success, result.error) for symbol in symbols}
+
+    return lookup
+
+
 def attach_feed(app: Flask) -> FeedControl:
     """Register the FeedControl (and, in Celery mode, the Celery app) on `app`."""
     control: FeedControl
+    app.extensions[LOOKUP_EXTENSION] = symbol_lookup(app)
     if get_settings(app).embedded:
         control = EmbeddedFeedControl(app)
     else:

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import scoped_session, sessionmaker
+from werkzeug.datastructures import Headers
 
 from app import create_app
 from app.config import normalize_database_url
@@ -27,10 +28,29 @@ from tests.support.services import postgres_admin_url, redis_url, unavailable
 TEST_ENVIRON = {"SECRET_KEY": "test-secret", "LOG_LEVEL": "WARNING", "REALTIME_FETCH_WHEN_CLOSED": "true"}
 
 
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class CsrfClient(FlaskClient):
+    """A test client that sends the session's CSRF token on every change, as the dashboard does.
+
+    tests/app/test_security.py uses a plain FlaskClient to show what happens without it.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        method = str(kwargs.get("method", "GET")).upper()
+        headers = Headers(kwargs.pop("headers", None) or {})
+        if method in UNSAFE_METHODS and "Authorization" not in headers and "X-CSRFToken" not in headers:
+            headers["X-CSRFToken"] = super().open("/auth/csrf").json["csrf_token"]
+        return super().open(*args, headers=headers, **kwargs)
+
+
 def make_app(environ: dict[str, str] | None = None, **overrides: Any) -> Flask:
     """An app from an explicit environment (never the caller's shell)."""
     env = {**TEST_ENVIRON, **(environ or {})}
-    return create_app({"TESTING": True, **overrides}, environ=env)
+    application = create_app({"TESTING": True, **overrides}, environ=env)
+    application.test_client_class = CsrfClient
+    return application
 
 
 @pytest.fixture

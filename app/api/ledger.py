@@ -74,7 +74,7 @@ def post_portfolio() -> Response:
                          201)
 
 
-@blueprint.patch("/api/portfolios/<int:portfolio_id>")
+@blueprint.patch("/api/portfolios/<id:portfolio_id>")
 @login_required
 def patch_portfolio(portfolio_id: int) -> Response:
     """Rename, or change the base currency of an empty ledger."""
@@ -89,7 +89,7 @@ def patch_portfolio(portfolio_id: int) -> Response:
     return json_response(portfolio_update_data(portfolio_id))
 
 
-@blueprint.delete("/api/portfolios/<int:portfolio_id>")
+@blueprint.delete("/api/portfolios/<id:portfolio_id>")
 @login_required
 def remove_portfolio(portfolio_id: int) -> Response:
     """Delete a portfolio with its ledger and history: 204."""
@@ -107,7 +107,7 @@ def _page_arg(name: str, default: int, maximum: int) -> int | None:
     return int(raw) if raw.isdigit() and 1 <= int(raw) <= maximum else None
 
 
-@blueprint.get("/api/portfolios/<int:portfolio_id>/transactions")
+@blueprint.get("/api/portfolios/<id:portfolio_id>/transactions")
 @login_required
 def list_transactions(portfolio_id: int) -> Response:
     """The ledger, newest first, `per_page` (1..500, default 100) at a time from `page` 1."""
@@ -128,7 +128,7 @@ def list_transactions(portfolio_id: int) -> Response:
                           "transactions": [transaction_data(tx, symbol) for tx, symbol in rows]})
 
 
-@blueprint.post("/api/portfolios/<int:portfolio_id>/transactions")
+@blueprint.post("/api/portfolios/<id:portfolio_id>/transactions")
 @login_required
 def post_transaction(portfolio_id: int) -> Response:
     """Record a transaction: 201 with its id; the portfolio is revalued and published at once."""
@@ -158,7 +158,7 @@ def _owned_transaction(portfolio_id: int, tid: int) -> tuple[Portfolio, Transact
     return None if portfolio is None or tx is None else (portfolio, tx)
 
 
-@blueprint.patch("/api/portfolios/<int:portfolio_id>/transactions/<int:tid>")
+@blueprint.patch("/api/portfolios/<id:portfolio_id>/transactions/<id:tid>")
 @login_required
 def patch_transaction(portfolio_id: int, tid: int) -> Response:
     """Change some fields of a transaction."""
@@ -173,7 +173,7 @@ def patch_transaction(portfolio_id: int, tid: int) -> Response:
     return json_response({"id": tid, "transaction": _one(portfolio_id, tid)})
 
 
-@blueprint.delete("/api/portfolios/<int:portfolio_id>/transactions/<int:tid>")
+@blueprint.delete("/api/portfolios/<id:portfolio_id>/transactions/<id:tid>")
 @login_required
 def delete_transaction(portfolio_id: int, tid: int) -> Response:
     """Delete a transaction: 204."""

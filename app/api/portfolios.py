@@ -52,7 +52,7 @@ def list_portfolios() -> Response:
     return json_response({"portfolios": items})
 
 
-@blueprint.get("/api/portfolios/<int:portfolio_id>")
+@blueprint.get("/api/portfolios/<id:portfolio_id>")
 @login_required
 def get_portfolio(portfolio_id: int) -> Response:
     """The full current valuation (the portfolio_update data) of one owned portfolio."""
@@ -62,7 +62,7 @@ def get_portfolio(portfolio_id: int) -> Response:
     return json_response(data) if data is not None else json_response(NOT_FOUND, 404)
 
 
-@blueprint.get("/api/portfolios/<int:portfolio_id>/history")
+@blueprint.get("/api/portfolios/<id:portfolio_id>/history")
 @login_required
 def portfolio_history(portfolio_id: int) -> Response:
     """Stored valuation snapshots of the last `days` days, oldest first."""
@@ -77,7 +77,7 @@ def portfolio_history(portfolio_id: int) -> Response:
                           "thinned": thinned, "snapshots": snapshots})
 
 
-@blueprint.get("/api/portfolios/<int:portfolio_id>/performance")
+@blueprint.get("/api/portfolios/<id:portfolio_id>/performance")
 @login_required
 def portfolio_performance(portfolio_id: int) -> Response:
     """TWR, MWR and the day-end value series of `period` (1D, 1W, 1M, YTD, 1Y, ALL; default 1M)."""

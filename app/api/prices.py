@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Flask, Response, current_app, request
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -14,6 +14,7 @@ from app.api import blueprint
 from app.api.history import DAYS_ERROR, parse_days, thinned_series
 from app.api.monitoring import json_response
 from app.extensions import db, login_required
+from app.realtime.feed_requests import admit_symbols
 from models.market import Asset, PriceHistory
 from protocol.client import MAX_SYMBOLS_PER_MESSAGE
 from protocol.codes import ProtocolError
@@ -63,12 +64,19 @@ def refresh_prices() -> Response:
     control: FeedControl | None = current_app.extensions.get(FEED_CONTROL_EXTENSION)
     if control is None:
         return json_response({"error": "price feed not attached"}, 503)
+    # The same rule as sockets: stored or provider-confirmed symbols only, within the user's feed-request cap.
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    admission = admit_symbols(app, current_user.id, symbols, track=False)
+    if not admission.accepted:
+        return json_response({"error": "; ".join(admission.errors)}, 400)
     try:
-        result = control.refresh(symbols)
+        result = dict(control.refresh(admission.accepted))
     except Exception:  # e.g. the broker is down; the client may retry later
         logger.exception("price refresh failed", extra={"symbols": symbols, "user_id": current_user.id})
         return json_response({"error": "price refresh could not be scheduled"}, 503)
-    logger.info("price refresh requested", extra={"symbols": symbols, "user_id": current_user.id})
+    logger.info("price refresh requested", extra={"symbols": admission.accepted, "user_id": current_user.id})
+    if admission.errors:
+        result["refused"] = admission.errors
     return json_response(result, 202)
 
 

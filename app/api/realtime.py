@@ -15,6 +15,7 @@ from app.api.market_health import market_freshness, open_markets_fresh
 from app.api.monitoring import connection_stats, data_freshness, epoch_to_iso, feed_status, json_response
 from app.extensions import login_required
 from infra.bus import get_bus
+from infra.feed_status import heartbeat_grace
 from protocol.wire import iso
 
 logger = logging.getLogger("pricewire.realtime")
@@ -93,8 +94,8 @@ def recommendations(checks: dict[str, bool], details: dict[str, Any]) -> list[st
                       "reachable from the web server; live updates stop until it is back.")
     if not checks["price_feed_running"]:
         interval = details["update_interval"]
-        advice.append(f"The price feed has sent no heartbeat for more than {2 * interval} s: start the Celery "
-                      "worker and beat (see README), or restart the embedded server.")
+        advice.append(f"The price feed has sent no heartbeat for more than {heartbeat_grace(interval):g} s: start "
+                      "the Celery worker and beat (see README), or restart the embedded server.")
     if not checks["data_fresh"]:
         stale = details["stale_markets"]
         if details["seconds_since_update"] is None:

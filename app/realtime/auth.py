@@ -76,18 +76,19 @@ def authenticate(request: Request, allowed_origins: Iterable[str]) -> Identity |
         identity = token_identity(token) if token else None
         return identity or Rejection(UNAUTHORIZED, "invalid token")
     if current_user.is_authenticated:
-        return Identity(int(current_user.id), "session")
+        return Identity(int(current_user.id), "session", session_version=int(current_user.session_version or 0))
     return Rejection(UNAUTHORIZED, "authentication required")
 
 
 def still_authorised(identity: Identity) -> bool:
-    """True while the user exists and (for a token) the token is not revoked. Short session."""
+    """True while the user exists and the token is not revoked or the session version unchanged. Short session."""
     try:
         if identity.method == "token":
             found = db.session.scalar(select(ApiToken.id).where(ApiToken.token_hash == identity.token_hash,
                                                                 ApiToken.user_id == identity.user_id))
         else:
-            found = db.session.scalar(select(User.id).where(User.id == identity.user_id))
+            found = db.session.scalar(select(User.id).where(User.id == identity.user_id,
+                                                            User.session_version == identity.session_version))
         return found is not None
     finally:
         db.session.remove()

@@ -81,6 +81,7 @@ class Identity:
     user_id: int
     method: str  # "session" | "token"
     token_hash: str | None = None
+    session_version: int | None = None  # the user's at handshake (session method): a bump ends the socket
 
 
 class Connection:
@@ -179,15 +180,23 @@ class Connection:
         self._wake()
         return REFUSED if result == DROPPED else QUEUED
 
-    def heartbeat(self) -> None:
-        """A WebSocket ping; when the previous one got no pong the peer is gone: close (1008)."""
+    def send_ping(self) -> bool:
+        """A WebSocket ping (the socket forgets any earlier pong); False when the socket is closing or gone."""
         if self.closing or self.ws is None or not self.ws.connected:
-            return
-        if not self.ws.ping():
-            self.close(CLOSE_NO_PONG, "Ping/Pong timeout")
-        elif not (self._can_write_now() and self.ws.sock.try_send(PING_FRAME)):
+            return False
+        self.ws.ping()
+        if not (self._can_write_now() and self.ws.sock.try_send(PING_FRAME)):
             self.queue.put(OutboundEntry("", _PING, frame=PING_FRAME), force=True)
             self._wake()
+        return True
+
+    def pong_received(self) -> bool:
+        """True when a pong arrived since the last ping."""
+        return bool(self.ws is not None and self.ws.pong_received)
+
+    def close_no_pong(self) -> None:
+        """The peer answered no ping within WEBSOCKET_PONG_TIMEOUT: it is gone (1008)."""
+        self.close(CLOSE_NO_PONG, "Ping/Pong timeout")
 
     def send(self, text: str, kind: str, key: str | None = None) -> None:
         """A message for this socket alone (reply, error, notice): never dropped for a full queue."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import signal
 import socket
@@ -23,12 +22,13 @@ from app.realtime.buffers import ResumeBuffer
 from app.realtime.bus_loop import OP_TIMEOUT, BusLoop
 from app.realtime.connection import WRITTEN, Connection, record_written
 from app.realtime.gc_tuning import GcScheduler
+from app.realtime.pings import PingSchedule
 from app.realtime.resync import channel_snapshots
 from app.realtime.stats import StatsHeartbeat, relay_stats
 from app.realtime.tasks import spawn
 from app.realtime.updates import Update, channel_kind, make_update, snapshot_update, text_frame
 from infra.bus import BusError, BusMessage, get_bus
-from protocol.bus import CONTROL_LOGOUT, FEED_DEGRADED, FEED_RECOVERED, parse_bus_message
+from protocol.bus import CONTROL_LOGOUT, CONTROL_TOKEN_REVOKED, FEED_DEGRADED, FEED_RECOVERED, parse_bus_message
 from protocol.channels import FEED_CHANNEL, HEARTBEAT_CHANNEL, channel_user_id, is_user_channel, user_channel
 from protocol.client import FEED_STATUS
 from protocol.codes import CLOSE_GOING_AWAY, UNAUTHORIZED
@@ -69,8 +69,10 @@ class Relay:
         self.loop = BusLoop(self, get_bus(app), probe_channel, float(app.config["WEBSOCKET_BUS_PROBE_INTERVAL"]))
         self.greenlet: gevent.Greenlet | None = None
         self.stats = StatsHeartbeat(self)
-        self.heartbeat_interval = float(app.config["WEBSOCKET_HEARTBEAT_INTERVAL"])
+        self.pings = PingSchedule(float(app.config["WEBSOCKET_HEARTBEAT_INTERVAL"]),
+                                  float(app.config["WEBSOCKET_PONG_TIMEOUT"]))
         self.pinger: gevent.Greenlet | None = None
+        self.stopping = False  # SIGTERM came: new sockets are told 1001 too
         # In-process test apps share the interpreter with pytest: only served processes tune its collector.
         self.gc = GcScheduler(0 if app.testing else float(app.config["WEBSOCKET_GC_FREEZE_INTERVAL"]),
                               float(app.config["WEBSOCKET_GC_COLLECT_INTERVAL"]))
@@ -98,7 +100,11 @@ class Relay:
         self.gc.stop()
 
     def going_away(self) -> None:
-        """The process is stopping: close every socket with 1001, so clients reconnect (and resume) elsewhere now."""
+        """The process is stopping: close every socket with 1001, so clients reconnect (and resume) elsewhere now.
+
+        From here on a socket accepted before the server stops listening is closed 1001 at once (see
+        ws.routes): it would otherwise be cut without a close frame when the graceful timeout ends."""
+        self.stopping = True
         logger.info("server shutting down: closing sockets", extra={"connections": len(self.connections)})
         for index, connection in enumerate(list(self.connections.values()), 1):
             connection.close(CLOSE_GOING_AWAY, "server shutting down")
@@ -121,21 +127,13 @@ class Relay:
             signal.signal(signal.SIGTERM, on_sigterm)
 
     def _ping_all(self) -> None:
-        """One timer for every socket's pings, spread over the interval: 5,000 pongs at once would stall updates."""
-        tick = min(PING_TICK_SECONDS, self.heartbeat_interval)
-        due: list[Connection] = []
-        per_tick = 1
+        """One timer for every socket's pings (see PingSchedule): never a socket pinged twice in an interval."""
+        tick = min(PING_TICK_SECONDS, self.pings.interval, self.pings.pong_timeout)
         while True:
             gevent.sleep(tick)
-            if not due:  # a new round: every socket open now is pinged once in the next `heartbeat_interval` s
-                due = list(self.connections.values())
-                per_tick = max(1, math.ceil(len(due) * tick / self.heartbeat_interval))
-            for index, connection in enumerate(due[:per_tick], 1):
-                if connection.id in self.connections:
-                    connection.heartbeat()
+            for index, _ in enumerate(self.pings.run_due(self.connections.get), 1):
                 if index % FANOUT_YIELD == 0:
                     gevent.sleep(0)
-            del due[:per_tick]
 
     # ---- connections (socket greenlets; never block, never do IO) -------------------------------
 
@@ -143,6 +141,7 @@ class Relay:
         """A socket was accepted: it also gets its user's channel (logout, notifications); see subscribe()."""
         self.connections[connection.id] = connection
         self.by_user.setdefault(connection.user_id, set()).add(connection)
+        self.pings.add(connection.id)
         generation = self.subscribe(connection, user_channel(connection.user_id))
         metrics.connections.set(len(self.connections))
         return generation
@@ -270,6 +269,8 @@ class Relay:
         if payload.type.startswith("_"):  # control messages never reach clients
             if payload.type == CONTROL_LOGOUT and is_user_channel(channel):
                 self._logout(channel_user_id(channel))
+            elif payload.type == CONTROL_TOKEN_REVOKED and is_user_channel(channel):
+                self._token_revoked(channel_user_id(channel), str(payload.data.get("token_hash")))
             return
         if channel_kind(channel) is not None:
             update = make_update(channel, payload.type, payload.data, None, payload.published_at)
@@ -313,6 +314,11 @@ class Relay:
         for connection in list(self.by_user.get(user_id, ())):
             if connection.identity.method == "session":
                 connection.close(UNAUTHORIZED, "logged out")
+
+    def _token_revoked(self, user_id: int, token_hash: str) -> None:
+        for connection in list(self.by_user.get(user_id, ())):
+            if connection.identity.method == "token" and connection.identity.token_hash == token_hash:
+                connection.close(UNAUTHORIZED, "token revoked")
 
     # ---- bus state ---------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from wsproto.events import CloseConnection, TextMessage
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError
 
-from protocol.codes import TOO_LARGE
+from protocol.codes import CLOSE_INVALID_DATA, TOO_LARGE
 
 LINGER_SECONDS = 2.0  # how long a closing socket keeps reading so the peer gets our close frame, not a RST
 LINGER_BYTES = 16 << 20  # read and discarded, never buffered
@@ -104,19 +104,27 @@ class LockedSocket:
 
 
 class _OversizeGuard:
-    """Wraps the wsproto connection: simple-websocket's 1009 close becomes our error message + 4413."""
+    """Wraps the wsproto connection: our error message before 4413 (instead of 1009) and before 1007.
 
-    def __init__(self, connection: Any, error_text: Callable[[], str]) -> None:
+    simple-websocket closes 1009 for a frame over the size limit; wsproto closes 1007 for a text frame
+    that is not UTF-8.
+    """
+
+    def __init__(self, connection: Any, error_text: Callable[[int], str]) -> None:
         self._connection = connection
-        self._error_text = error_text
+        self._error_text = error_text  # close code -> the `error` message sent before that close
         self.oversized = False
 
     def send(self, event: Any) -> bytes:
         if isinstance(event, CloseConnection) and event.code == CloseReason.MESSAGE_TOO_BIG:
             self.oversized = True
-            data: bytes = self._connection.send(TextMessage(data=self._error_text()))
+            data: bytes = self._connection.send(TextMessage(data=self._error_text(TOO_LARGE)))
             closing: bytes = self._connection.send(CloseConnection(code=TOO_LARGE, reason="message too large"))
             return data + closing
+        if isinstance(event, CloseConnection) and event.code == CloseReason.INVALID_FRAME_PAYLOAD_DATA:
+            text: bytes = self._connection.send(TextMessage(data=self._error_text(CLOSE_INVALID_DATA)))
+            close: bytes = self._connection.send(CloseConnection(code=event.code, reason="invalid UTF-8"))
+            return text + close
         return self._connection.send(event)  # type: ignore[no-any-return]
 
     def __getattr__(self, name: str) -> Any:
@@ -146,14 +154,15 @@ class RealtimeSocket(Server):  # type: ignore[misc]  # simple-websocket ships no
     - no reader greenlet: receive() reads the socket in the caller's greenlet (one parked greenlet per
       socket instead of two), and pings come from the relay's timer (no selector per socket);
     - permessage-deflate only when `compression` (it costs ~90 KiB and a compression per message per socket);
-    - frames over `max_message_size` are cut off while arriving and answered with `oversize_error` + 4413.
+    - frames over `max_message_size` are cut off while arriving and answered with `close_error(4413)` + 4413,
+      a text frame that is not UTF-8 with `close_error(1007)` + 1007.
     """
 
     pong_received: bool
 
-    def __init__(self, environ: dict[str, Any], *, oversize_error: Callable[[], str], compression: bool = False,
+    def __init__(self, environ: dict[str, Any], *, close_error: Callable[[int], str], compression: bool = False,
                  max_message_size: int | None = None) -> None:
-        self._oversize_error = oversize_error
+        self._close_error = close_error  # one attribute: each more grows every socket's instance dict
         if not compression:
             # Without the client's offer in the handshake, wsproto negotiates no extension.
             environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
@@ -164,7 +173,7 @@ class RealtimeSocket(Server):  # type: ignore[misc]  # simple-websocket ships no
     def handshake(self) -> None:
         """The upgrade, with the socket behind a lock and oversize frames answered with our error first."""
         self.sock: Any = LockedSocket(self.sock)
-        self.ws: Any = _OversizeGuard(self.ws, self._oversize_error)
+        self.ws: Any = _OversizeGuard(self.ws, self._close_error)
         super().handshake()
 
     @property
@@ -199,12 +208,9 @@ class RealtimeSocket(Server):  # type: ignore[misc]  # simple-websocket ships no
         except (OSError, LocalProtocolError):
             self.connected = False
 
-    def ping(self) -> bool:
-        """Mark a ping as sent; False when the previous one got no pong."""
-        if not self.pong_received:
-            return False
+    def ping(self) -> None:
+        """Mark a ping as sent: a pong is awaited again."""
         self.pong_received = False
-        return True
 
     def finish(self) -> None:
         """Close the TCP connection (after a close frame, lingering for the peer's) and forget the socket."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import Flask
@@ -9,7 +10,7 @@ from flask import Flask
 from app import metrics
 from app.realtime.auth import may_read_portfolio, still_authorised
 from app.realtime.connection import Connection
-from app.realtime.feed_requests import ask_feed_for
+from app.realtime.feed_requests import admit_symbols
 from app.realtime.limits import Subscription
 from app.realtime.relay import Relay
 from app.realtime.resync import asset_snapshots, portfolio_snapshot
@@ -51,8 +52,7 @@ class MessageHandler:
         if message.type == PING:
             self.connection.reply(PONG, {})
         elif message.type == SUBSCRIBE_ASSET:
-            if self._subscribe(message, [(asset_channel(symbol), symbol) for symbol in message.symbols]):
-                ask_feed_for(self.app, message.symbols)
+            self._subscribe_assets(message)
         elif message.type == SUBSCRIBE_PORTFOLIO:
             assert message.portfolio_id is not None
             self._subscribe(message, [(portfolio_channel(message.portfolio_id), message.portfolio_id)])
@@ -80,9 +80,19 @@ class MessageHandler:
             return False
         return True
 
-    def _subscribe(self, message: ClientMessage, channels: list[tuple[str, Any]]) -> bool:
+    def _subscribe_assets(self, message: ClientMessage) -> None:
+        if not self._allowed(message, [(asset_channel(symbol), symbol) for symbol in message.symbols]):
+            return
+        admission = admit_symbols(self.app, self.connection.user_id, list(message.symbols))
+        for error in admission.errors:
+            self.connection.error(BAD_REQUEST, error)
+        if admission.accepted:
+            self._subscribe(replace(message, symbols=tuple(admission.accepted)),
+                            [(asset_channel(symbol), symbol) for symbol in admission.accepted], checked=True)
+
+    def _subscribe(self, message: ClientMessage, channels: list[tuple[str, Any]], checked: bool = False) -> bool:
         connection = self.connection
-        if not self._allowed(message, channels):
+        if not checked and not self._allowed(message, channels):
             return False
         kind = ASSET if message.type == SUBSCRIBE_ASSET else PORTFOLIO
         created, generation = self._register(message, kind, channels)

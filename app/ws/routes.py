@@ -24,7 +24,7 @@ from app.ws import blueprint
 from app.ws.handlers import MessageHandler
 from protocol.channels import FEED_CHANNEL
 from protocol.client import CONNECTION, ERROR, FEED_STATUS, MAX_HZ_LIMIT, MAX_SYMBOLS_PER_MESSAGE, error_data
-from protocol.codes import CLOSE_INTERNAL_ERROR, IDLE_TIMEOUT, TOO_LARGE, TOO_MANY
+from protocol.codes import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, IDLE_TIMEOUT, TOO_LARGE, TOO_MANY
 from protocol.wire import client_envelope
 
 logger = logging.getLogger("pricewire.realtime")
@@ -65,11 +65,12 @@ def realtime_socket() -> Response:
                                            f"(at most {config['WEBSOCKET_MAX_CONNECTIONS_PER_USER']})",
                                  CONNECTION_LIMIT_RETRY_AFTER)
 
-    def oversize_error() -> str:
-        metrics.client_errors.labels(str(TOO_LARGE)).inc()
-        return client_envelope(ERROR, error_data(TOO_LARGE, _size_message(config), closing=True), connection_id)
+    def close_error(code: int) -> str:
+        metrics.client_errors.labels(str(code)).inc()
+        message = _size_message(config) if code == TOO_LARGE else "a text frame was not UTF-8"
+        return client_envelope(ERROR, error_data(code, message, closing=True), connection_id)
 
-    ws = RealtimeSocket(request.environ, oversize_error=oversize_error,
+    ws = RealtimeSocket(request.environ, close_error=close_error,
                         compression=bool(config["WEBSOCKET_COMPRESSION"]),
                         max_message_size=config["WEBSOCKET_MESSAGE_SIZE_LIMIT"])
     try:
@@ -129,6 +130,8 @@ def _serve(app: Flask, relay: Relay, connection: Connection, ws: RealtimeSocket)
     connection.start(ws)
     # Listen on the user's channel before saying "connected", so a logout right after cannot be missed.
     relay.wait_applied(relay.register(connection))
+    if relay.stopping:  # accepted after SIGTERM, before the server stopped listening: go elsewhere
+        connection.close(CLOSE_GOING_AWAY, "server shutting down")
     try:
         connection.reply(CONNECTION, {
             "status": "connected",

@@ -19,6 +19,8 @@ from infra.bus.base import (
 )
 from infra.redis_connect import redis_client
 
+PROBE_TIMEOUT = 2.0  # seconds a health probe waits for Redis
+
 
 class RedisListener(Listener):
     """A Redis pub/sub connection; channels carry the bus prefix on the wire."""
@@ -92,6 +94,8 @@ class RedisBus(Bus):
     def __init__(self, url: str, prefix: str = "pricewire", history: int = DEFAULT_HISTORY,
                  client: redis.Redis | None = None) -> None:
         self.client = client or redis_client(url, socket_connect_timeout=5, health_check_interval=30)
+        # Health probes must answer while Redis is frozen (SIGSTOP, a hung host): a short timeout of their own.
+        self._probe = client or redis_client(url, socket_connect_timeout=PROBE_TIMEOUT, socket_timeout=PROBE_TIMEOUT)
         self.prefix = prefix + ":"
         self.history = history
         self._publish_kept = self.client.register_script(PUBLISH_KEPT)
@@ -126,7 +130,7 @@ class RedisBus(Bus):
     def ping(self) -> bool:
         """PING the server."""
         try:
-            return bool(self.client.ping())
+            return bool(self._probe.ping())
         except (redis.RedisError, OSError):
             return False
 
@@ -135,8 +139,10 @@ class RedisBus(Bus):
         return {"mode": "redis"}
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pools."""
         self.client.close()
+        if self._probe is not self.client:
+            self._probe.close()
 
 
 class SentinelBus(RedisBus):

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from app.api import history
 from infra.feed_status import get_feed_status
+from infra.symbol_requests import LOOKUP_EXTENSION
 from models import Asset, PriceHistory, db
 from protocol.feed_control import FEED_CONTROL_EXTENSION
 from tests.app.api_helpers import login, redis_backed_app
@@ -36,10 +37,15 @@ class FakeRefresh:
         return {"mode": "celery", "symbols": symbols, "batches": 1, "task_ids": ["t-1"]}
 
 
+UNKNOWN = {"NOPE", "FAKE1"}
+
+
 @pytest.fixture
 def refresh(app: Flask) -> FakeRefresh:
     fake = FakeRefresh()
     app.extensions[FEED_CONTROL_EXTENSION] = fake
+    # The providers know every symbol but these (tasks.wiring registers the real lookup).
+    app.extensions[LOOKUP_EXTENSION] = lambda symbols: {s: s not in UNKNOWN for s in symbols}
     return fake
 
 
@@ -86,6 +92,17 @@ def test_refresh_accepts_exactly_fifty(client: FlaskClient, refresh: FakeRefresh
     assert response.status_code == 202 and len(refresh.calls[0]) == 50
 
 
+def test_refresh_of_made_up_symbols_fetches_nothing(client: FlaskClient, refresh: FakeRefresh) -> None:
+    # Issue 16, item 2: a forced refresh is the same door as a socket subscribe: unknown symbols stay out.
+    login(client)
+    refused = client.post("/api/prices/refresh", json={"symbols": ["NOPE", "FAKE1"]})
+    assert refused.status_code == 400 and refused.json["error"] == "unknown symbol: FAKE1, NOPE"
+    assert refresh.calls == []
+    partly = client.post("/api/prices/refresh", json={"symbols": ["AAPL", "NOPE"]})
+    assert partly.status_code == 202 and refresh.calls == [["AAPL"]]
+    assert partly.json["refused"] == ["unknown symbol: NOPE"]
+
+
 def test_refresh_wants_json(client: FlaskClient, refresh: FakeRefresh) -> None:
     login(client)
     response = client.post("/api/prices/refresh", data={"symbols": "AAPL"})
@@ -101,8 +118,8 @@ def test_refresh_without_feed_is_503(client: FlaskClient) -> None:
     assert response.json == {"error": "price feed not attached"}
 
 
-def test_refresh_failure_is_503(client: FlaskClient, app: Flask) -> None:
-    app.extensions[FEED_CONTROL_EXTENSION] = FakeRefresh(fail=True)
+def test_refresh_failure_is_503(client: FlaskClient, app: Flask, refresh: FakeRefresh) -> None:
+    refresh.fail = True
     login(client)
     response = client.post("/api/prices/refresh", json={"symbols": ["AAPL"]})
     assert response.status_code == 503

@@ -45,3 +45,14 @@ def test_without_the_directory_only_this_process_counts() -> None:
     assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
     assert metrics.exposed_registry() is metrics.registry
     assert b"pricewire_ws_connections" in generate_latest(metrics.exposed_registry())
+
+
+def test_a_missing_directory_does_not_crash_flask_commands(tmp_path: Path) -> None:
+    # Issue 16, item 10: a stale PROMETHEUS_MULTIPROC_DIR made every `flask` command fail at import.
+    for directory, created in ((tmp_path / "gone", True), (Path("/proc/pricewire-metrics"), False)):
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory), "PRICEWIRE_INSTANCE_PATH": str(tmp_path)}
+        result = subprocess.run([str(Path(sys.executable).parent / "flask"), "--app", "wsgi", "users", "--help"],
+                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        assert directory.is_dir() is created
+        assert created or "metrics are per process" in result.stderr

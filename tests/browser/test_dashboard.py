@@ -27,11 +27,16 @@ PRICE = re.compile(r"^\d[\d,]*\.\d{2,4}$")
 
 
 def page_errors(ctx: Any) -> list[str]:
-    """Uncaught script errors of every page of `ctx`, collected as they happen."""
+    """Uncaught script errors and Content-Security-Policy violations of every page of `ctx`, as they happen."""
     errors: list[str] = []
+
+    def csp_violation(page: Any, message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            errors.append(f"{page.url}: {message.text}")
 
     def watch_page(page: Any) -> None:
         page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+        page.on("console", lambda message: csp_violation(page, message))
 
     ctx.on("page", watch_page)
     return errors
@@ -58,9 +63,11 @@ def log_in(page: Any, server: EmbeddedServer) -> None:
 
 
 def watch(page: Any, server: EmbeddedServer, *symbols: str) -> None:
-    """Put symbols on the demo watchlist through the API (the page's session cookie)."""
+    """Put symbols on the demo watchlist through the API (the page's session cookie and CSRF token)."""
+    token = page.locator('meta[name="csrf-token"]').get_attribute("content")
     for symbol in symbols:
-        response = page.request.post(server.url + "/api/watchlist", data={"symbol": symbol})
+        response = page.request.post(server.url + "/api/watchlist", data={"symbol": symbol},
+                                     headers={"X-CSRFToken": token})
         assert response.status in (200, 201), response.text()
 
 

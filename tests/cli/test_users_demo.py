@@ -53,6 +53,37 @@ def test_demo_seed_is_idempotent(app: Flask) -> None:
     assert watched == ["AAPL", "NFLX", "NVDA"]
 
 
+def test_logout_everywhere_and_set_password_bump_the_session_version(app: Flask) -> None:
+    cli = runner(app)
+    cli.invoke(args=["users", "create", "erin", "--password", "pw"])
+    user = db.session.scalar(select(User).where(User.username == "erin"))
+    assert user is not None and user.session_version == 0
+    assert cli.invoke(args=["users", "logout-everywhere", "erin"]).exit_code == 0
+    db.session.refresh(user)
+    assert user.session_version == 1
+    assert cli.invoke(args=["users", "set-password", "erin", "--password", "pw2"]).exit_code == 0
+    db.session.refresh(user)
+    assert user.session_version == 2 and user.check_password("pw2")
+    missing = cli.invoke(args=["users", "logout-everywhere", "nobody"])
+    assert missing.exit_code == 1 and "no user 'nobody'" in missing.output
+
+
+def test_tokens_list_and_revoke(app: Flask) -> None:
+    cli = runner(app)
+    cli.invoke(args=["users", "create", "fay", "--password", "pw"])
+    cli.invoke(args=["tokens", "create", "fay", "--name", "laptop"])
+    listed = cli.invoke(args=["tokens", "list"])
+    assert listed.exit_code == 0 and "\tfay\tlaptop\t" in listed.output
+    token_id = listed.output.split("\t", 1)[0]
+    assert "pw_" not in listed.output  # only hashes are stored; nothing secret is shown
+    revoked = cli.invoke(args=["tokens", "revoke", token_id])
+    assert revoked.exit_code == 0, revoked.output
+    assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 0
+    assert cli.invoke(args=["tokens", "list"]).output.strip() == "no tokens"
+    assert cli.invoke(args=["tokens", "revoke", token_id]).exit_code == 1
+    assert cli.invoke(args=["tokens", "revoke", "99999999999999999999"]).exit_code == 2
+
+
 def test_users_create_without_password_or_terminal_says_how(app: Flask) -> None:
     result = runner(app).invoke(args=["users", "create", "erin"], input="")
     assert result.exit_code == 2

@@ -94,3 +94,13 @@ def test_no_heartbeat_means_not_running(store: FeedStatusStore) -> None:
     assert store.service_status(update_interval=30)["running"] is False
     store.write(heartbeat_at=1.0)
     assert store.service_status(update_interval=30)["running"] is False
+
+
+def test_a_short_interval_does_not_make_the_feed_flap(store: FeedStatusStore) -> None:
+    # Issue 16, item 7: at an interval of 1-2 s readiness wanted a heartbeat every 2-4 s, beat beats every 5 s.
+    import time
+
+    store.write(heartbeat_at=time.time() - 4.9, update_interval=1)  # just before the next beat heartbeat
+    assert store.service_status(update_interval=1)["running"] is True
+    store.write(heartbeat_at=time.time() - 16)  # three heartbeats missed
+    assert store.service_status(update_interval=1)["running"] is False

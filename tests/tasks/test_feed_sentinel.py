@@ -9,9 +9,9 @@ import kombu.exceptions
 import pytest
 import redis
 
+from infra.bus import BusError, Listener
 from infra.redis_connect import redis_client
 from models import db
-from models.bus import BusError, Listener
 from protocol.channels import asset_channel
 from protocol.feed_control import TASK_UPDATE_BATCH
 from tasks.celery_app import celery_init_app

@@ -96,8 +96,11 @@ export class QuoteBoard {
     // The range is named by what it holds (the history asked for may reach back further than the data).
     $('chart-span').textContent = span === null ? '' : `· ${spanLabel(span)}`;
     const zone = this.quotes.get(symbol)?.timezone ?? undefined;
-    $('chart-axis').replaceChildren(...timeTicks(points, zone).map((tick) => h('span', {
-      style: `left: ${(tick.x * 100).toFixed(2)}%`, 'data-testid': 'chart-tick' }, tick.text)));
+    $('chart-axis').replaceChildren(...timeTicks(points, zone).map((tick) => {
+      const label = h('span', { 'data-testid': 'chart-tick' }, tick.text);
+      label.style.left = `${(tick.x * 100).toFixed(2)}%`; // CSSOM, not a style attribute: the CSP forbids those
+      return label;
+    }));
     $('chart-range').textContent = prices.length > 1
       ? `Low ${formatPrice(Math.min(...prices))} · High ${formatPrice(Math.max(...prices))} · ${prices.length} points`
       : 'Waiting for prices…';

@@ -36,10 +36,14 @@ class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
+/** The session's CSRF token, which the server wants back on every change made with the cookie. */
+const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content ?? '';
+
 /** fetch() a same-origin JSON endpoint; a 401 ends the session on the page. */
 async function api(path, { method = 'GET', body } = {}) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (method !== 'GET') headers['X-CSRFToken'] = csrfToken();
   const response = await fetch(path, {
     method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body),
   });

@@ -5,7 +5,7 @@ models.base.ExactDecimal stores fixed-point text there; this turns the existing 
 into TEXT and rewrites their values in that form. PostgreSQL keeps NUMERIC: nothing to do.
 
 Revision ID: pw14a_exact_decimals
-Revises: i12a7c3e9b2d4
+Revises: i16a5e55107e
 Create Date: 2026-11-29 23:40:00
 """
 from decimal import Decimal
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'pw14a_exact_decimals'
-down_revision = 'i12a7c3e9b2d4'
+down_revision = 'i16a5e55107e'
 branch_labels = None
 depends_on = None
 

@@ -52,6 +52,25 @@ def test_full_collection_frees_frozen_cycles(scheduler: GcScheduler) -> None:
     assert scheduler.last_collection is not None and scheduler.last_collection["freed"] >= 2
 
 
+def test_cyclic_garbage_is_collected_before_it_is_frozen(scheduler: GcScheduler) -> None:
+    # Issue 16, item 5: the periodic freeze froze garbage cycles, kept until the hourly full collection.
+    scheduler.start()
+    first, second = Node(), Node()
+    first.other, second.other = second, first
+    probe = weakref.ref(first)
+    del first, second
+    scheduler.tick(0.0)  # a periodic step, not the collection of everything
+    assert probe() is None
+
+
+def test_living_objects_are_frozen_by_a_periodic_step(scheduler: GcScheduler) -> None:
+    scheduler.start()
+    frozen = gc.get_freeze_count()
+    survivors = [Node() for _ in range(1000)]
+    scheduler.tick(0.0)
+    assert gc.get_freeze_count() >= frozen + len(survivors)
+
+
 def test_survivors_of_a_full_collection_are_frozen(scheduler: GcScheduler) -> None:
     scheduler.start()
     frozen = gc.get_freeze_count()

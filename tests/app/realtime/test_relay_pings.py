@@ -1,79 +1,121 @@
-"""The relay's one ping timer: every socket pinged once per round, spread over the heartbeat interval."""
+"""The ping schedule: at most one ping per heartbeat interval per socket, closed only when a pong is overdue."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-import gevent
 import pytest
 from flask import Flask
 
-from app.realtime import relay as relay_module
-from app.realtime.connection import Connection, Identity
+from app.realtime.pings import PingSchedule
 from app.realtime.relay import Relay
 
-TICKS: list[float] = []  # every sleep of the ping loop: its length is the tick number
+INTERVAL, TIMEOUT = 25.0, 10.0
 
 
-class CountingConnection(Connection):
-    """Records at which tick it was asked to ping."""
+class Clock:
+    """A clock the test moves by hand."""
 
-    def __init__(self, user_id: int) -> None:
-        super().__init__(Identity(user_id, "token"), queue_size=8, send_timeout=1)
-        self.pinged_at: list[int] = []
+    def __init__(self) -> None:
+        self.now = 1000.0
 
-    def heartbeat(self) -> None:
-        self.pinged_at.append(len(TICKS))
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeConnection:
+    """Records its pings; answers them when the test says so."""
+
+    def __init__(self, connection_id: str, clock: Clock) -> None:
+        self.id = connection_id
+        self.clock = clock
+        self.pings: list[float] = []
+        self.answered = True
+        self.closed_at: float | None = None
+
+    def send_ping(self) -> bool:
+        self.pings.append(self.clock.now)
+        self.answered = False
+        return self.closed_at is None
+
+    def pong_received(self) -> bool:
+        return self.answered
+
+    def close_no_pong(self) -> None:
+        self.closed_at = self.clock.now
 
 
 @pytest.fixture
-def relay(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[Relay]:
-    real_sleep = gevent.sleep
+def clock() -> Clock:
+    return Clock()
 
-    def counted_sleep(seconds: float = 0) -> None:
-        if seconds:
-            TICKS.append(seconds)
-        real_sleep(0.001)
 
-    TICKS.clear()
-    monkeypatch.setattr(relay_module.gevent, "sleep", counted_sleep)
+def schedule_with(clock: Clock, *connections: FakeConnection, jitter: float = 1.0) -> PingSchedule:
+    schedule = PingSchedule(INTERVAL, TIMEOUT, clock=clock, jitter=lambda: jitter)
+    for connection in connections:
+        schedule.add(connection.id)
+    return schedule
+
+
+def run(schedule: PingSchedule, clock: Clock, connections: dict[str, FakeConnection], until: float,
+        answer_after: float | None = 0.0) -> None:
+    """Tick once a second until `until`; each ping is answered `answer_after` s after it was sent (None: never)."""
+    while clock.now < until:
+        clock.now += 1.0
+        for connection in connections.values():
+            if answer_after is not None and connection.pings and clock.now - connection.pings[-1] >= answer_after:
+                connection.answered = True
+        list(schedule.run_due(connections.get))
+
+
+def test_a_lone_socket_is_pinged_once_per_interval_not_once_per_tick(clock: Clock) -> None:
+    connection = FakeConnection("a", clock)
+    schedule = schedule_with(clock, connection)
+    run(schedule, clock, {"a": connection}, until=clock.now + 10 * INTERVAL)
+    gaps = [later - earlier for earlier, later in zip(connection.pings, connection.pings[1:], strict=False)]
+    assert len(connection.pings) >= 9 and all(gap >= INTERVAL for gap in gaps)
+    assert connection.closed_at is None
+
+
+def test_a_pong_late_by_less_than_the_timeout_keeps_the_socket(clock: Clock) -> None:
+    connection = FakeConnection("a", clock)
+    schedule = schedule_with(clock, connection)
+    run(schedule, clock, {"a": connection}, until=clock.now + 5 * INTERVAL, answer_after=TIMEOUT - 1)
+    assert len(connection.pings) >= 4 and connection.closed_at is None
+
+
+def test_a_pong_overdue_by_the_timeout_closes(clock: Clock) -> None:
+    connection = FakeConnection("a", clock)
+    schedule = schedule_with(clock, connection)
+    run(schedule, clock, {"a": connection}, until=clock.now + 3 * INTERVAL, answer_after=None)
+    assert len(connection.pings) == 1 and connection.closed_at == connection.pings[0] + TIMEOUT
+    assert len(schedule) == 0
+
+
+def test_first_pings_are_spread_over_half_an_interval(clock: Clock) -> None:
+    schedule = PingSchedule(INTERVAL, TIMEOUT, clock=clock, jitter=iter([0.0, 0.5, 1.0]).__next__)
+    connections = {name: FakeConnection(name, clock) for name in "abc"}
+    for name in connections:
+        schedule.add(name)
+    start = clock.now
+    run(schedule, clock, connections, until=start + INTERVAL)
+    assert [connections[name].pings[0] - start for name in "abc"] == [13.0, 19.0, 25.0]  # ticks of 1 s
+
+
+def test_an_ended_socket_leaves_the_schedule(clock: Clock) -> None:
+    kept, gone = FakeConnection("kept", clock), FakeConnection("gone", clock)
+    schedule = schedule_with(clock, kept, gone)
+    run(schedule, clock, {"kept": kept}, until=clock.now + 2 * INTERVAL)
+    assert gone.pings == [] and len(schedule) == 1 and len(kept.pings) >= 2
+
+
+@pytest.fixture
+def relay(app: Flask) -> Iterator[Relay]:
     created = Relay(app)
-    created.heartbeat_interval = 4.0  # four ticks of PING_TICK_SECONDS per round
     yield created
     created.stats.stop()
 
 
-def run_until(condition: Callable[[], bool], relay: Relay, limit: int = 50) -> None:
-    """Run the ping loop until `condition` holds (at most `limit` ticks)."""
-    pinger = gevent.spawn(relay._ping_all)
-    try:
-        while not condition():
-            assert len(TICKS) < limit, "the ping loop did not get there"
-            gevent.get_hub().loop.update_now()
-            gevent.idle()
-    finally:
-        pinger.kill()
-
-
-def test_every_socket_is_pinged_once_per_round_a_few_per_tick(relay: Relay) -> None:
-    connections = [CountingConnection(user_id) for user_id in range(1, 9)]
-    for connection in connections:
-        relay.connections[connection.id] = connection
-    run_until(lambda: all(len(c.pinged_at) >= 2 for c in connections), relay)
-    first_round = [c.pinged_at[0] for c in connections]
-    assert sorted(first_round) == [1, 1, 2, 2, 3, 3, 4, 4]  # 8 sockets over 4 ticks: never all at once
-    assert all(c.pinged_at[1] - c.pinged_at[0] == 4 for c in connections)  # once per round each
-
-
-def test_a_socket_closed_during_a_round_is_not_pinged(relay: Relay) -> None:
-    kept, gone = CountingConnection(1), CountingConnection(2)
-    relay.connections[kept.id] = kept
-    relay.connections[gone.id] = gone  # 2 sockets over 4 ticks: kept at tick 1, gone at tick 2
-
-    def close_the_other() -> None:
-        CountingConnection.heartbeat(kept)
-        relay.connections.pop(gone.id, None)  # it closes after the round began
-
-    kept.heartbeat = close_the_other  # type: ignore[method-assign]
-    run_until(lambda: len(kept.pinged_at) >= 2, relay)
-    assert gone.pinged_at == []
+def test_the_relay_reads_the_heartbeat_and_pong_timeout_settings(app: Flask, relay: Relay) -> None:
+    assert relay.pings.interval == app.config["WEBSOCKET_HEARTBEAT_INTERVAL"] == 25
+    assert relay.pings.pong_timeout == app.config["WEBSOCKET_PONG_TIMEOUT"] == 10

@@ -147,11 +147,18 @@ def clients() -> Iterator[Callable[..., WsClient]]:
         client.close()
 
 
-def login_cookie(server: WebServer, username: str = "alice") -> str:
-    """The session cookie of a logged-in user, as a Cookie header value."""
+def login_session(server: WebServer, username: str = "alice") -> requests.Session:
+    """A logged-in HTTP session that sends its CSRF token on changes (as the dashboard does)."""
     session = requests.Session()
+    session.headers["X-CSRFToken"] = session.get(server.url + "/auth/csrf", timeout=5).json()["csrf_token"]
     response = session.post(server.url + "/auth/login", json={"username": username, "password": PASSWORD}, timeout=5)
     assert response.status_code == 200, response.text
+    return session
+
+
+def login_cookie(server: WebServer, username: str = "alice") -> str:
+    """The session cookie of a logged-in user, as a Cookie header value."""
+    session = login_session(server, username)
     return "; ".join(f"{name}={value}" for name, value in session.cookies.items())
 
 

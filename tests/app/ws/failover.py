@@ -7,7 +7,7 @@ from typing import Any
 
 import redis
 
-from models.bus import BusError, RedisBus
+from infra.bus import BusError, RedisBus
 from tests.app.ws.client import WsClient
 from tests.app.ws.conftest import publish_asset
 from tests.support.services import wait_for

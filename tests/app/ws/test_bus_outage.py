@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,48 +13,11 @@ import requests
 from infra.bus import BusError, RedisBus
 from tests.app.ws.client import WsClient
 from tests.app.ws.conftest import Seed, Services, connected, publish_asset, store_quote, subscribe_and_wait
+from tests.support.private_services import PrivateRedis
 from tests.support.processes import ManagedProcess, WebServer, free_port
-from tests.support.services import unavailable, wait_for
+from tests.support.services import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-class PrivateRedis:
-    """A redis-server of our own on a fixed port, to kill, freeze and restart (never the shared one)."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.port = free_port()
-        self.log_dir = log_dir
-        self.process: ManagedProcess | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            unavailable("redis", "no redis-server binary for a private instance")
-        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.process = ManagedProcess(args, {}, self.log_dir / f"redis-{self.port}.log").start()
-        wait_for(self._answers, timeout=10, interval=0.05, message="private redis to answer")
-
-    def _answers(self) -> bool:
-        try:
-            return bool(redis.Redis.from_url(self.url, socket_timeout=0.5).ping())
-        except (redis.RedisError, OSError):
-            return False
-
-    def kill(self) -> None:
-        assert self.process is not None and self.process.process is not None
-        self.process.signal(signal.SIGKILL)
-        self.process.process.wait(timeout=10)
-
-    def freeze(self, frozen: bool) -> None:
-        assert self.process is not None
-        self.process.signal(signal.SIGSTOP if frozen else signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.alive():
-            self.process.signal(signal.SIGCONT)
-            self.process.stop(timeout=5)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from tests.app.ws.client import WsClient
-from tests.app.ws.conftest import Seed, connected, login_cookie
+from tests.app.ws.conftest import Seed, connected, login_cookie, login_session
 from tests.support.processes import WebServer
 
 pytestmark = pytest.mark.integration
@@ -83,8 +83,7 @@ def test_configured_origins(servers: Callable[..., WebServer], seed: Seed, clien
 
 
 def test_logout_closes_session_sockets_4401(web: WebServer, seed: Seed, clients: Callable[..., WsClient]) -> None:
-    session = requests.Session()
-    session.post(web.url + "/auth/login", json={"username": "alice", "password": "correct horse battery"}, timeout=5)
+    session = login_session(web)
     cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
     browser = clients(web.ws_url, cookie=cookie, origin=web.url)
     script = clients(web.ws_url, token=seed.alice_token)

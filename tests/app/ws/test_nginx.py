@@ -12,7 +12,7 @@ import requests
 import urllib3
 
 from app.realtime.cluster import ClusterState
-from models.bus import RedisBus
+from infra.bus import RedisBus
 from protocol.channels import asset_channel
 from tests.app.ws.client import Closed, WsClient
 from tests.app.ws.conftest import PASSWORD, Seed, connected, publish_asset, subscribe_and_wait, wait_quiet

@@ -153,7 +153,7 @@ def test_idle_client_closed_4408(servers: Callable[..., WebServer], seed: Seed,
 
 def test_server_pings_and_closes_a_peer_that_never_answers_1008(servers: Callable[..., WebServer], seed: Seed,
                                                                 clients: Callable[..., WsClient]) -> None:
-    server = servers(WEBSOCKET_HEARTBEAT_INTERVAL=1)
+    server = servers(WEBSOCKET_HEARTBEAT_INTERVAL=1, WEBSOCKET_PONG_TIMEOUT=1)
     answering, silent = (clients(server.ws_url, token=token) for token in (seed.alice_token, seed.bob_token))
     connected(answering)
     connected(silent)
@@ -174,6 +174,17 @@ def test_server_pings_and_closes_a_peer_that_never_answers_1008(servers: Callabl
     for _ in range(30):  # three more heartbeat intervals: the answering socket stays
         assert answering.receive(timeout=0.1) is None
     still_open(answering)
+
+
+def test_a_client_not_reading_for_longer_than_the_pong_timeout_is_kept(
+        servers: Callable[..., WebServer], seed: Seed, clients: Callable[..., WsClient]) -> None:
+    # Issue 16, item 0: a round of pings lasted (sockets) x 1 s, so a lone socket was pinged every
+    # second or two and closed 1008 when it did not read for a moment.
+    server = servers(WEBSOCKET_HEARTBEAT_INTERVAL=20, WEBSOCKET_PONG_TIMEOUT=2)
+    client = clients(server.ws_url, token=seed.alice_token)
+    connected(client)
+    time.sleep(5)  # the behaviour under test: a client busy elsewhere, longer than the pong timeout
+    still_open(client)
 
 
 def test_min_change_percent_filters_small_moves(alice: WsClient, bus: RedisBus) -> None:

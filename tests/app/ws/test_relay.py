@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 import requests
+import websocket
 
 from app.realtime import ConnectionManager
 from app.realtime.cluster import ClusterState
@@ -177,6 +178,28 @@ def test_sigterm_says_going_away_1001_then_the_server_exits(servers: Callable[..
     assert client.wait_closed() == 1001  # not a dropped TCP connection: clients reconnect at once
     assert client.close_reason == "server shutting down"
     wait_for(lambda: not server.alive(), timeout=30, message="gunicorn to exit")
+
+
+def test_sockets_opened_after_sigterm_get_1001_too(servers: Callable[..., WebServer], seed: Seed,
+                                                   clients: Callable[..., WsClient]) -> None:
+    # Issue 16, item 6: clients reconnecting at once landed on the stopping worker before it stopped
+    # accepting, never got a 1001, and were dropped (1006) when the graceful timeout ended.
+    server = servers()
+    first = clients(server.ws_url, token=seed.alice_token)
+    connected(first)
+    server.signal(signal.SIGTERM)
+    assert first.wait_closed() == 1001
+    codes = []
+    while server.alive() and len(codes) < 20:
+        try:
+            again = WsClient(server.ws_url, token=seed.alice_token, timeout=5)
+        except (OSError, websocket.WebSocketException):
+            break  # the worker stopped accepting: the client tries elsewhere
+        try:
+            codes.append(again.wait_closed(timeout=15))
+        finally:
+            again.close()
+    assert codes and set(codes) == {1001}
 
 
 def test_metrics_of_a_two_worker_server_are_the_cluster_totals(servers: Callable[..., WebServer], seed: Seed,

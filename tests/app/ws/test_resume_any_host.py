@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from models.bus import RedisBus
+from infra.bus import RedisBus
 from protocol.channels import asset_channel
 from tests.app.ws.client import WsClient
 from tests.app.ws.conftest import Seed, connected, publish_asset, subscribe_and_wait

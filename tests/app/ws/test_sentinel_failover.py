@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from models.bus import SentinelBus, create_bus
+from infra.bus import SentinelBus, create_bus
 from tests.app.ws.client import WsClient
 from tests.app.ws.conftest import Seed, connected, publish_asset, subscribe_and_wait
 from tests.app.ws.failover import publish_until_heard, reading, received
