@@ -11,6 +11,8 @@ from sqlalchemy import select
 from app.extensions import db, login_required
 from infra.settings import get_settings
 from models import Portfolio
+from models.ledger import TYPES
+from models.performance import PERIODS
 
 blueprint = Blueprint("web", __name__)
 
@@ -36,6 +38,8 @@ def dashboard() -> Any:
             asset_names={p.asset.symbol: p.asset.name for p in selected.positions} if selected else {},
             stale_after=get_settings().data_stale_after_seconds,
             history_days=HISTORY_DAYS,
+            transaction_types=TYPES,
+            performance_periods=PERIODS,
         )
     )
     # After logout the back button must not show a cached page of someone's holdings.

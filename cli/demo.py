@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from models import Portfolio, Position, User, WatchlistItem, db
+from models import Portfolio, User, WatchlistItem, db, utcnow
+from models.ledger_service import add_transactions
 from models.market import get_or_create_asset
 
 demo_cli = AppGroup("demo", help="Demo data.")
@@ -24,6 +26,7 @@ DEMO_POSITIONS = (
     ("AMZN", "Amazon.com, Inc.", "25", "3250.00"),
     ("TSLA", "Tesla, Inc.", "15", "3000.00"),
 )
+DEMO_HELD_DAYS = 400
 DEMO_WATCHLIST = (("AAPL", "Apple Inc."), ("NVDA", "NVIDIA Corporation"), ("NFLX", "Netflix, Inc."))
 # What the feed tracks for the demo: held and watched symbols.
 DEMO_SYMBOLS = sorted({symbol for symbol, *_ in DEMO_POSITIONS} | {symbol for symbol, _ in DEMO_WATCHLIST})
@@ -45,12 +48,17 @@ def seed_demo() -> User:
         db.session.add(portfolio)
         db.session.flush()
     held = {position.asset.symbol for position in portfolio.positions}
+    # Opening positions go into the ledger as transfers in at their cost, like migrated positions.
+    rows: list[tuple[int, dict[str, str]]] = []
+    # Dated long ago, so the demo's returns of recent periods are not today's arrival of the holdings.
+    opened = utcnow() - timedelta(days=DEMO_HELD_DAYS)
     for symbol, name, quantity, cost in DEMO_POSITIONS:
         if symbol not in held:
-            asset = get_or_create_asset(symbol, name)
-            db.session.add(
-                Position(portfolio=portfolio, asset=asset, quantity=Decimal(quantity), cost_basis=Decimal(cost))
-            )
+            get_or_create_asset(symbol, name)
+            rows.append((len(rows) + 1, {"type": "transfer_in", "symbol": symbol, "quantity": quantity,
+                                         "price": str(Decimal(cost) / Decimal(quantity)),
+                                         "executed_at": opened.isoformat(), "note": "demo"}))
+    add_transactions(portfolio, rows, utcnow())
     watched = set(db.session.scalars(select(WatchlistItem.asset_id).where(WatchlistItem.user_id == user.id)))
     for symbol, name in DEMO_WATCHLIST:
         asset = get_or_create_asset(symbol, name)

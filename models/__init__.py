@@ -2,7 +2,7 @@
 
 from models.base import Base, db, utcnow
 from models.market import Asset, PriceHistory, Quote, WatchlistItem
-from models.portfolio import Portfolio, PortfolioValue, Position
+from models.portfolio import Portfolio, PortfolioValue, Position, Transaction
 from models.user import ApiToken, User
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "Position",
     "PriceHistory",
     "Quote",
+    "Transaction",
     "User",
     "WatchlistItem",
     "db",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import QUANTITY, db, utcnow
+from models.base import FX_RATE, QUANTITY, db, utcnow
 from models.market import Asset
 from models.user import User
 
@@ -24,6 +25,15 @@ class Portfolio(db.Model):  # type: ignore[name-defined,misc]
     base_currency: Mapped[str] = mapped_column(String(8), default="USD")
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Derived from the ledger (models.ledger_store.rebuild): cash per major currency as exact text,
+    # and what the portfolio has realised, earned and paid, in base at trade-date FX.
+    cash: Mapped[dict[str, Any]] = mapped_column(JSON, default=lambda: {})
+    realised_gain: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    dividends: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    interest: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    fees: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    # models.performance caches the returns of whole days here; None (recomputed) after a ledger change.
+    returns_basis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     owner: Mapped[User] = relationship(back_populates="portfolios")
     positions: Mapped[list[Position]] = relationship(
@@ -43,6 +53,10 @@ class Position(db.Model):  # type: ignore[name-defined,misc]
     quantity: Mapped[Decimal] = mapped_column(QUANTITY)
     cost_basis: Mapped[Decimal]
     last_published_value: Mapped[Decimal | None]
+    # Derived from the ledger: cost of the open lots in base at their trade-date FX (None: unknown,
+    # converted at today's rate) and the gain realised on this symbol, in base.
+    cost_basis_base: Mapped[Decimal | None]
+    realised_gain: Mapped[Decimal] = mapped_column(default=Decimal(0))
 
     portfolio: Mapped[Portfolio] = relationship(back_populates="positions")
     asset: Mapped[Asset] = relationship()
@@ -61,4 +75,29 @@ class PortfolioValue(db.Model):  # type: ignore[name-defined,misc]
     stale_value: Mapped[Decimal] = mapped_column(default=Decimal(0))
 
 
+class Transaction(db.Model):  # type: ignore[name-defined,misc]
+    """One ledger entry; positions, cash and cost basis are derived from these (models.ledger)."""
+
+    __tablename__ = "transactions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column("type", String(16))
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"), index=True)
+    quantity: Mapped[Decimal] = mapped_column(QUANTITY)
+    price: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(8))
+    fees: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    # Base units per major unit of `currency` on the trade date; NULL only for migrated
+    # positions whose rate was unknown (their cost then converts at today's rate).
+    fx_rate: Mapped[Decimal | None] = mapped_column(FX_RATE)
+    fx_source: Mapped[str] = mapped_column(String(16), default="given")
+    executed_at: Mapped[datetime]
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    asset: Mapped[Asset | None] = relationship()
+
+
+Index("ix_transactions_portfolio_executed", Transaction.portfolio_id, Transaction.executed_at)
 Index("ix_portfolio_values_portfolio_timestamp", PortfolioValue.portfolio_id, PortfolioValue.timestamp)

@@ -1,28 +1,32 @@
 """Portfolios loaded from the database and valued with models.valuation (no publishing).
 
 Query budget, independent of the number of portfolios and positions:
-- portfolio_ids_holding(): 1 query (also finds portfolios an FX symbol converts);
-- load_portfolios(): 1 query for portfolios+positions+assets+quotes, 1 for the last
+- models.holders.portfolio_ids_holding(): 1 query (also finds portfolios an FX symbol converts);
+- load_portfolios(): 1 query for portfolios+positions+assets+quotes, 1 for today's trades, 1 for the last
   snapshot of each portfolio, at most 1 for the FX quotes they need.
 Portfolio ids go into one IN list: fine up to tens of thousands per call.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import and_, select
 
-from models.base import db, utcnow
-from models.currency import MINOR_UNIT_CURRENCIES, fx_symbol, fx_symbols_needed, normalize_currency
+from models.base import MONEY, db, utcnow
+from models.currency import fx_symbols_needed, normalize_currency
+from models.holders import fx_pair, with_inverses
+from models.ledger import Entry, day_activity, external_flow
+from models.ledger_store import entry_of
 from models.market import Asset, Quote
-from models.portfolio import Portfolio, PortfolioValue, Position
+from models.performance import batch_returns
+from models.portfolio import Portfolio, PortfolioValue, Position, Transaction
+from models.returns import Flow
 from models.session_view import annotate_sessions, roll_sessions
 from models.valuation import (
     DEFAULT_THRESHOLD_PERCENT,
@@ -36,7 +40,9 @@ from protocol.channels import portfolio_channel
 from protocol.wire import iso
 
 THRESHOLD_SETTING = "PORTFOLIO_SIGNIFICANT_CHANGE_PERCENT"
-_FX_SYMBOL = re.compile(r"^([A-Z]{3})([A-Z]{3})=X$")
+# portfolio_update field -> Portfolio column, for what the ledger realised, earned and paid.
+INCOME_FIELDS = (("realised_gain", "realised_gain"), ("dividends", "dividends"), ("interest", "interest"),
+                 ("fees", "fees"))
 
 
 @dataclass(frozen=True)
@@ -58,14 +64,17 @@ class LoadedPortfolio:
     user_id: int
     seq: int
     last_snapshot: LastSnapshot | None
+    returns_basis: dict[str, Any] | None = None  # models.performance's cached PeriodBases
+    today_flows: tuple[Flow, ...] = ()  # external flows since the day started
 
 
 @dataclass(frozen=True)
 class LoadedBatch:
-    """Portfolios and every FX quote needed to value them."""
+    """Portfolios and every FX quote needed to value them (now, and at the previous close)."""
 
     portfolios: dict[int, LoadedPortfolio]
     fx_rates: dict[str, FxRate]
+    previous_fx_rates: dict[str, FxRate] = field(default_factory=dict)
 
 
 def significant_change_threshold() -> Decimal:
@@ -74,68 +83,19 @@ def significant_change_threshold() -> Decimal:
     return DEFAULT_THRESHOLD_PERCENT if raw is None else Decimal(str(raw))
 
 
-def _currency_codes(major: str) -> set[str]:
-    """Every stored currency code that normalizes to `major` ('GBP' -> GBP, GBp, GBX, GBx)."""
-    return {major} | {code for code, (to, _) in MINOR_UNIT_CURRENCIES.items() if to == major}
-
-
-def _fx_pair(symbol: str) -> tuple[str, str] | None:
-    """('EUR', 'USD') for 'EURUSD=X', None for anything else."""
-    match = _FX_SYMBOL.match(symbol)
-    return (match.group(1), match.group(2)) if match else None
-
-
-def _with_inverses(symbols: Iterable[str]) -> set[str]:
-    """FX symbols plus their inverse quotes (conversion accepts either)."""
-    result = set()
-    for symbol in symbols:
-        result.add(symbol)
-        pair = _fx_pair(symbol)
-        if pair:
-            result.add(fx_symbol(pair[1], pair[0]))
-    return result
-
-
-def portfolio_ids_holding(symbols: Iterable[str], lock: bool = False) -> list[int]:
-    """Ids of portfolios holding any of `symbols` or converting through one, in one query.
-
-    lock=True takes the portfolio rows FOR UPDATE in id order (PostgreSQL), so concurrent
-    revaluations of one portfolio serialise without deadlocking.
-    """
-    wanted = sorted(set(symbols))
-    if not wanted:
-        return []
-    conditions: list[ColumnElement[bool]] = [Asset.symbol.in_(wanted)]
-    for pair in filter(None, map(_fx_pair, wanted)):
-        # Either direction: a missing direct quote makes conversion use the inverse one.
-        for held, base in (pair, pair[::-1]):
-            conditions.append(
-                and_(Asset.currency.in_(sorted(_currency_codes(held))),
-                     Portfolio.base_currency.in_(sorted(_currency_codes(base))))
-            )
-    holders = (
-        select(Position.portfolio_id)
-        .join(Asset, Asset.id == Position.asset_id)
-        .join(Portfolio, Portfolio.id == Position.portfolio_id)
-        .where(or_(*conditions))
-    )
-    query = select(Portfolio.id).where(Portfolio.id.in_(holders)).order_by(Portfolio.id)
-    if lock:
-        query = query.with_for_update()
-    return list(db.session.scalars(query))
-
-
-def _load_rows(portfolio_ids: list[int]) -> tuple[dict[int, PortfolioInput], dict[int, tuple[int, int]]]:
-    """One query: inputs by id, and (user_id, seq) by id."""
+def _load_rows(portfolio_ids: list[int]) -> tuple[dict[int, PortfolioInput], dict[int, tuple[int, int, Any]]]:
+    """One query: inputs by id (open positions only), and (user_id, seq, returns_basis) by id."""
     rows = db.session.execute(
         select(
             Portfolio.id, Portfolio.name, Portfolio.base_currency, Portfolio.user_id, Portfolio.seq,
-            Position.id.label("position_id"), Position.quantity, Position.cost_basis,
+            Portfolio.cash, Portfolio.returns_basis, Portfolio.realised_gain, Portfolio.dividends,
+            Portfolio.interest, Portfolio.fees,
+            Position.id.label("position_id"), Position.quantity, Position.cost_basis, Position.cost_basis_base,
             Position.last_published_value, Asset.symbol, Asset.currency, Asset.mic, Asset.timezone,
             Quote.price, Quote.previous_close, Quote.last_updated,
         )
         .select_from(Portfolio)
-        .outerjoin(Position, Position.portfolio_id == Portfolio.id)
+        .outerjoin(Position, and_(Position.portfolio_id == Portfolio.id, Position.quantity != 0))
         .outerjoin(Asset, Asset.id == Position.asset_id)
         .outerjoin(Quote, Quote.asset_id == Asset.id)
         .where(Portfolio.id.in_(portfolio_ids))
@@ -152,12 +112,55 @@ def _load_rows(portfolio_ids: list[int]) -> tuple[dict[int, PortfolioInput], dic
                 cost_basis=row.cost_basis, currency=row.currency, price=row.price,
                 previous_close=row.previous_close,
                 price_as_of=row.last_updated, last_published_value=row.last_published_value,
+                cost_basis_base=row.cost_basis_base,
                 exchange=row.mic, exchange_timezone=row.timezone,
             ))
-    inputs = {
-        pid: PortfolioInput(pid, head.name, head.base_currency, tuple(positions[pid])) for pid, head in heads.items()
-    }
-    return inputs, {pid: (head.user_id, head.seq or 0) for pid, head in heads.items()}
+    inputs = {pid: PortfolioInput(pid, head.name, head.base_currency, tuple(positions[pid]), _cash(head.cash),
+                                  _income(head))
+              for pid, head in heads.items()}
+    return inputs, {pid: (head.user_id, head.seq or 0, head.returns_basis) for pid, head in heads.items()}
+
+
+def _cash(stored: Mapping[str, Any] | None) -> tuple[tuple[str, Decimal], ...]:
+    """Cash balances from their stored exact text."""
+    return tuple((currency, Decimal(str(amount))) for currency, amount in sorted((stored or {}).items()))
+
+
+def _income(row: Any) -> tuple[tuple[str, Decimal], ...]:
+    """What the ledger realised, earned and paid (base)."""
+    return tuple((name, getattr(row, column) or Decimal(0)) for name, column in INCOME_FIELDS)
+
+
+def day_start_of(moment: datetime) -> datetime:
+    """When "today" began for day changes: UTC midnight (market sessions may pass their own)."""
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def with_day_activity(inputs: dict[int, PortfolioInput], day_start: datetime
+                      ) -> tuple[dict[int, PortfolioInput], dict[int, tuple[Flow, ...]]]:
+    """Each position's opening quantity and today's trade cash, and today's external flows (one query)."""
+    if not inputs:
+        return inputs, {}
+    rows = db.session.execute(
+        select(Transaction, Asset.symbol).outerjoin(Asset, Asset.id == Transaction.asset_id)
+        .where(Transaction.portfolio_id.in_(sorted(inputs)), Transaction.executed_at >= day_start)
+        .order_by(Transaction.executed_at, Transaction.id)
+    ).all()
+    today: dict[int, list[Entry]] = {}
+    for tx, symbol in rows:
+        today.setdefault(tx.portfolio_id, []).append(entry_of(tx, symbol))
+    flows = {pid: tuple(Flow(e.executed_at, amount) for e in entries if (amount := external_flow(e)) is not None)
+             for pid, entries in today.items()}
+    result = dict(inputs)
+    for pid, entries in today.items():
+        item = inputs[pid]
+        activity = day_activity(entries, {p.symbol: p.quantity for p in item.positions})
+        result[pid] = replace(item, positions=tuple(
+            replace(p, opening_quantity=a.opening_quantity, day_flow=a.flow, day_flow_base=a.flow_base)
+            if (a := activity.get(p.symbol)) else p
+            for p in item.positions
+        ))
+    return result, flows
 
 
 def load_portfolio_inputs(portfolio_ids: Iterable[int]) -> dict[int, PortfolioInput]:
@@ -166,19 +169,31 @@ def load_portfolio_inputs(portfolio_ids: Iterable[int]) -> dict[int, PortfolioIn
     return _load_rows(ids)[0] if ids else {}
 
 
-def load_fx_rates(inputs: Iterable[PortfolioInput]) -> dict[str, FxRate]:
-    """The stored FX quotes these portfolios need (direct and inverse), in at most one query."""
+def load_fx_rates(inputs: Iterable[PortfolioInput]) -> tuple[dict[str, FxRate], dict[str, FxRate]]:
+    """The stored FX quotes these portfolios need (direct and inverse): (now, previous close), in one query."""
     needed: set[str] = set()
     for item in inputs:
-        needed |= fx_symbols_needed((p.currency for p in item.positions), item.base_currency)
+        currencies = [p.currency for p in item.positions] + [currency for currency, _ in item.cash]
+        needed |= fx_symbols_needed(currencies, item.base_currency)
     if not needed:
-        return {}
+        return {}, {}
     rows = db.session.execute(
-        select(Asset.symbol, Quote.price, Quote.last_updated)
+        select(Asset.symbol, Quote.price, Quote.previous_close, Quote.last_updated)
         .join(Quote, Quote.asset_id == Asset.id)
-        .where(Asset.symbol.in_(sorted(_with_inverses(needed))))
+        .where(Asset.symbol.in_(sorted(with_inverses(needed))))
     ).all()
-    return {row.symbol: FxRate(row.price, row.last_updated) for row in rows}
+    current = {row.symbol: FxRate(row.price, row.last_updated) for row in rows}
+    previous = {row.symbol: FxRate(row.previous_close) for row in rows if row.previous_close is not None}
+    return current, previous
+
+
+def check_storable(valuation: PortfolioValuation) -> None:
+    """Raise ValueError when a figure the tracker stores would overflow its column."""
+    figures = [valuation.total_value, valuation.daily_change or 0, valuation.stale_value]
+    figures += [p.rounded_value_in_base() or 0 for p in valuation.positions]
+    for figure in figures:
+        if not MONEY.fits(Decimal(figure)):
+            raise ValueError(f"portfolio {valuation.portfolio_id}: {figure} does not fit a money column")
 
 
 def last_snapshots(portfolio_ids: Iterable[int]) -> dict[int, LastSnapshot]:
@@ -204,23 +219,26 @@ def last_snapshots(portfolio_ids: Iterable[int]) -> dict[int, LastSnapshot]:
             for row in rows}
 
 
-def load_portfolios(portfolio_ids: Iterable[int]) -> LoadedBatch:
-    """Everything needed to value and publish these portfolios, in at most three queries."""
+def load_portfolios(portfolio_ids: Iterable[int], day_start: datetime | None = None) -> LoadedBatch:
+    """Everything needed to value and publish these portfolios, in at most four queries."""
     ids = sorted(set(portfolio_ids))
     if not ids:
         return LoadedBatch({}, {})
     inputs, heads = _load_rows(ids)
+    inputs, flows = with_day_activity(inputs, day_start or day_start_of(utcnow()))
     snapshots = last_snapshots(inputs)
     portfolios = {
-        pid: LoadedPortfolio(item, heads[pid][0], heads[pid][1], snapshots.get(pid)) for pid, item in inputs.items()
+        pid: LoadedPortfolio(item, heads[pid][0], heads[pid][1], snapshots.get(pid), heads[pid][2],
+                             flows.get(pid, ()))
+        for pid, item in inputs.items()
     }
-    return LoadedBatch(portfolios, load_fx_rates(inputs.values()))
+    return LoadedBatch(portfolios, *load_fx_rates(inputs.values()))
 
 
 def with_prices(batch: LoadedBatch, prices: Mapping[str, Decimal], now: datetime) -> LoadedBatch:
     """The batch with these prices (as of `now`) replacing stored quotes, FX symbols included."""
     fx = dict(batch.fx_rates)
-    fx.update({symbol: FxRate(price, now) for symbol, price in prices.items() if _fx_pair(symbol)})
+    fx.update({symbol: FxRate(price, now) for symbol, price in prices.items() if fx_pair(symbol)})
 
     def patch(p: PositionInput) -> PositionInput:
         return replace(p, price=prices[p.symbol], price_as_of=now) if p.symbol in prices else p
@@ -229,7 +247,7 @@ def with_prices(batch: LoadedBatch, prices: Mapping[str, Decimal], now: datetime
         pid: replace(item, inputs=replace(item.inputs, positions=tuple(map(patch, item.inputs.positions))))
         for pid, item in batch.portfolios.items()
     }
-    return LoadedBatch(portfolios, fx)
+    return LoadedBatch(portfolios, fx, batch.previous_fx_rates)
 
 
 def value_batch(batch: LoadedBatch, now: datetime, threshold: Decimal | None = None) -> dict[int, PortfolioValuation]:
@@ -237,26 +255,29 @@ def value_batch(batch: LoadedBatch, now: datetime, threshold: Decimal | None = N
     limit = significant_change_threshold() if threshold is None else threshold
     return {
         pid: value_portfolio(roll_sessions(item.inputs, now), batch.fx_rates, now,
-                             None if item.last_snapshot is None else item.last_snapshot.total_value, limit)
+                             None if item.last_snapshot is None else item.last_snapshot.total_value, limit,
+                             previous_fx_rates=batch.previous_fx_rates)
         for pid, item in batch.portfolios.items()
     }
 
 
 def value_portfolios(portfolio_ids: Iterable[int], now: datetime | None = None) -> dict[int, PortfolioValuation]:
     """The current valuation of each existing portfolio, in at most three queries."""
-    return value_batch(load_portfolios(portfolio_ids), now or utcnow())
+    moment = now or utcnow()
+    return value_batch(load_portfolios(portfolio_ids, day_start_of(moment)), moment)
 
 
 def _touched_by(position: dict[str, Any], base: str, symbols: set[str]) -> bool:
     """Whether a change of `symbols` (prices or FX) moves this position."""
     return position["symbol"] in symbols or bool(
-        _with_inverses(fx_symbols_needed([position["currency"]], base)) & symbols
+        with_inverses(fx_symbols_needed([position["currency"]], base)) & symbols
     )
 
 
 def update_data(valuation: PortfolioValuation, seq: int, now: datetime,
-                updated_symbols: Iterable[str] | None = None, inputs: PortfolioInput | None = None) -> dict[str, Any]:
-    """portfolio_update data: reference fields, valuation fields, seq, as_of, channel.
+                updated_symbols: Iterable[str] | None = None, *, inputs: PortfolioInput | None = None,
+                returns: dict[str, Any] | None = None) -> dict[str, Any]:
+    """portfolio_update data: reference fields, valuation fields, returns, seq, as_of, channel.
 
     positions_updated lists the positions `updated_symbols` moved (all when None). With the valuation's
     `inputs`, each position gets its market's session fields and the data its oldest as_of.
@@ -272,6 +293,7 @@ def update_data(valuation: PortfolioValuation, seq: int, now: datetime,
         as_of=None if valuation.as_of is None else iso(valuation.as_of),
         valued_at=iso(now),
         channel=portfolio_channel(valuation.portfolio_id),
+        returns=returns,
     )
     if inputs is not None:
         annotate_sessions(data, inputs, now)
@@ -287,29 +309,22 @@ def portfolio_update_data(portfolio_id: int, now: datetime | None = None) -> dic
 
 
 def portfolio_updates_data(portfolio_ids: Iterable[int], now: datetime | None = None) -> dict[int, dict[str, Any]]:
-    """portfolio_update data of each existing portfolio, read and valued together (at most three queries)."""
+    """portfolio_update data of each existing portfolio, read and valued together (a fixed number of queries)."""
     moment = now or utcnow()
-    batch = load_portfolios(portfolio_ids)
+    batch = load_portfolios(portfolio_ids, day_start_of(moment))
     valuations = value_batch(batch, moment)
-    return {pid: update_data(valuations[pid], item.seq, moment, inputs=item.inputs)
+    returns = returns_of(batch, {pid: v.total_value for pid, v in valuations.items()}, moment, store=False)
+    return {pid: update_data(valuations[pid], item.seq, moment, inputs=item.inputs, returns=returns.get(pid))
             for pid, item in batch.portfolios.items()}
+
+
+def returns_of(batch: LoadedBatch, values: Mapping[int, Decimal], now: datetime, store: bool
+               ) -> dict[int, dict[str, Any]]:
+    """The `returns` block of each valued portfolio of the batch (models.performance.batch_returns)."""
+    items = {pid: (item.returns_basis, item.today_flows) for pid, item in batch.portfolios.items()}
+    return batch_returns(items, values, now, store)
 
 
 def owned_portfolio(user_id: int, portfolio_id: int) -> Portfolio | None:
     """The portfolio if `user_id` owns it, else None (missing and foreign look the same)."""
     return db.session.scalar(select(Portfolio).where(Portfolio.id == portfolio_id, Portfolio.user_id == user_id))
-
-
-def fx_symbols_for_tracked_portfolios() -> set[str]:
-    """FX symbols (direct quotes) the feed must track to value every portfolio, in one query."""
-    pairs = db.session.execute(
-        select(Asset.currency, Portfolio.base_currency)
-        .distinct()
-        .select_from(Position)
-        .join(Asset, Asset.id == Position.asset_id)
-        .join(Portfolio, Portfolio.id == Position.portfolio_id)
-    ).all()
-    needed: set[str] = set()
-    for currency, base in pairs:
-        needed |= fx_symbols_needed([currency], base)
-    return needed

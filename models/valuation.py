@@ -7,8 +7,13 @@ Design choices (FX, minor units and the rounding mode live in models.currency):
 - The portfolio total equals the sum of its positions to the cent by construction: each
   portfolio money figure is a sum of position figures already rounded to the base
   currency's minor unit (the very round_money() call the position's as_dict() makes).
-- Previous close is converted at the *current* FX rate, so daily change measures the
-  asset's move, not the currency's (no historical FX is tracked).
+- Daily change in base = value now at today's FX minus the reference of
+  models.day_change: opening quantity x previous close at the previous FX close, plus
+  today's trades at their trade price and trade FX (a position bought today moves from
+  its trade price). Without a previous FX close the current rate stands in.
+- Cost basis in base is at trade-date FX (cost_basis_base, from the ledger); unrealised
+  return in base = price part ((value - cost) x FX now) + currency part (cost x FX now -
+  cost at trade FX). Without cost_basis_base the cost converts at today's FX.
 - Percentages divide by the absolute value of their reference (previous value, cost
   basis), so their sign always matches the change; a zero reference (zero quantity, zero
   cost basis) gives None: no division by zero and no made-up 0.
@@ -32,8 +37,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
-from typing import Any
 
+from models.cash import value_cash
 from models.currency import (
     CONTEXT,
     FxRate,
@@ -42,9 +47,9 @@ from models.currency import (
     fx_symbols_needed,
     percent,
     round_money,
-    round_percent,
 )
-from protocol.wire import iso_or_none
+from models.day_change import day_reference
+from models.valuation_results import PortfolioValuation, PositionValuation, difference
 
 __all__ = [  # FxRate, convert and fx_symbols_needed are re-exported from currency
     "DEFAULT_THRESHOLD_PERCENT", "NO_FX_RATE", "NO_PRICE", "FxRate", "PortfolioInput",
@@ -70,28 +75,24 @@ class PositionInput:
     previous_close: Decimal | None
     price_as_of: datetime | None
     last_published_value: Decimal | None = None
+    cost_basis_base: Decimal | None = None
+    opening_quantity: Decimal | None = None
+    day_flow: Decimal = Decimal(0)
+    day_flow_base: Decimal = Decimal(0)
     exchange: str | None = None  # the asset's stored MIC and time zone (models/session_view.py reads them)
     exchange_timezone: str | None = None
 
 
 @dataclass(frozen=True)
 class PortfolioInput:
-    """A portfolio and its positions."""
+    """A portfolio, its positions, its cash per currency and its ledger income (base, from models.ledger)."""
 
     portfolio_id: int
     name: str
     base_currency: str
     positions: tuple[PositionInput, ...]
-
-
-def _money(amount: Decimal | None, currency: str) -> Decimal | None:
-    """round_money() that passes None through."""
-    return None if amount is None else round_money(amount, currency)
-
-
-def _pct(value: Decimal | None) -> Decimal | None:
-    """round_percent() that passes None through."""
-    return None if value is None else round_percent(value)
+    cash: tuple[tuple[str, Decimal], ...] = ()
+    income: tuple[tuple[str, Decimal], ...] = ()
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -99,157 +100,11 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
-def _sub(a: Decimal | None, b: Decimal | None) -> Decimal | None:
-    """A - b at full precision, None if either is unknown."""
-    if a is None or b is None:
-        return None
-    with localcontext(CONTEXT):
-        return a - b
-
-
-@dataclass(frozen=True)
-class PositionValuation:
-    """A position valued at full precision; as_dict() gives the rounded fields."""
-
-    position_id: int
-    symbol: str
-    quantity: Decimal
-    currency: str
-    base_currency: str
-    current_price: Decimal | None
-    current_value: Decimal | None
-    cost_basis: Decimal
-    previous_value: Decimal | None
-    value_in_base: Decimal | None
-    cost_in_base: Decimal | None
-    previous_value_in_base: Decimal | None
-    stale: bool
-    stale_reason: str | None
-    price_age_seconds: int | None
-    significant_change: bool
-    weight: Decimal | None = None
-
-    @property
-    def daily_change(self) -> Decimal | None:
-        """Change in value since previous close, in the asset's currency."""
-        return _sub(self.current_value, self.previous_value)
-
-    @property
-    def daily_change_percent(self) -> Decimal | None:
-        """Daily change as a percentage of |previous value|; None if zero/unknown."""
-        change = self.daily_change
-        if change is None or self.previous_value is None:
-            return None
-        return percent(change, self.previous_value)
-
-    @property
-    def total_return(self) -> Decimal | None:
-        """Current value minus total cost basis, in the asset's currency."""
-        return _sub(self.current_value, self.cost_basis)
-
-    @property
-    def total_return_percent(self) -> Decimal | None:
-        """Total return as a percentage of |cost basis|; None for a zero cost basis."""
-        ret = self.total_return
-        return None if ret is None else percent(ret, self.cost_basis)
-
-    def rounded_value_in_base(self) -> Decimal | None:
-        """value_in_base rounded to the base currency's minor unit (what totals sum)."""
-        return _money(self.value_in_base, self.base_currency)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Message fields: money rounded to its minor unit, percentages to 2 places."""
-        cur = self.currency
-        return {
-            "position_id": self.position_id,
-            "symbol": self.symbol,
-            "quantity": self.quantity,
-            "current_price": self.current_price,
-            "current_value": _money(self.current_value, cur),
-            "cost_basis": round_money(self.cost_basis, cur),
-            "daily_change": _money(self.daily_change, cur),
-            "daily_change_percent": _pct(self.daily_change_percent),
-            "total_return": _money(self.total_return, cur),
-            "total_return_percent": _pct(self.total_return_percent),
-            "weight": _pct(self.weight),
-            "currency": cur,
-            "value_in_base": self.rounded_value_in_base(),
-            "stale": self.stale,
-            "stale_reason": self.stale_reason,
-            "price_age_seconds": self.price_age_seconds,
-            "significant_change": self.significant_change,
-        }
-
-    to_message = as_dict
-
-
-@dataclass(frozen=True)
-class PortfolioValuation:
-    """A valued portfolio; money is summed from rounded position figures (base)."""
-
-    portfolio_id: int
-    name: str
-    base_currency: str
-    total_value: Decimal
-    daily_change: Decimal | None
-    previous_value: Decimal
-    total_cost: Decimal
-    total_return: Decimal | None
-    positions: tuple[PositionValuation, ...]
-    stale_value: Decimal
-    stale_positions: int
-    value_changed: bool
-    as_of: datetime | None
-
-    @property
-    def daily_change_percent(self) -> Decimal | None:
-        """Daily change as a percentage of the contributing previous value."""
-        if self.daily_change is None:
-            return None
-        return percent(self.daily_change, self.previous_value)
-
-    @property
-    def total_return_percent(self) -> Decimal | None:
-        """Total return as a percentage of |total cost| of the live positions."""
-        if self.total_return is None:
-            return None
-        return percent(self.total_return, self.total_cost)
-
-    @property
-    def stale_share_percent(self) -> Decimal | None:
-        """Stale share of total_value: 0 if nothing is stale, None if the total is 0."""
-        if self.stale_value == 0:
-            return Decimal(0)
-        return percent(self.stale_value, self.total_value)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Message fields, each position as its own dict."""
-        return {
-            "portfolio_id": self.portfolio_id,
-            "name": self.name,
-            "base_currency": self.base_currency,
-            "total_value": self.total_value,
-            "daily_change": self.daily_change,
-            "daily_change_percent": _pct(self.daily_change_percent),
-            "total_cost": self.total_cost,
-            "total_return": self.total_return,
-            "total_return_percent": _pct(self.total_return_percent),
-            "positions": [p.as_dict() for p in self.positions],
-            "stale_value": self.stale_value,
-            "stale_share_percent": _pct(self.stale_share_percent),
-            "stale_positions": self.stale_positions,
-            "value_changed": self.value_changed,
-            "as_of": iso_or_none(self.as_of),
-        }
-
-    to_message = as_dict
-
-
 def _is_significant(value: Decimal, last: Decimal | None, daily_pct: Decimal | None, threshold: Decimal) -> bool:
     """Whether the move warrants a position update (strictly above threshold)."""
     if last is None:
         return daily_pct is not None and abs(daily_pct) > threshold
-    moved = _sub(value, last)
+    moved = difference(value, last)
     share = None if moved is None else percent(moved, last)
     if share is None:  # last published 0: any non-zero value is a real change
         return value != 0
@@ -268,18 +123,26 @@ def value_position(
     base_currency: str,
     now: datetime,
     threshold_percent: Decimal = DEFAULT_THRESHOLD_PERCENT,
+    *,
+    previous_fx_rates: Mapping[str, FxRate] | None = None,
 ) -> PositionValuation:
     """Value one position in its own currency and in base_currency."""
     p = position
     factor = conversion_factor(p.currency, base_currency, fx_rates)
+    # The previous close converts at the previous FX close; today's rate stands in when unknown.
+    prev_factor = conversion_factor(p.currency, base_currency, previous_fx_rates or {}) or factor
+    opening = p.quantity if p.opening_quantity is None else p.opening_quantity
     with localcontext(CONTEXT):
         value = None if p.price is None else p.quantity * p.price
-        prev = None
-        if p.price is not None and p.previous_close is not None:
-            prev = p.quantity * p.previous_close
-        cost_base = None if factor is None else p.cost_basis * factor
+        # Without trades today (opening_quantity None) a missing previous close leaves the change unknown.
+        known = p.price is not None and (p.previous_close is not None or p.opening_quantity is not None)
+        prev = day_reference(opening, p.previous_close, Decimal(1), p.day_flow) if known else None
+        cost_base = p.cost_basis_base
+        if cost_base is None and factor is not None:
+            cost_base = p.cost_basis * factor
         value_base = None if factor is None or value is None else value * factor
-        prev_base = None if factor is None or prev is None else prev * factor
+        prev_base = None if value_base is None or not known else day_reference(
+            opening, p.previous_close, prev_factor, p.day_flow_base)
     reason = NO_PRICE if p.price is None else NO_FX_RATE if factor is None else None
     age = None
     if p.price_as_of is not None:
@@ -302,6 +165,7 @@ def value_position(
         stale_reason=reason,
         price_age_seconds=age,
         significant_change=False,
+        fx_factor=factor,
     )
     if value_base is None or reason is not None:
         return valuation
@@ -320,10 +184,13 @@ def value_portfolio(
     now: datetime,
     previous_total: Decimal | None = None,
     threshold_percent: Decimal = DEFAULT_THRESHOLD_PERCENT,
+    *,
+    previous_fx_rates: Mapping[str, FxRate] | None = None,
 ) -> PortfolioValuation:
     """Value every position and aggregate them in the portfolio's base currency."""
     base = portfolio.base_currency
-    positions = [value_position(p, fx_rates, base, now, threshold_percent) for p in portfolio.positions]
+    positions = [value_position(p, fx_rates, base, now, threshold_percent, previous_fx_rates=previous_fx_rates)
+                 for p in portfolio.positions]
     zero = round_money(Decimal(0), base)
     total = stale = cost = live = prev = moved = zero
     stale_count = live_count = daily_count = 0
@@ -344,6 +211,13 @@ def value_portfolio(
                 daily_count += 1
                 moved += value
                 prev += round_money(pos.previous_value_in_base, base)
+        cash = value_cash(portfolio.cash, base, fx_rates, previous_fx_rates or {})
+        for balance in cash:
+            if balance.value_in_base is not None and balance.previous_in_base is not None:
+                total += balance.value_in_base
+                daily_count += 1
+                moved += balance.value_in_base
+                prev += balance.previous_in_base
     weighted = tuple(replace(pos, weight=_weight(pos, total)) for pos in positions)
     stamps = [p.price_as_of for p in portfolio.positions if p.price_as_of is not None]
     return PortfolioValuation(
@@ -361,4 +235,6 @@ def value_portfolio(
         stale_positions=stale_count,
         value_changed=previous_total is None or total != previous_total,
         as_of=max(stamps, key=_as_utc) if stamps else None,
+        cash=cash,
+        income=portfolio.income,
     )

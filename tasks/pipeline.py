@@ -135,7 +135,7 @@ def should_retry(batch: BatchResult, retries: int) -> list[str]:
 def pick_tracked_symbols(store: FeedStatusStore) -> list[str]:
     """Held or watched active assets, FX the portfolios need, requested symbols and recent failures, sorted."""
     held = select(Asset.symbol).join(Position, Position.asset_id == Asset.id).where(
-        Asset.is_active.is_(True), Position.quantity > 0
+        Asset.is_active.is_(True), Position.quantity != 0
     )
     watched = select(Asset.symbol).join(WatchlistItem, WatchlistItem.asset_id == Asset.id).where(
         Asset.is_active.is_(True)

@@ -1,164 +1,32 @@
-"""The reference's PortfolioTracker, and revalue_for_symbols(), which the price feed calls after a batch commits.
-
-revalue_for_symbols() runs in the caller's app context with a bounded number of queries:
-find (and lock) the holders, load them, store snapshots + seq + last published values in
-one transaction, and publish only after that transaction commits. A failed commit
-publishes nothing; a bus failure after commit is logged (clients resync from the stored
-state by seq) and does not undo the commit.
-"""
+"""The reference's PortfolioTracker; revalue_for_symbols() (models.revaluation) runs after each feed batch."""
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import update
-
-from infra.bus import publish_all, watched_channels
-from models.base import db, utcnow
-from models.history_resolution import store_points
+from infra.revaluation import position_data, revalue_for_symbols
+from models.base import utcnow
+from models.holders import fx_symbols_for_tracked_portfolios
 from models.portfolio import Portfolio, Position
 from models.portfolio_valuation import (
     LoadedBatch,
-    LoadedPortfolio,
-    fx_symbols_for_tracked_portfolios,
     load_portfolios,
-    portfolio_ids_holding,
     significant_change_threshold,
     update_data,
     value_batch,
     with_prices,
 )
-from models.valuation import PortfolioValuation, PositionValuation, value_position
-from protocol.bus import bus_message
-from protocol.channels import portfolio_channel, user_channel
-from protocol.client import PORTFOLIO_UPDATE, POSITION_UPDATE
+from models.valuation import value_position
 
 __all__ = ["PortfolioTracker", "fx_symbols_for_tracked_portfolios", "revalue_for_symbols"]
-
-logger = logging.getLogger("pricewire.realtime")
 
 
 def _id(item: Any) -> int:
     """An id from a model instance or an int."""
     return int(item if isinstance(item, int) else item.id)
-
-
-def _stored_daily_change(valuation: PortfolioValuation) -> Decimal:
-    """The snapshot column is NOT NULL: an unknown daily change is stored as 0."""
-    return Decimal(0) if valuation.daily_change is None else valuation.daily_change
-
-
-def _changed(item: LoadedPortfolio, valuation: PortfolioValuation) -> bool:
-    """Whether anything a client shows moved since the last stored snapshot."""
-    last = item.last_snapshot
-    if last is None or any(p.significant_change for p in valuation.positions):
-        return True
-    return (valuation.total_value, _stored_daily_change(valuation), valuation.stale_value) != (
-        last.total_value, last.daily_change, last.stale_value
-    )
-
-
-def _published_values(item: LoadedPortfolio, valuation: PortfolioValuation) -> list[dict[str, Any]]:
-    """New last_published_value rows: significant positions, and live ones never published.
-
-    Only these move the baseline, so small moves accumulate until they are significant.
-    """
-    last = {p.position_id: p.last_published_value for p in item.inputs.positions}
-    rows = []
-    for pos in valuation.positions:
-        value = pos.rounded_value_in_base()
-        if not pos.stale and value is not None and (pos.significant_change or last.get(pos.position_id) is None):
-            rows.append({"id": pos.position_id, "last_published_value": value})
-    return rows
-
-
-def _position_data(pos: PositionValuation, item: LoadedPortfolio, seq: int | None) -> dict[str, Any]:
-    """position_update data: the position's fields plus where it belongs."""
-    return {
-        **pos.as_dict(),
-        "portfolio_id": item.inputs.portfolio_id,
-        "portfolio_name": item.inputs.name,
-        "base_currency": item.inputs.base_currency,
-        "seq": seq,
-    }
-
-
-def _publish_round(dirty: list[int], batch: LoadedBatch, valuations: dict[int, PortfolioValuation],
-                   seqs: dict[int, int], *, moment: datetime,
-                   changed_symbols: set[str]) -> tuple[list[dict[str, Any]], int]:
-    """Build and publish (one pipeline) the updates somebody listens to; (portfolio_update data, position updates)."""
-    updates, messages, positions_sent = [], [], 0
-    watched = watched_channels([portfolio_channel(pid) for pid in dirty]
-                               + [user_channel(batch.portfolios[pid].user_id) for pid in dirty])
-    for pid in dirty:
-        item, valuation = batch.portfolios[pid], valuations[pid]
-        if watched is None or portfolio_channel(pid) in watched:
-            data = update_data(valuation, seqs[pid], moment, changed_symbols, item.inputs)
-            messages.append((portfolio_channel(pid), bus_message(PORTFOLIO_UPDATE, data)))
-            updates.append(data)
-        if watched is not None and user_channel(item.user_id) not in watched:
-            continue
-        for pos in valuation.positions:
-            if pos.significant_change:
-                messages.append((user_channel(item.user_id),
-                                 bus_message(POSITION_UPDATE, _position_data(pos, item, seqs[pid]))))
-                positions_sent += 1
-    publish_all(messages)
-    return updates, positions_sent
-
-
-def revalue_for_symbols(symbols: Iterable[str], now: datetime | None = None) -> list[dict[str, Any]]:
-    """Revalue the portfolios holding `symbols` (prices or FX), store, commit, then publish.
-
-    Returns the portfolio_update data of every portfolio whose update was committed and published: a message
-    nobody listens to (no web process subscribed to its channel) is neither built nor sent; whoever
-    subscribes later reads the committed state.
-    Database errors roll back and propagate; nothing is published then.
-    """
-    moment = now or utcnow()
-    changed_symbols = {s.strip().upper() for s in symbols if s and s.strip()}
-    if not changed_symbols:
-        return []
-    started = time.monotonic()
-    try:
-        ids = portfolio_ids_holding(changed_symbols, lock=True)
-        batch = load_portfolios(ids)
-        valuations = value_batch(batch, moment)
-        dirty = [pid for pid, item in batch.portfolios.items() if _changed(item, valuations[pid])]
-        seqs: dict[int, int] = {}
-        published_rows: list[dict[str, Any]] = []
-        if dirty:
-            store_points([
-                {"portfolio_id": pid, "timestamp": moment, "total_value": valuations[pid].total_value,
-                 "daily_change": _stored_daily_change(valuations[pid]), "stale_value": valuations[pid].stale_value}
-                for pid in dirty
-            ], {pid: batch.portfolios[pid].last_snapshot for pid in dirty})
-            result = db.session.execute(
-                update(Portfolio).where(Portfolio.id.in_(dirty)).values(seq=Portfolio.seq + 1)
-                .returning(Portfolio.id, Portfolio.seq).execution_options(synchronize_session=False)
-            )
-            seqs = {row.id: row.seq for row in result}
-            for pid in dirty:
-                published_rows += _published_values(batch.portfolios[pid], valuations[pid])
-            if published_rows:
-                db.session.execute(update(Position), published_rows)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    # Only now is the state durable: a client that resyncs after this message finds it stored.
-    updates, positions_sent = _publish_round(dirty, batch, valuations, seqs, moment=moment,
-                                             changed_symbols=changed_symbols)
-    logger.info("portfolios revalued", extra={
-        "symbols": len(changed_symbols), "portfolios": len(ids), "published": len(updates),
-        "position_updates": positions_sent, "duration_ms": round((time.monotonic() - started) * 1000, 1),
-    })
-    return updates
 
 
 class PortfolioTracker:
@@ -193,7 +61,7 @@ class PortfolioTracker:
         batch = self._batch(pid, price_updates, moment)
         valuation = value_batch(batch, moment)[pid]
         return update_data(valuation, batch.portfolios[pid].seq, moment, price_updates.keys(),
-                           batch.portfolios[pid].inputs)
+                           inputs=batch.portfolios[pid].inputs)
 
     def update_position_value(self, position: Position, new_price: Decimal,
                               now: datetime | None = None) -> dict[str, Any]:
@@ -209,4 +77,4 @@ class PortfolioTracker:
         inputs = next(p for p in item.inputs.positions if p.position_id == position.id)
         valued = value_position(inputs, batch.fx_rates, item.inputs.base_currency, moment,
                                 significant_change_threshold())
-        return _position_data(valued, item, None)
+        return position_data(valued, item, None)

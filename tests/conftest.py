@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -68,26 +69,34 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A throwaway PostgreSQL database, migrated once for the session."""
+@contextmanager
+def empty_pg_database(prefix: str = "pricewire_test") -> Iterator[str]:
+    """The URL of a new empty PostgreSQL database, dropped on exit (skipped or failed without PostgreSQL)."""
     admin_url = make_url(normalize_database_url(postgres_admin_url()))
-    name = f"pricewire_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
         admin = sa.create_engine(admin_url.set(database="postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
             connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError as exc:
         unavailable("postgresql", str(exc).splitlines()[0])
-    url = admin_url.set(database=name).render_as_string(hide_password=False)
-    application = make_app({"DATABASE_URL": url})
-    with application.app_context():
-        upgrade()
-        db.engine.dispose()
-    yield url
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database, migrated once for the session."""
+    with empty_pg_database() as url:
+        application = make_app({"DATABASE_URL": url})
+        with application.app_context():
+            upgrade()
+            db.engine.dispose()
+        yield url
 
 
 @pytest.fixture

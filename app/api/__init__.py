@@ -16,4 +16,4 @@ class RowIdConverter(IntegerConverter):
     def __init__(self, map: object, *args: object, **kwargs: object) -> None:
         super().__init__(map, min=1, max=MAX_ID)  # type: ignore[arg-type]
 
-from app.api import health, local, monitoring, portfolios, prices, realtime, watchlist  # noqa: E402,F401 - registers routes
+from app.api import health, ledger, local, monitoring, portfolios, prices, realtime, watchlist  # noqa: E402,F401 - registers routes

@@ -16,9 +16,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.extensions import db
 from models.clock import market_now
 from models.exchanges import resolve_market
+from models.holders import fx_symbols_for_tracked_portfolios
 from models.market import Asset, Quote, WatchlistItem
 from models.portfolio import Position
-from models.portfolio_valuation import fx_symbols_for_tracked_portfolios
 from models.session_view import stale_after_seconds
 from models.sessions import is_stale, market_clock
 from protocol.wire import iso

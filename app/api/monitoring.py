@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Response, current_app, request
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from sqlalchemy import select
@@ -157,6 +157,10 @@ class _ScrapeTimeGauges(Collector):
         if isinstance(self.feed.get("assets_tracked"), int | float):
             yield GaugeMetricFamily("pricewire_feed_assets_tracked", "Assets the feed updates",
                                     value=self.feed["assets_tracked"])
+        if isinstance(self.feed.get("portfolio_revaluation_failures"), int):
+            yield CounterMetricFamily("pricewire_portfolio_revaluation_failures",
+                                      "Portfolios whose revaluation failed and was skipped",
+                                      value=self.feed["portfolio_revaluation_failures"])
         freshness = data_freshness()
         if freshness is not None:
             yield GaugeMetricFamily("pricewire_data_age_seconds", "Age of the newest stored quote",

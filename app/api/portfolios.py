@@ -14,6 +14,7 @@ from app.api.history import DAYS_ERROR, parse_days, thinned_series
 from app.api.monitoring import json_response
 from app.extensions import db, login_required
 from models.base import utcnow
+from models.performance import PERIOD_ERROR, PERIODS, performance
 from models.portfolio import Portfolio, PortfolioValue
 from models.portfolio_valuation import owned_portfolio, portfolio_update_data, value_portfolios
 from protocol.wire import iso
@@ -74,6 +75,21 @@ def portfolio_history(portfolio_id: int) -> Response:
     snapshots, thinned = history_snapshots(portfolio_id, since)
     return json_response({"portfolio_id": portfolio_id, "days": days, "since": iso(since),
                           "thinned": thinned, "snapshots": snapshots})
+
+
+@blueprint.get("/api/portfolios/<id:portfolio_id>/performance")
+@login_required
+def portfolio_performance(portfolio_id: int) -> Response:
+    """TWR, MWR and the day-end value series of `period` (1D, 1W, 1M, YTD, 1Y, ALL; default 1M)."""
+    if (portfolio := owned_portfolio(current_user.id, portfolio_id)) is None:
+        return json_response(NOT_FOUND, 404)
+    period = request.args.get("period", "1M").upper()
+    if period not in PERIODS:
+        return json_response({"error": PERIOD_ERROR, "fields": {"period": PERIOD_ERROR}}, 400)
+    now = utcnow()
+    valuation = value_portfolios([portfolio_id], now)[portfolio_id]
+    data = performance(portfolio_id, period, now, valuation.total_value, portfolio.base_currency)
+    return json_response({"portfolio_id": portfolio_id, "base_currency": portfolio.base_currency, **data})
 
 
 def history_snapshots(portfolio_id: int, since: datetime) -> tuple[list[dict[str, Any]], bool]:

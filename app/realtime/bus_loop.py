@@ -6,15 +6,12 @@ import contextlib
 import logging
 import random
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import gevent
 
 from app.realtime.tasks import spawn
-from infra.bus import Bus, BusError, Listener
-
-if TYPE_CHECKING:
-    from app.realtime.relay import Relay
+from infra.bus import Bus, BusError, BusMessage, Listener
 
 logger = logging.getLogger("pricewire.realtime")
 
@@ -31,13 +28,40 @@ def backoff_delay(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF
     return delay / 2 + random.random() * delay / 2
 
 
+class BusClient(Protocol):
+    """What the loop needs of the relay: the channels to hear, and where to report."""
+
+    @property
+    def requested(self) -> int:
+        """The newest subscription generation asked for."""
+
+    @property
+    def applied(self) -> int:
+        """The newest generation the listener applied."""
+
+    def wanted_channels(self) -> set[str]:
+        """Every channel the listener should hear now."""
+
+    def listening(self, added: set[str], removed: set[str], generation: int) -> None:
+        """The listener now hears `added`, not `removed`, up to `generation`."""
+
+    def dispatch(self, message: BusMessage) -> None:
+        """Handle one message."""
+
+    def mark_down(self, reason: str) -> None:
+        """The bus failed."""
+
+    def mark_up(self) -> None:
+        """The bus works (again)."""
+
+
 class BusLoop:
     """The only user of the process's Listener (redis-py pub/sub is not safe to share between greenlets).
 
     Connections never touch it: they change the relay's wanted channels and wait for `applied`.
     """
 
-    def __init__(self, relay: Relay, bus: Bus, probe_channel: str, probe_interval: float) -> None:
+    def __init__(self, relay: BusClient, bus: Bus, probe_channel: str, probe_interval: float) -> None:
         self.relay = relay
         self.bus = bus
         self.probe_channel = probe_channel

@@ -57,7 +57,7 @@ class ConnectionManager:
     def local_stats(self) -> dict[str, Any]:
         """This process's connection numbers (for /metrics); zeros where no socket was ever opened."""
         relay = self._relay()
-        return relay.local_stats() if relay is not None else {**ZERO_STATS, "updated_at": time.time()}
+        return relay.snapshot() if relay is not None else {**ZERO_STATS, "updated_at": time.time()}
 
     def process_stats(self) -> list[dict[str, Any]]:
         """Every live web process's stats (this process only, in embedded mode)."""
@@ -78,7 +78,7 @@ class ConnectionManager:
         cluster = get_cluster(self.app)
         if cluster is None:
             relay = self._relay()
-            return 0 if relay is None else len(relay.by_user)
+            return 0 if relay is None else len(relay.router.by_user)
         return len(cluster.user_ids())
 
     def get_total_asset_subscriptions(self) -> int:
@@ -101,7 +101,7 @@ class ConnectionManager:
         relay = self._relay()
         if relay is None:
             return []
-        items = [{**c.describe(), "process": relay.instance} for c in relay.by_user.get(user_id, ())]
+        items = [{**c.describe(), "process": relay.instance} for c in relay.user_connections(user_id)]
         return sorted(items, key=lambda item: (item["connected_at"], item["connection_id"]))
 
     # ---- broadcasts --------------------------------------------------------------------------------

@@ -1,206 +1,130 @@
-"""The relay of a web process: one bus listener, refcounted channels, fan-out to local sockets, resume buffers."""
+"""The relay of a web process: one bus listener, and fan-out of what it hears to the local sockets.
+
+Three parts, composed here: the Router (sockets, subscribers, refcounts, linger, resume buffers, fan-out),
+the BusState (up or down, what the listener hears, the feed's last word) and the Lifecycle (greenlets,
+pings, SIGTERM, the collector). The BusLoop talks to the Relay through the narrow `BusClient` interface
+(app.realtime.bus_loop); the stats heartbeat reads `snapshot()`.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
-import gevent
-import gevent.event
 from flask import Flask
 
 from app import metrics
 from app.realtime.buffers import ResumeBuffer
-from app.realtime.bus_loop import OP_TIMEOUT, BusLoop
-from app.realtime.connection import WRITTEN, Connection, record_written
+from app.realtime.bus_loop import BusLoop
+from app.realtime.bus_state import BusState
+from app.realtime.connection import Connection
 from app.realtime.gc_tuning import GcScheduler
+from app.realtime.lifecycle import Lifecycle
 from app.realtime.pings import PingSchedule
 from app.realtime.resync import channel_snapshots
+from app.realtime.router import Router
 from app.realtime.shared_reads import SharedReads
-from app.realtime.stats import StatsHeartbeat, relay_stats
-from app.realtime.tasks import spawn
+from app.realtime.socket import open_sockets
+from app.realtime.stats import StatsHeartbeat
+from app.realtime.tasks import live_tasks, spawn
 from app.realtime.updates import Update, channel_kind, make_update, snapshot_update, text_frame
 from infra.bus import BusError, BusMessage, get_bus
-from protocol.bus import CONTROL_LOGOUT, CONTROL_TOKEN_REVOKED, FEED_DEGRADED, FEED_RECOVERED, parse_bus_message
+from infra.settings import get_settings
+from protocol.bus import CONTROL_LOGOUT, CONTROL_TOKEN_REVOKED, BusPayload, parse_bus_message
 from protocol.channels import FEED_CHANNEL, HEARTBEAT_CHANNEL, channel_user_id, is_user_channel, user_channel
 from protocol.client import ASSET_UPDATE, FEED_STATUS
-from protocol.codes import CLOSE_GOING_AWAY, UNAUTHORIZED
+from protocol.codes import UNAUTHORIZED
 from protocol.wire import client_envelope
 
 logger = logging.getLogger("pricewire.realtime")
 
 EXTENSION_KEY = "pricewire.relay"
-LINGER_SECONDS = 60.0  # keep an unwanted channel (and its resume buffer) this long for reconnecting clients
-FANOUT_YIELD = 256  # let writers run after this many deliveries
-PING_TICK_SECONDS = 1.0
-HEALTHY_FEED_STATES = frozenset({"ok", "healthy", "recovered", "running", ""})
 
 
 class Relay:
     """Connections register here; the BusLoop feeds dispatch(); updates are enqueued, never written here."""
 
     def __init__(self, app: Flask) -> None:
+        settings = get_settings(app)
         self.app = app
         self.pid = os.getpid()
         self.instance = f"{socket.gethostname()}:{self.pid}"
-        self.buffer_size = int(app.config["WEBSOCKET_RESUME_BUFFER_SIZE"])
-        self.connections: dict[str, Connection] = {}
-        self.by_user: dict[int, set[Connection]] = {}
-        self.subscribers: dict[str, set[Connection]] = {}
-        self.idle_since: dict[str, float] = {}
-        self.buffers: dict[str, ResumeBuffer[Update]] = {}
-        self.listened: set[str] = set()
-        self.subscription_counts = {"asset": 0, "portfolio": 0}  # (connection, channel) pairs by kind
-        self.dirty_users: set[int] = set()  # whose connection list changed since the last stats write
-        self.bus_state = "starting"  # "up" | "down"
-        self.last_worker_heartbeat: float | None = None
-        self.last_feed_status: tuple[str, str] | None = None  # (status, frame) of the feed's latest word
+        self.router = Router(settings.websocket_resume_buffer_size, self._stats_changed)
+        self.bus = BusState()
         self.reads = SharedReads(app)  # subscribe's reads, shared by every socket of the process
-        self.requested = 0
-        self.applied = 0
-        self._applied_event = gevent.event.Event()
+        self.stats = StatsHeartbeat(app, self.instance, self.router, self.snapshot)
         probe_channel = f"_relay:{self.instance}:{uuid.uuid4().hex[:8]}"
-        self.loop = BusLoop(self, get_bus(app), probe_channel, float(app.config["WEBSOCKET_BUS_PROBE_INTERVAL"]))
-        self.greenlet: gevent.Greenlet | None = None
-        self.stats = StatsHeartbeat(self)
-        self.pings = PingSchedule(float(app.config["WEBSOCKET_HEARTBEAT_INTERVAL"]),
-                                  float(app.config["WEBSOCKET_PONG_TIMEOUT"]))
-        self.pinger: gevent.Greenlet | None = None
-        self.stopping = False  # SIGTERM came: new sockets are told 1001 too
+        self.loop = BusLoop(self, get_bus(app), probe_channel, float(settings.websocket_bus_probe_interval))
+        self.pings = PingSchedule(float(settings.websocket_heartbeat_interval), float(settings.websocket_pong_timeout))
         # In-process test apps share the interpreter with pytest: only served processes tune its collector.
-        self.gc = GcScheduler(0 if app.testing else float(app.config["WEBSOCKET_GC_FREEZE_INTERVAL"]),
-                              float(app.config["WEBSOCKET_GC_COLLECT_INTERVAL"]))
+        gc = GcScheduler(0 if app.testing else float(settings.websocket_gc_freeze_interval),
+                         float(settings.websocket_gc_collect_interval))
+        self.lifecycle = Lifecycle(self.router, self.loop, self.stats, self.pings, gc)
+
+    def _stats_changed(self) -> None:
+        self.stats.mark_dirty()
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
     def ensure_started(self) -> None:
-        """Start the listener greenlet (and the stats heartbeat) on first use."""
-        if self.greenlet is None or self.greenlet.dead:
-            self.greenlet = spawn(self.loop.run, name="relay")
-            self.pinger = spawn(self._ping_all, name="relay-pings")
-            self.stats.start()
-            self.gc.start()
-            self._close_sockets_on_sigterm()
+        """Start the background work on first use."""
+        self.lifecycle.ensure_started()
 
     def stop(self) -> None:
         """Stop listening (tests, shutdown)."""
-        self.loop.stopped = True
-        if self.greenlet is not None:
-            self.greenlet.kill(block=True, timeout=OP_TIMEOUT)
-        if self.pinger is not None:
-            self.pinger.kill(block=True, timeout=OP_TIMEOUT)
-        self.loop.drop_listener()
-        self.stats.stop()
-        self.gc.stop()
+        self.lifecycle.stop()
 
     def going_away(self) -> None:
-        """The process is stopping: close every socket with 1001, so clients reconnect (and resume) elsewhere now.
+        """The process is stopping: 1001 to every socket (and to any accepted from now on)."""
+        self.lifecycle.going_away()
 
-        From here on a socket accepted before the server stops listening is closed 1001 at once (see
-        ws.routes): it would otherwise be cut without a close frame when the graceful timeout ends."""
-        self.stopping = True
-        logger.info("server shutting down: closing sockets", extra={"connections": len(self.connections)})
-        for index, connection in enumerate(list(self.connections.values()), 1):
-            connection.close(CLOSE_GOING_AWAY, "server shutting down")
-            if index % FANOUT_YIELD == 0:
-                gevent.sleep(0)
+    @property
+    def stopping(self) -> bool:
+        """SIGTERM came: a socket accepted now is closed 1001 at once."""
+        return self.lifecycle.stopping
 
-    def _close_sockets_on_sigterm(self) -> None:
-        """gunicorn's graceful stop (SIGTERM) waits for requests to end, and a socket never ends on its own:
-        say 1001 to every socket first, then let gunicorn's handler run. Not installed without a server's handler."""
-        previous = signal.getsignal(signal.SIGTERM)
-        if not callable(previous) or getattr(previous, "pricewire_relay", False):
-            return
-
-        def on_sigterm(signum: int, frame: Any) -> None:
-            spawn(self.going_away, name="relay-going-away")
-            previous(signum, frame)
-
-        on_sigterm.pricewire_relay = True  # type: ignore[attr-defined]
-        with contextlib.suppress(ValueError):  # not the main thread: leave the server's handling alone
-            signal.signal(signal.SIGTERM, on_sigterm)
-
-    def _ping_all(self) -> None:
-        """One timer for every socket's pings (see PingSchedule): never a socket pinged twice in an interval."""
-        tick = min(PING_TICK_SECONDS, self.pings.interval, self.pings.pong_timeout)
-        while True:
-            gevent.sleep(tick)
-            for index, _ in enumerate(self.pings.run_due(self.connections.get), 1):
-                if index % FANOUT_YIELD == 0:
-                    gevent.sleep(0)
-
-    # ---- connections (socket greenlets; never block, never do IO) -------------------------------
+    # ---- sockets (socket greenlets; never block, never do IO) -----------------------------------
 
     def register(self, connection: Connection) -> int:
         """A socket was accepted: it also gets its user's channel (logout, notifications); see subscribe()."""
-        self.connections[connection.id] = connection
-        self.by_user.setdefault(connection.user_id, set()).add(connection)
+        self.router.add(connection)
         self.pings.add(connection.id)
         generation = self.subscribe(connection, user_channel(connection.user_id))
-        metrics.connections.set(len(self.connections))
+        metrics.connections.set(len(self.router.connections))
         return generation
 
     def unregister(self, connection: Connection) -> None:
         """A socket ended: drop it from every channel."""
-        if self.connections.pop(connection.id, None) is None:
+        if not self.router.discard(connection):
             return
-        for channel in [*connection.subscriptions, user_channel(connection.user_id)]:
-            self._remove(channel, connection)
         for subscription in connection.subscriptions.values():
             metrics.subscriptions.labels(subscription.kind).dec()
-        users = self.by_user.get(connection.user_id)
-        if users is not None:
-            users.discard(connection)
-            if not users:
-                del self.by_user[connection.user_id]
-        metrics.connections.set(len(self.connections))
-        self._changed(connection)
-
-    def _changed(self, connection: Connection) -> None:
-        self.dirty_users.add(connection.user_id)
-        self.stats.mark_dirty()
+        metrics.connections.set(len(self.router.connections))
 
     def subscribe(self, connection: Connection, channel: str) -> int:
         """Route `channel` to `connection`; a generation for wait_applied() (0: already listening)."""
-        members = self.subscribers.setdefault(channel, set())
-        kind = channel_kind(channel)
-        if kind is not None and connection not in members:
-            self.subscription_counts[kind] += 1
-        members.add(connection)
-        self.idle_since.pop(channel, None)
-        self._changed(connection)
-        if channel in self.listened or self.bus_state == "down":
-            return 0
-        self.requested += 1
-        return self.requested
+        self.router.route(connection, channel)
+        return self.bus.request(channel)
 
     def unsubscribe(self, connection: Connection, channel: str) -> None:
         """Stop routing `channel` to `connection` (the listener lingers on it for a while)."""
-        self._remove(channel, connection)
-        self._changed(connection)
+        self.router.unroute(connection, channel)
 
     def wait_applied(self, generation: int, timeout: float = 2.0) -> bool:
         """Block this greenlet until the listener subscribed everything asked for up to `generation`."""
-        deadline = time.monotonic() + timeout
-        while self.applied < generation and self.bus_state != "down":
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._applied_event.wait(remaining):
-                return False
-        return True
+        return self.bus.wait_applied(generation, timeout)
 
     def replay(self, channel: str, last_seq: int) -> list[Update] | None:
-        """Updates after `last_seq`: this process's buffer (fast path), else the bus's kept history (the client
-        was on another process, or this one subscribed too late); None when neither covers the gap."""
-        buffer = self.buffers.get(channel)
-        missed = None if buffer is None else buffer.since(last_seq)
+        """Updates after `last_seq`: this process's buffer, else the bus's kept history; None if neither covers.
+
+        The kept history serves a client that was on another process, or one this process subscribed too late.
+        """
+        missed = self.router.replay(channel, last_seq)
         return missed if missed is not None else self._replay_kept(channel, last_seq)
 
     def _replay_kept(self, channel: str, last_seq: int) -> list[Update] | None:
@@ -218,45 +142,43 @@ class Relay:
             kept.append(make_update(channel, payload.type, payload.data, None, payload.published_at))
         return kept.since(last_seq)
 
-    def _remove(self, channel: str, connection: Connection) -> None:
-        members = self.subscribers.get(channel)
-        if members is None or connection not in members:
-            return
-        members.discard(connection)
-        kind = channel_kind(channel)
-        if kind is not None:
-            self.subscription_counts[kind] -= 1
-        if not members:
-            del self.subscribers[channel]
-            self.idle_since[channel] = time.monotonic()
+    def user_connections(self, user_id: int) -> list[Connection]:
+        """The open sockets of one user in this process."""
+        return self.router.user_connections(user_id)
 
-    # ---- called by the BusLoop --------------------------------------------------------------------
+    def degraded_notice(self) -> str | None:
+        """The feed_status a new socket should see first, if any."""
+        return self.bus.degraded_notice()
+
+    # ---- the BusLoop's interface (bus_loop.BusClient) -------------------------------------------
+
+    @property
+    def requested(self) -> int:
+        """The newest generation asked for."""
+        return self.bus.requested
+
+    @property
+    def applied(self) -> int:
+        """The newest generation the listener applied."""
+        return self.bus.applied
 
     def wanted_channels(self) -> set[str]:
         """What the listener should hear: feed, heartbeat, every routed channel, recently idle ones."""
-        now = time.monotonic()
-        for channel in [c for c, since in self.idle_since.items() if now - since > LINGER_SECONDS]:
-            del self.idle_since[channel]
-        return {FEED_CHANNEL, HEARTBEAT_CHANNEL, *self.subscribers, *self.idle_since}
+        return {FEED_CHANNEL, HEARTBEAT_CHANNEL, *self.router.wanted_channels()}
+
+    @property
+    def listened(self) -> set[str]:
+        """The channels the listener hears now."""
+        return self.bus.listened
 
     def listening(self, added: set[str], removed: set[str], generation: int) -> None:
         """The listener now hears `added` (fresh buffers: no gap is covered before now) and not `removed`."""
-        for channel in added:
-            if channel_kind(channel) is not None:
-                self.buffers[channel] = ResumeBuffer(self.buffer_size)
-        for channel in removed:
-            self.buffers.pop(channel, None)
+        self.router.open_buffers(added, removed)
         self.reads.forget(removed)
-        self.listened = (self.listened | added) - removed
-        self._set_applied(generation)
-
-    def _set_applied(self, generation: int) -> None:
-        self.applied = max(self.applied, generation)
-        event, self._applied_event = self._applied_event, gevent.event.Event()
-        event.set()
+        self.bus.listening(added, removed, generation)
 
     def dispatch(self, message: BusMessage) -> None:
-        """One bus message: control, feed status, user message or channel update."""
+        """One bus message: control, heartbeat, channel update, feed status or user message."""
         channel = message.channel
         try:
             payload = parse_bus_message(message.data)
@@ -267,121 +189,89 @@ class Relay:
         if payload.published_at is not None:
             metrics.relay_lag.set(max(0.0, time.time() - payload.published_at))
         if channel == HEARTBEAT_CHANNEL:
-            self.last_worker_heartbeat = time.time()
-            return
-        if payload.type.startswith("_"):  # control messages never reach clients
-            if payload.type == CONTROL_LOGOUT and is_user_channel(channel):
-                self._logout(channel_user_id(channel))
-            elif payload.type == CONTROL_TOKEN_REVOKED and is_user_channel(channel):
-                self._token_revoked(channel_user_id(channel), str(payload.data.get("token_hash")))
-            return
-        if channel_kind(channel) is not None:
+            self.bus.heard_heartbeat()
+        elif payload.type.startswith("_"):  # control messages never reach clients
+            self._control(channel, payload)
+        elif channel_kind(channel) is not None:
             update = make_update(channel, payload.type, payload.data, None, payload.published_at)
-            buffer = self.buffers.get(channel)
-            if buffer is not None:
-                buffer.append(update)
-            if update.kind == ASSET_UPDATE and channel in self.listened:
+            if update.kind == ASSET_UPDATE and channel in self.bus.listened:
                 self.reads.heard(channel, payload.data)
-            self._fan_out(self.subscribers.get(channel, ()), lambda c: c.deliver(update), update.kind,
-                          update.published_at)
+            self.router.deliver(update)
+        else:
+            self._broadcast(channel, payload)
+
+    def _control(self, channel: str, payload: BusPayload) -> None:
+        if not is_user_channel(channel):
             return
-        # Serialised once for every local socket: connection_id is null.
+        user_id = channel_user_id(channel)
+        if payload.type == CONTROL_LOGOUT:
+            # Only browser sessions end with a logout; token clients end when their token is revoked.
+            self.router.close_user(user_id, lambda c: c.identity.method == "session", UNAUTHORIZED, "logged out")
+        elif payload.type == CONTROL_TOKEN_REVOKED:
+            token_hash = str(payload.data.get("token_hash"))
+            self.router.close_user(
+                user_id, lambda c: c.identity.method == "token" and c.identity.token_hash == token_hash,
+                UNAUTHORIZED, "token revoked")
+
+    def _broadcast(self, channel: str, payload: BusPayload) -> None:
+        """Feed status to every socket, a user message to that user's: serialized once (connection_id null)."""
         text = client_envelope(payload.type, payload.data)
         frame = text_frame(text)
         if channel == FEED_CHANNEL:
             if payload.type == FEED_STATUS:
-                self.last_feed_status = (str(payload.data.get("status", "")), text)
-            self._fan_out(self.connections.values(),
-                          lambda c: c.push(text, payload.type, FEED_CHANNEL, payload.published_at, frame=frame),
-                          payload.type, payload.published_at)
+                self.bus.heard_feed_status(str(payload.data.get("status", "")), text)
+            self.router.to_everyone(text, payload.type, FEED_CHANNEL, frame, payload.published_at)
         elif is_user_channel(channel):
-            self._fan_out(self.subscribers.get(channel, ()),
-                          lambda c: c.push(text, payload.type, None, payload.published_at, frame=frame),
-                          payload.type, payload.published_at)
-
-    def _fan_out(self, targets: Iterable[Connection], action: Callable[[Connection], str], kind: str,
-                 published_at: float | None = None) -> None:
-        """Run `action` for every target; what went straight to sockets is counted once for the whole update."""
-        written = 0
-        for index, connection in enumerate(list(targets), 1):
-            try:
-                if action(connection) == WRITTEN:
-                    written += 1
-            except Exception:
-                logger.exception("delivery failed", extra={"connection_id": connection.id})
-            if index % FANOUT_YIELD == 0:
-                gevent.sleep(0)
-        if written:
-            record_written(kind, written, published_at)
-
-    def _logout(self, user_id: int) -> None:
-        # Only browser sessions end with a logout; token clients end when their token is revoked.
-        for connection in list(self.by_user.get(user_id, ())):
-            if connection.identity.method == "session":
-                connection.close(UNAUTHORIZED, "logged out")
-
-    def _token_revoked(self, user_id: int, token_hash: str) -> None:
-        for connection in list(self.by_user.get(user_id, ())):
-            if connection.identity.method == "token" and connection.identity.token_hash == token_hash:
-                connection.close(UNAUTHORIZED, "token revoked")
-
-    # ---- bus state ---------------------------------------------------------------------------------
-
-    @staticmethod
-    def _feed_status(status: str, message: str) -> str:
-        return client_envelope(FEED_STATUS, {"status": status, "source": "relay", "message": message})
-
-    def degraded_notice(self) -> str | None:
-        """The feed_status a new socket should see first: the bus is down, or the feed's last word was bad."""
-        if self.bus_state == "down":
-            return self._feed_status(FEED_DEGRADED, "live updates are interrupted; reconnecting to the bus")
-        if self.last_feed_status is not None and self.last_feed_status[0] not in HEALTHY_FEED_STATES:
-            return self.last_feed_status[1]
-        return None
+            self.router.to_channel(channel, text, payload.type, frame, payload.published_at)
 
     def mark_down(self, reason: str) -> None:
         """The bus failed: tell every socket once; buffers are void (what was missed is unknown)."""
-        previous, self.bus_state = self.bus_state, "down"
-        self.listened = set()
-        self.buffers.clear()
+        self.router.buffers.clear()
         self.reads.forget()
-        self._set_applied(self.requested)
+        changed = self.bus.went_down()
         self.stats.mark_dirty()
-        if previous == "down":
-            return
-        logger.warning("bus down", extra={"reason": reason})
-        text = self._feed_status(FEED_DEGRADED, "live updates are interrupted; reconnecting to the bus")
-        self._broadcast_status(text)
+        if changed:
+            logger.warning("bus down", extra={"reason": reason})
+            self._status_to_everyone(self.bus.degraded_broadcast())
 
     def mark_up(self) -> None:
         """The bus works (again): after an outage, say so and send fresh state for every subscription."""
-        previous, self.bus_state = self.bus_state, "up"
+        recovered = self.bus.came_up()
         self.stats.mark_dirty()
-        if previous != "down":
-            return
-        logger.info("bus recovered")
-        self._broadcast_status(self._feed_status(FEED_RECOVERED, "live updates resumed"))
-        spawn(self._refresh_snapshots, name="relay-refresh")
+        if recovered:
+            logger.info("bus recovered")
+            self._status_to_everyone(self.bus.recovered_notice())
+            spawn(self._refresh_snapshots, name="relay-refresh")
 
-    def _broadcast_status(self, text: str) -> None:
-        frame = text_frame(text)
-        self._fan_out(self.connections.values(), lambda c: c.push(text, FEED_STATUS, FEED_CHANNEL, frame=frame),
-                      FEED_STATUS)
+    def _status_to_everyone(self, text: str) -> None:
+        self.router.to_everyone(text, FEED_STATUS, FEED_CHANNEL, text_frame(text))
 
     def _refresh_snapshots(self) -> None:
-        channels = [channel for channel in self.subscribers if channel_kind(channel) is not None]
+        channels = self.router.update_channels()
         if not channels:
             return
         with self.app.app_context():
             snapshots = channel_snapshots(channels)
         for channel, data in snapshots.items():
             update = snapshot_update(channel, data)  # one frame for all: connection_id is null
-            self._fan_out(self.subscribers.get(channel, ()), partial(Connection.deliver_snapshot, update=update),
-                          update.kind)
+            self.router.fan_out(self.router.subscribers.get(channel, ()),
+                                partial(Connection.deliver_snapshot, update=update), update.kind)
 
-    def local_stats(self) -> dict[str, Any]:
-        """This process's numbers (for /metrics and the cluster heartbeat)."""
-        return relay_stats(self)
+    # ---- stats ----------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """This process's numbers (for /metrics, the cluster heartbeat and `flask ws monitor`)."""
+        return {
+            "instance": self.instance,
+            "pid": self.pid,
+            **self.router.counts(),
+            **self.bus.snapshot(),
+            "bus_messages_received": self.loop.received,
+            "bus_connects": self.loop.connects,
+            "greenlets": live_tasks(),
+            "open_sockets": open_sockets(),
+            "updated_at": time.time(),
+        }
 
 
 def close_all_sockets(app: Flask) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import gevent
@@ -15,12 +16,10 @@ from flask import Flask
 
 from app.realtime.cluster import PROCESS_TTL_SECONDS, STATS_PERIOD_SECONDS, ClusterState
 from app.realtime.feed_requests import ask_feed_for
-from app.realtime.socket import open_sockets
-from app.realtime.tasks import live_tasks, spawn
-from protocol.channels import channel_symbol, is_asset_channel
+from app.realtime.tasks import spawn
 
 if TYPE_CHECKING:
-    from app.realtime.relay import Relay
+    from app.realtime.router import Router
 
 logger = logging.getLogger("pricewire.realtime")
 
@@ -41,11 +40,14 @@ def get_cluster(app: Flask) -> ClusterState | None:
 
 
 class StatsHeartbeat:
-    """Writes the relay's stats every STATS_PERIOD_SECONDS, and soon after any change."""
+    """Writes the relay's snapshot and its users' sockets every STATS_PERIOD_SECONDS, and soon after a change."""
 
-    def __init__(self, relay: Relay) -> None:
-        self.relay = relay
-        self.cluster = get_cluster(relay.app)
+    def __init__(self, app: Flask, instance: str, router: Router, snapshot: Callable[[], dict[str, Any]]) -> None:
+        self.app = app
+        self.instance = instance
+        self.router = router
+        self.snapshot = snapshot
+        self.cluster = get_cluster(app)
         self.greenlet: gevent.Greenlet | None = None
         self.writes = 0
         self._dirty = gevent.event.Event()
@@ -61,7 +63,7 @@ class StatsHeartbeat:
             self.greenlet.kill(block=True, timeout=3)
         if self.cluster is not None:
             with contextlib.suppress(redis.RedisError, OSError):
-                self.cluster.remove_process(self.relay.instance)
+                self.cluster.remove_process(self.instance)
 
     def mark_dirty(self) -> None:
         """Something changed: publish soon."""
@@ -81,9 +83,9 @@ class StatsHeartbeat:
 
     def _describe(self, user_id: int) -> list[dict[str, Any]]:
         items = []
-        for connection in list(self.relay.by_user.get(user_id, ())):
+        for connection in self.router.user_connections(user_id):
             item = connection.describe()
-            item["process"] = self.relay.instance
+            item["process"] = self.instance
             items.append(item)
         return items
 
@@ -91,17 +93,17 @@ class StatsHeartbeat:
         """Rewrite this process's key and refresh its users' slots; False when Redis does not answer."""
         if self.cluster is None:
             return False
-        self.relay.dirty_users.clear()
+        self.router.dirty_users.clear()
         users: dict[int, list[dict[str, Any]] | str] = {}
         slots: list[tuple[int, list[str]]] = []
-        for index, user_id in enumerate(list(self.relay.by_user), 1):
+        for index, user_id in enumerate(list(self.router.by_user), 1):
             items = self._describe(user_id)
             users[user_id] = json.dumps(items)
             slots.append((user_id, [item["connection_id"] for item in items]))
             if index % YIELD_EVERY_USERS == 0:
                 gevent.sleep(0)
         try:
-            self.cluster.write_process(self.relay.instance, self.relay.local_stats(), users, PROCESS_TTL_SECONDS)
+            self.cluster.write_process(self.instance, self.snapshot(), users, PROCESS_TTL_SECONDS)
             self.cluster.refresh_slots(dict(slots), PROCESS_TTL_SECONDS)
         except (redis.RedisError, OSError) as exc:
             logger.info("stats heartbeat failed", extra={"error": str(exc)})
@@ -112,46 +114,21 @@ class StatsHeartbeat:
 
     def _renew_feed_requests(self) -> None:
         """Subscribed symbols stay requested from the feed for as long as someone listens."""
-        symbols = [channel_symbol(channel) for channel, members in self.relay.subscribers.items()
-                   if is_asset_channel(channel) and members]
+        symbols = self.router.subscribed_symbols()
         if symbols:
-            ask_feed_for(self.relay.app, symbols)
+            ask_feed_for(self.app, symbols)
 
     def write_changes(self) -> bool:
         """Only the summary and the users whose sockets changed (cheap enough to do on every change)."""
         if self.cluster is None:
             return False
-        changed, self.relay.dirty_users = self.relay.dirty_users, set()
+        changed, self.router.dirty_users = self.router.dirty_users, set()
         users = {user_id: self._describe(user_id) for user_id in changed}
         try:
-            self.cluster.update_process(self.relay.instance, self.relay.local_stats(), users, PROCESS_TTL_SECONDS)
+            self.cluster.update_process(self.instance, self.snapshot(), users, PROCESS_TTL_SECONDS)
         except (redis.RedisError, OSError) as exc:
-            self.relay.dirty_users |= changed
+            self.router.dirty_users |= changed
             logger.info("stats update failed", extra={"error": str(exc)})
             return False
         self.writes += 1
         return True
-
-
-def relay_stats(relay: Relay) -> dict[str, Any]:
-    """One process's numbers: connections, users, subscriptions, bus state, traffic, live greenlets."""
-    connections = list(relay.connections.values())
-    heartbeat = relay.last_worker_heartbeat
-    return {
-        "instance": relay.instance,
-        "pid": relay.pid,
-        "connections": len(connections),
-        "authenticated_users": len(relay.by_user),
-        "asset_subscriptions": relay.subscription_counts["asset"],
-        "portfolio_subscriptions": relay.subscription_counts["portfolio"],
-        "channels": len(relay.listened),
-        "bus_state": relay.bus_state,
-        "bus_messages_received": relay.loop.received,
-        "bus_connects": relay.loop.connects,
-        "worker_heartbeat_age": None if heartbeat is None else round(time.time() - heartbeat, 3),
-        "messages_sent": sum(connection.sent for connection in connections),
-        "messages_dropped": sum(connection.dropped for connection in connections),
-        "greenlets": live_tasks(),
-        "open_sockets": open_sockets(),
-        "updated_at": time.time(),
-    }

@@ -104,7 +104,7 @@ def _reserve_slot(app: Flask, relay: Relay, user_id: int, connection_id: str) ->
             return cluster.reserve_slot(user_id, connection_id, limit)
         except Exception as exc:
             logger.info("connection slot check fell back to local count", extra={"error": str(exc)})
-    return len(relay.by_user.get(user_id, ())) < limit
+    return len(relay.user_connections(user_id)) < limit
 
 
 def _release_slot(app: Flask, identity: Any, connection_id: str) -> None:

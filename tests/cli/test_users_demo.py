@@ -6,7 +6,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from cli import register_cli
-from models import ApiToken, Portfolio, Position, User, WatchlistItem, db
+from models import ApiToken, Portfolio, Position, Transaction, User, WatchlistItem, db
 
 
 def runner(app: Flask):  # type: ignore[no-untyped-def]
@@ -44,6 +44,9 @@ def test_demo_seed_is_idempotent(app: Flask) -> None:
     assert portfolio is not None and portfolio.name == "Growth Portfolio"
     symbols = sorted(position.asset.symbol for position in db.session.scalars(select(Position)))
     assert symbols == ["AAPL", "AMZN", "GOOGL", "MSFT", "TSLA"]
+    # In the ledger, once: a transfer in per position at its cost (7500.00 / 50 = 150 for AAPL).
+    kinds = db.session.execute(select(Transaction.kind, Transaction.price).order_by(Transaction.id)).all()
+    assert len(kinds) == 5 and kinds[0] == ("transfer_in", 150)
     demo = db.session.scalar(select(User))
     assert demo is not None and demo.check_password("demo")
     watched = sorted(item.asset.symbol for item in db.session.scalars(select(WatchlistItem)))

@@ -98,3 +98,20 @@ test('sparklinePaths spans the box and reports the trend', () => {
   const flat = sparklinePaths([{ price: 5 }, { price: 5 }], 10, 10, 0);
   assert.equal(flat.line, 'M0.0,5.0L10.0,5.0');
 });
+
+test('money keeps its own currency\'s decimals, and pence are shown in pounds', () => {
+  assert.equal(formatMoney('2410', 'EUR'), '€2,410.00');
+  assert.equal(formatMoney('123456', 'JPY'), '¥123,456');
+  assert.equal(formatMoney('1.2345', 'KWD'), 'KWD 1.235'.replace(' ', '\u00a0'));
+  assert.equal(formatMoney('72340', 'GBp'), '£723.40');
+  assert.equal(formatMoney('5', 'XYZ1'), '5.00');
+});
+
+test('the value-and-contributions chart shares one scale', async () => {
+  const { chartPaths } = await import('../../app/static/js/dashboard-performance.js');
+  assert.equal(chartPaths([{ value: 1, flows: 0 }], 0, 100, 50), null);
+  // start 100, +100 deposited on day 2; values 100, 250: contributions 100, 200; scale 100..250
+  const paths = chartPaths([{ value: 100, flows: 0 }, { value: 250, flows: 100 }], 100, 104, 54, 2);
+  assert.equal(paths.value, 'M2.0,52.0L102.0,2.0');
+  assert.equal(paths.contributions, 'M2.0,52.0L102.0,18.7');
+});

@@ -98,6 +98,10 @@ def test_mixed_currency_portfolio_by_hand() -> None:
         "weight": D("29.71"),  # 1502.50 / 5057.75
         "currency": "USD",
         "value_in_base": D("1502.50"),
+        "cost_basis_in_base": D("1400.00"),
+        "daily_change_in_base": D("22.50"),
+        "unrealised_price_return": D("102.50"),
+        "unrealised_currency_return": D("0.00"),
         "stale": False,
         "stale_reason": None,
         "price_age_seconds": 90,

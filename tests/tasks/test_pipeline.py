@@ -205,6 +205,7 @@ def test_tracked_symbols_are_held_watched_requested_and_fx(any_app: Flask) -> No
     sold = Asset(symbol="SOLD", currency="USD")
     inactive = Asset(symbol="DEAD", currency="USD", is_active=False)
     euro = Asset(symbol="SAP.DE", currency="EUR")
+    short = Asset(symbol="GME", currency="USD")
     watched = Asset(symbol="NFLX", currency="USD")
     watched_inactive = Asset(symbol="GONE", currency="USD", is_active=False)
     portfolio = Portfolio(owner=user, name="p", base_currency="USD")
@@ -217,6 +218,7 @@ def test_tracked_symbols_are_held_watched_requested_and_fx(any_app: Flask) -> No
         Position(portfolio=portfolio, asset=sold, quantity=Decimal(0), cost_basis=Decimal(0)),
         Position(portfolio=portfolio, asset=inactive, quantity=Decimal(1), cost_basis=Decimal(1)),
         Position(portfolio=portfolio, asset=euro, quantity=Decimal(1), cost_basis=Decimal(100)),
+        Position(portfolio=portfolio, asset=short, quantity=Decimal(-5), cost_basis=Decimal(-100)),
     ])
     db.session.commit()
     store = get_feed_status()
@@ -226,7 +228,7 @@ def test_tracked_symbols_are_held_watched_requested_and_fx(any_app: Flask) -> No
     tracked = pipeline.pick_tracked_symbols(store)
 
     assert tracked == sorted(tracked)
-    assert {"AAPL", "SAP.DE", "TSLA", "NFLX"} <= set(tracked)
+    assert {"AAPL", "SAP.DE", "TSLA", "NFLX", "GME"} <= set(tracked)  # shorts are refreshed too
     assert not {"SOLD", "DEAD", "OLD", "GONE"} & set(tracked)
     assert "EURUSD=X" in tracked  # the FX pair the portfolio tracker asks for
 

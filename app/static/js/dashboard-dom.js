@@ -134,7 +134,8 @@ export function positionRow(symbol, name) {
     h('th', { scope: 'row' }, symbolButton(symbol, name), h('div', { class: 'meta' }, q.age, ' ', q.market, ' ', q.stale)),
     h('td', { class: 'num' }, q.price, h('div', { class: 'sub' }, q.change, ' ', q.label)),
     h('td', { class: 'num' }, h('span', { 'data-cell': 'value' }, '—'),
-      h('div', { class: 'sub' }, h('span', { 'data-cell': 'quantity' }), h('span', { class: 'weight-inline', 'data-cell': 'weight-inline' }))),
+      h('div', { class: 'sub' }, h('span', { 'data-cell': 'value-base', 'data-testid': 'position-value-base' }),
+        h('span', { 'data-cell': 'quantity' }), h('span', { class: 'weight-inline', 'data-cell': 'weight-inline' }))),
     h('td', { class: 'num col-day' }, h('span', { 'data-cell': 'daily_change' }, '—'),
       h('div', { class: 'sub', 'data-cell': 'daily_change_percent' })),
     h('td', { class: 'num col-weight' }, h('span', { 'data-cell': 'weight', 'data-testid': 'position-weight' }, '—'),
@@ -142,13 +143,19 @@ export function positionRow(symbol, name) {
   );
 }
 
-/** Write a position's valuation into its row; flash the value when it moved. */
+/**
+ * Write a position's valuation into its row; flash the value when it moved. The value is in the
+ * position's own currency (with the base value under it when they differ); today's change is in base.
+ */
 export function updatePositionRow(row, position, currency) {
   const cell = (name) => row.querySelector(`[data-cell="${name}"]`);
   const valueEl = cell('value');
   const before = Number(valueEl.dataset.raw);
   const value = Number(position.current_value);
-  valueEl.textContent = formatMoney(position.current_value, currency);
+  const own = position.currency ?? currency;
+  valueEl.textContent = formatMoney(position.current_value, own);
+  cell('value-base').textContent = own === currency || position.value_in_base == null
+    ? '' : `${formatMoney(position.value_in_base, currency)} · `;
   if (Number.isFinite(value)) {
     if (Number.isFinite(before) && value !== before) flash(valueEl, value > before ? 'up' : 'down');
     valueEl.dataset.raw = String(value);
@@ -156,8 +163,9 @@ export function updatePositionRow(row, position, currency) {
   const qty = Number(position.quantity);
   cell('quantity').textContent = Number.isFinite(qty) ? `${qty.toLocaleString('en-US', { maximumFractionDigits: 4 })} sh` : '';
   const day = cell('daily_change');
-  day.textContent = formatSignedMoney(position.daily_change, currency);
-  day.dataset.direction = direction(position.daily_change);
+  const dayChange = position.daily_change_in_base ?? position.daily_change;
+  day.textContent = formatSignedMoney(dayChange, currency);
+  day.dataset.direction = direction(dayChange);
   const dayPct = cell('daily_change_percent');
   dayPct.textContent = formatPercent(position.daily_change_percent);
   dayPct.dataset.direction = direction(position.daily_change_percent);

@@ -6,21 +6,28 @@
 import { toNumber } from './pricewire-client.js';
 
 const moneyFormats = new Map();
+// Quote currencies in a minor unit (as models/currency.py): shown in their major currency.
+const MINOR_UNITS = { GBp: ['GBP', 100], GBX: ['GBP', 100], GBx: ['GBP', 100], ILA: ['ILS', 100], ZAc: ['ZAR', 100], ZAC: ['ZAR', 100] };
 
-/** `$12,345.67` in `currency` (falls back to a plain number for unknown codes); '—' when absent. */
+/**
+ * `$12,345.67` in `currency` with that currency's own decimals (`¥1,235`, `KWD 1.235`); pence and other
+ * minor units are shown in their major currency (72,340 GBp -> `£723.40`); unknown codes as a plain
+ * number with 2 decimals; '—' when absent.
+ */
 export function formatMoney(value, currency = 'USD') {
   const n = toNumber(value);
   if (n === null) return '—';
-  if (!moneyFormats.has(currency)) {
+  const [major, divisor] = MINOR_UNITS[currency] ?? [currency, 1];
+  if (!moneyFormats.has(major)) {
     let format;
     try {
-      format = new Intl.NumberFormat('en-US', { style: 'currency', currency, minimumFractionDigits: 2, maximumFractionDigits: 2 });
+      format = new Intl.NumberFormat('en-US', { style: 'currency', currency: major });
     } catch {
       format = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
     }
-    moneyFormats.set(currency, format);
+    moneyFormats.set(major, format);
   }
-  return moneyFormats.get(currency).format(n);
+  return moneyFormats.get(major).format(n / divisor);
 }
 
 /** A price with 2 decimals, or 4 below 10 (FX rates, penny stocks); '—' when absent. */

@@ -9,6 +9,8 @@ import {
 } from './dashboard-format.js';
 import { flash, paintAge, paintQuote, positionRow, updatePositionRow, watchlistItem } from './dashboard-dom.js';
 import { QuoteBoard } from './dashboard-quotes.js';
+import { initLedger } from './dashboard-ledger.js';
+import { initPerformance, renderReturns } from './dashboard-performance.js';
 
 const $ = (id) => document.getElementById(id);
 const root = $('dashboard');
@@ -113,6 +115,7 @@ function applyPortfolio(data) {
   const id = toNumber(data.portfolio_id ?? data.id);
   if (config.portfolioId === null || (id !== null && id !== config.portfolioId)) return;
   renderSummary(data);
+  renderReturns(data.returns);
   if (Array.isArray(data.positions)) renderPositions(data.positions, data.base_currency ?? config.currency);
   else for (const position of data.positions_updated ?? []) applyPosition({ ...position, portfolio_id: config.portfolioId });
 }
@@ -316,6 +319,8 @@ if (config.portfolioId !== null) {
     .catch((error) => console.warn('[dashboard] portfolio', error.message));
 }
 loadWatchlist().catch((error) => say(`Could not load the watchlist: ${error.message}`, 'error'));
+initLedger({ api, portfolioId: config.portfolioId });
+initPerformance({ api, portfolioId: config.portfolioId });
 socket.connect();
 renderConnection();
 setInterval(tick, 1000);

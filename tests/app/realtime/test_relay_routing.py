@@ -12,7 +12,8 @@ from flask import Flask
 
 from app.realtime.connection import Connection, Identity
 from app.realtime.limits import Subscription
-from app.realtime.relay import LINGER_SECONDS, Relay
+from app.realtime.relay import Relay
+from app.realtime.router import LINGER_SECONDS
 from infra.bus import BusMessage
 from protocol.bus import CONTROL_LOGOUT, bus_message
 from protocol.channels import FEED_CHANNEL, HEARTBEAT_CHANNEL, asset_channel, user_channel
@@ -60,11 +61,11 @@ def test_refcounted_channels_linger_then_go(relay: Relay) -> None:
     relay.listening({"asset:AAPL", "user:1", "user:2"}, set(), relay.requested)
     assert relay.applied == relay.requested and relay.subscribe(first, "asset:AAPL") == 0
     relay.unregister(first)
-    assert relay.subscription_counts == {"asset": 1, "portfolio": 0}
+    assert relay.router.subscription_counts == {"asset": 1, "portfolio": 0}
     relay.unregister(second)
-    assert relay.subscription_counts == {"asset": 0, "portfolio": 0}
+    assert relay.router.subscription_counts == {"asset": 0, "portfolio": 0}
     assert "asset:AAPL" in relay.wanted_channels()  # lingering for reconnecting clients
-    relay.idle_since["asset:AAPL"] = time.monotonic() - LINGER_SECONDS - 1
+    relay.router.idle_since["asset:AAPL"] = time.monotonic() - LINGER_SECONDS - 1
     assert "asset:AAPL" not in relay.wanted_channels()
 
 
@@ -96,7 +97,7 @@ def test_control_messages_never_reach_clients_and_logout_ends_sessions(relay: Re
     assert browser.closing and browser.close_code == 4401
     assert [m.get("type", m.get("kind")) for m in frames(browser)] == ["error", "_close"]
     assert not script.closing and frames(script) == []
-    assert relay.last_worker_heartbeat is not None
+    assert relay.bus.last_worker_heartbeat is not None
     relay.dispatch(BusMessage(user_channel(1), bus_message("notification", {"message": "hi"})))
     assert frames(script)[0]["data"] == {"message": "hi"}
 
