@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask, g
 from flask.testing import FlaskClient
+from hypothesis import given
+from hypothesis import strategies as st
 
+from app.api import RowIdConverter
 from models import db
+from protocol.client import MAX_ID
+from tests.app.api_helpers import login
 from tests.support.portfolios import add_user
 
 
@@ -187,3 +194,13 @@ def test_hashing_runs_in_the_threadpool_under_gevent(monkeypatch: pytest.MonkeyP
                         lambda stored, pw: threads.append(threading.get_ident()) or real(stored, pw))
     assert passwords.verify_password(None, "x") is False
     assert threads and threads[0] != threading.get_ident()  # not the event loop's thread
+
+
+@given(st.integers(min_value=-10, max_value=10 * MAX_ID))
+def test_row_id_pattern_matches_exactly_the_32_bit_ids(number: int) -> None:
+    assert bool(re.fullmatch(RowIdConverter.regex, str(number))) == (1 <= number <= MAX_ID)
+
+
+def test_out_of_range_id_is_404_beside_other_methods(client: FlaskClient) -> None:
+    login(client)
+    assert client.patch("/api/portfolios/99999999999999999999", json={"name": "x"}).status_code == 404

@@ -39,6 +39,9 @@ def login(base_url: str) -> str:
     """Log in through the proxy; the session cookie as a Cookie header."""
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     session = requests.Session()
+    # CSRF covers the cookie login too (docs/security.md); over https flask-wtf also wants a same-origin Referer.
+    token = session.get(base_url + "/auth/csrf", timeout=10, verify=False).json()["csrf_token"]
+    session.headers.update({"X-CSRFToken": token, "Referer": base_url + "/"})
     response = session.post(base_url + "/auth/login", json={"username": "alice", "password": PASSWORD}, timeout=10,
                             verify=False)
     assert response.status_code == 200, response.text
