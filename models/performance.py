@@ -132,8 +132,12 @@ def bases_from_json(cached: Mapping[str, Any] | None, day_start: datetime) -> di
     }
 
 
+# A rate beyond 10^20 % only comes from a glitch (a price off by orders of magnitude): shown as unknown.
+_LARGEST_RATE = Decimal("1e18")
+
+
 def _pct(rate: Decimal | None) -> Decimal | None:
-    return None if rate is None else round_percent(rate * 100)
+    return None if rate is None or abs(rate) > _LARGEST_RATE else round_percent(rate * 100)
 
 
 def returns_block(bases: Mapping[str, PeriodBasis], now: datetime, value: Decimal,

@@ -8,7 +8,9 @@
 - MWR: the XIRR of the period's cash flows seen from the investor: the starting value
   paid in at the start, deposits paid in (negative), withdrawals received (positive),
   the end value received at the end; annualised (365-day years). `mwr_period` is that
-  rate over the period's own length, comparable with the TWR.
+  rate over the period's own length, comparable with the TWR. The live MWR (live_returns) is
+  annualised only for periods of a year or more: as GIPS rules, a shorter period's rate is
+  never annualised (a day's 26% would annualise to 10^413 %).
 """
 
 from __future__ import annotations
@@ -81,16 +83,21 @@ def _npv(log_rate: Decimal, cash_flows: Sequence[tuple[Decimal, Decimal]]) -> De
     return sum((amount * (-log_rate * years).exp() for years, amount in cash_flows), Decimal(0))
 
 
-def _log_xirr(cash_flows: Sequence[tuple[datetime, Decimal]]) -> Decimal | None:
-    """ln(1 + XIRR) by bisection; None without a sign change of the NPV."""
-    with localcontext(XIRR_CONTEXT):
-        return _bisect(cash_flows)
-
-
-def _bisect(cash_flows: Sequence[tuple[datetime, Decimal]]) -> Decimal | None:
-    """_log_xirr's search, in the caller's context."""
+def _timed(cash_flows: Sequence[tuple[datetime, Decimal]], unit: Decimal) -> list[tuple[Decimal, Decimal]]:
+    """Each flow's time since the first, in units of `unit` years."""
     start = min(moment for moment, _ in cash_flows)
-    timed = [(_years(start, moment), amount) for moment, amount in cash_flows]
+    return [(_years(start, moment) / unit, amount) for moment, amount in cash_flows]
+
+
+def _log_xirr(cash_flows: Sequence[tuple[datetime, Decimal]], unit: Decimal = ONE) -> Decimal | None:
+    """ln(1 + XIRR) per `unit` years by bisection; None without a sign change of the NPV."""
+    with localcontext(XIRR_CONTEXT):
+        return _bisect(cash_flows, unit)
+
+
+def _bisect(cash_flows: Sequence[tuple[datetime, Decimal]], unit: Decimal) -> Decimal | None:
+    """_log_xirr's search, in the caller's context."""
+    timed = _timed(cash_flows, unit)
     low, high = LOG_LOW, LOG_HIGH
     npv_low, npv_high = _npv(low, timed), _npv(high, timed)
     if npv_low == 0 or npv_high == 0:
@@ -163,16 +170,15 @@ def period_basis(period: str, start: datetime, day_start: datetime,
                            previous_end + carried, earlier)
 
 
-def _newton(cash_flows: Sequence[tuple[datetime, Decimal]], guess: Decimal) -> Decimal | None:
-    """ln(1 + XIRR) by Newton's method from `guess`; None when it does not settle in a few steps."""
+def _newton(cash_flows: Sequence[tuple[datetime, Decimal]], guess: Decimal, unit: Decimal) -> Decimal | None:
+    """ln(1 + XIRR) per `unit` years by Newton's method from `guess`; None when it does not settle soon."""
     with localcontext(XIRR_CONTEXT):
-        return _newton_steps(cash_flows, guess)
+        return _newton_steps(cash_flows, guess, unit)
 
 
-def _newton_steps(cash_flows: Sequence[tuple[datetime, Decimal]], guess: Decimal) -> Decimal | None:
+def _newton_steps(cash_flows: Sequence[tuple[datetime, Decimal]], guess: Decimal, unit: Decimal) -> Decimal | None:
     """_newton's iteration, in the caller's context."""
-    start = min(moment for moment, _ in cash_flows)
-    timed = [(_years(start, moment), amount) for moment, amount in cash_flows]
+    timed = _timed(cash_flows, unit)
     scale = sum((abs(amount) for _, amount in timed), Decimal(0)) or ONE
     log_rate = guess
     for _ in range(8):
@@ -191,7 +197,7 @@ def _newton_steps(cash_flows: Sequence[tuple[datetime, Decimal]], guess: Decimal
 
 def live_returns(basis: PeriodBasis, now: datetime, value: Decimal, today: Sequence[Flow]
                  ) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
-    """(TWR, annualised MWR, ln(1 + MWR)) of the period ending now at `value`, given today's flows."""
+    """(TWR, shown MWR, ln(1 + annual MWR)) of the period ending now at `value`, given today's flows."""
     with localcontext(RETURN_CONTEXT):
         invested = basis.previous_end + sum((flow.amount for flow in today), Decimal(0))
         twr = None
@@ -202,10 +208,14 @@ def live_returns(basis: PeriodBasis, now: datetime, value: Decimal, today: Seque
         cash_flows = [(basis.start, -basis.start_value)] if basis.start_value else []
         cash_flows += [(flow.at, -flow.amount) for flow in (*basis.flows, *today)]
         cash_flows.append((now, value))
-        log_rate = None
-        if len(cash_flows) >= 2 and now > basis.start:
-            if basis.log_guess is not None:
-                log_rate = _newton(cash_flows, basis.log_guess)
-            if log_rate is None:
-                log_rate = _log_xirr(cash_flows)
-        return twr, None if log_rate is None else log_rate.exp() - ONE, log_rate
+        if len(cash_flows) < 2 or now <= basis.start:
+            return twr, None, None
+        # Solved per period (or per year, for a year or more): the shown rate, never annualised under a
+        # year, and a search range that holds a day's gain (annualised it would be e^100000).
+        unit = min(_years(basis.start, now), ONE)
+        log_rate = None if basis.log_guess is None else _newton(cash_flows, basis.log_guess * unit, unit)
+        if log_rate is None:
+            log_rate = _log_xirr(cash_flows, unit)
+        if log_rate is None:
+            return twr, None, None
+        return twr, log_rate.exp() - ONE, log_rate / unit

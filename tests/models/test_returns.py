@@ -9,7 +9,16 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.returns import Flow, daily_values, money_weighted, time_weighted, xirr
+from models.returns import (
+    ONE,
+    Flow,
+    PeriodBasis,
+    daily_values,
+    live_returns,
+    money_weighted,
+    time_weighted,
+    xirr,
+)
 
 D = Decimal
 T0 = datetime(2024, 1, 1, 21, tzinfo=UTC)
@@ -92,3 +101,25 @@ def test_xirr_is_a_root_of_the_npv(deposits: list[tuple[int, int]], first: int, 
         step = max(abs(rate), D(1)) * D("1e-12")
         low, high = npv(rate - step), npv(rate + step)
         assert low == 0 or high == 0 or (low > 0) != (high > 0)
+
+
+def test_a_period_under_a_year_is_never_annualised() -> None:
+    # 1200 at midnight, 1520 a minute later: annualised that is ~10^413 %, which no JSON reader can hold.
+    midnight = datetime(2026, 11, 30, tzinfo=UTC)
+    basis = PeriodBasis("1D", midnight, D(1200), ONE, False, D(1200), ())
+    twr, mwr, log_rate = live_returns(basis, midnight + timedelta(minutes=1), D(1520), ())
+    assert log_rate is not None and log_rate > 100000  # per year: far beyond any search range
+    assert twr is not None and mwr is not None
+    assert abs(mwr - D("0.2666666666666666666")) < D("1e-15") and abs(twr - mwr) < D("1e-15")
+
+
+def test_a_period_of_a_year_or_more_is_annualised() -> None:
+    # 1000 -> 1210 over two years: 10% a year.
+    start, end = T0, T0 + timedelta(days=730)
+    basis = PeriodBasis("ALL", start, D(1000), ONE, False, D(1000), ())
+    _, mwr, _ = live_returns(basis, end, D(1210), ())
+    assert mwr is not None and abs(mwr - D("0.1")) < D("1e-15")
+    # Newton from the cached guess lands on the same rate.
+    guessed = PeriodBasis("ALL", start, D(1000), ONE, False, D(1000), (), D("0.09"))
+    newton = live_returns(guessed, end, D(1210), ())[1]
+    assert newton is not None and abs(newton - mwr) < D("1e-15")
