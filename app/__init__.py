@@ -32,10 +32,10 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
     init_bus(app)
     init_feed_status(app)
 
-    from app import api, auth, web, ws
+    from app import api, http_auth, web, ws
 
     app.url_map.converters["id"] = api.RowIdConverter
-    for blueprint in (auth.blueprint, api.blueprint, web.blueprint, ws.blueprint):
+    for blueprint in (http_auth.blueprint, api.blueprint, web.blueprint, ws.blueprint):
         app.register_blueprint(blueprint)
     trust_proxies(app)
     init_security(app)

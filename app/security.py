@@ -10,7 +10,7 @@ from flask_limiter.util import get_remote_address
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from app.auth import bearer_token, credentials, wants_json
+from app.http_auth import bearer_token, credentials, wants_json
 from infra.settings import get_settings
 
 csrf = CSRFProtect()

@@ -14,11 +14,11 @@ from simple_websocket import ConnectionClosed
 
 from app import metrics
 from app.extensions import db
-from app.realtime.auth import Rejection, authenticate
 from app.realtime.connection import Connection, Identity
 from app.realtime.limits import SlidingWindowLimiter
 from app.realtime.relay import Relay, get_relay
 from app.realtime.socket import RealtimeSocket
+from app.realtime.socket_auth import Rejection, authenticate
 from app.realtime.stats import get_cluster
 from app.ws import blueprint
 from app.ws.handlers import MessageHandler

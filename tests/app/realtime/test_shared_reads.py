@@ -12,10 +12,10 @@ import gevent
 import pytest
 from flask import Flask
 
-from app.realtime.auth import authorised
 from app.realtime.coalesce import CoalesceError, Coalescer
 from app.realtime.connection import Identity
 from app.realtime.relay import Relay
+from app.realtime.socket_auth import authorised
 from app.realtime.updates import snapshot_update
 from infra.bus import BusMessage
 from models import ApiToken, Asset, Quote, User, db
