@@ -106,7 +106,7 @@ def test_broadcast_publishes_in_redis_mode_and_no_broadcast_does_not(redis_serve
         listener = get_bus(app).listener()
         listener.subscribe(asset_channel("AAPL"))
         run(app, "prices", "update", "--symbols", "AAPL")
-        app.config["SIMULATED_SEED"] = 7  # another price path, so the quote changes
+        update_settings(app, simulated_seed=7)  # another price path, so the quote changes
         app.extensions.pop(MANAGER_KEY, None)
 
         result = run(app, "prices", "update", "--symbols", "AAPL", "--broadcast")
