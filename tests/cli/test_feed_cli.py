@@ -269,7 +269,8 @@ def test_feed_status_shows_each_exchange_open_or_closed_and_its_next_open(cli_ap
 
 
 def test_prices_update_fetches_a_closed_market_anyway(cli_app: Flask) -> None:
-    cli_app.config.update(MARKET_CLOCK=at("2026-11-28 15:00"), REALTIME_FETCH_WHEN_CLOSED=False)
+    cli_app.config["MARKET_CLOCK"] = at("2026-11-28 15:00")
+    update_settings(cli_app, realtime_fetch_when_closed=False)
     track("AAPL")
     store = get_feed_status(cli_app)
     record_fetches(store, ["AAPL"])  # the closing print is in: a scheduled cycle would skip AAPL
