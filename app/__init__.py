@@ -14,7 +14,7 @@ from app.logging_setup import configure_logging
 from app.security import init_security
 from infra.bus import init_bus
 from infra.feed_status import init_feed_status
-from infra.settings import init_settings
+from infra.settings import get_settings, init_settings
 from models import User
 
 
@@ -24,8 +24,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
     config.update(overrides or {})
     app = Flask(__name__, instance_path=config["INSTANCE_PATH"])
     app.config.update(config)
-    init_settings(app)
-    configure_logging(app.config)
+    configure_logging(init_settings(app))
 
     db.init_app(app)
     migrate.init_app(app, db)
@@ -33,10 +32,10 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
     init_bus(app)
     init_feed_status(app)
 
-    from app import api, auth, web, ws
+    from app import api, http_auth, web, ws
 
     app.url_map.converters["id"] = api.RowIdConverter
-    for blueprint in (auth.blueprint, api.blueprint, web.blueprint, ws.blueprint):
+    for blueprint in (http_auth.blueprint, api.blueprint, web.blueprint, ws.blueprint):
         app.register_blueprint(blueprint)
     trust_proxies(app)
     init_security(app)
@@ -45,10 +44,10 @@ def create_app(overrides: Mapping[str, Any] | None = None, environ: Mapping[str,
 
 def trust_proxies(app: Flask) -> None:
     """Believe exactly the configured number of proxies' forwarded headers (none by default: clients can forge them)."""
-    hops = {name: int(app.config[f"PROXY_FIX_X_{name.upper()}"]) for name in ("for", "proto", "host")}
-    if any(hops.values()):
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops["for"], x_proto=hops["proto"],  # type: ignore[method-assign]
-                                x_host=hops["host"])
+    settings = get_settings(app)
+    hops = (settings.proxy_fix_x_for, settings.proxy_fix_x_proto, settings.proxy_fix_x_host)
+    if any(hops):
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops[0], x_proto=hops[1], x_host=hops[2])  # type: ignore[method-assign]
 
 
 @login_manager.user_loader

@@ -6,9 +6,10 @@ import logging
 import logging.handlers
 import sys
 from pathlib import Path
-from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
+
+from infra.settings import Settings
 
 # Component loggers, as the reference splits them (realtime, websocket, price feed).
 COMPONENT_LOGGERS = {
@@ -29,21 +30,21 @@ def _formatter(kind: str) -> logging.Formatter:
     return logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
-def log_to_stdout(logger: logging.Logger, config: dict[str, Any]) -> None:
+def log_to_stdout(logger: logging.Logger, settings: Settings) -> None:
     """Send `logger`'s records to stdout in the configured format, at the configured level."""
-    logger.setLevel(config.get("LOG_LEVEL", "INFO"))
+    logger.setLevel(settings.log_level)
     stream = logging.StreamHandler(sys.stdout)
-    stream.setFormatter(_formatter(config.get("LOG_FORMAT", "json")))
+    stream.setFormatter(_formatter(settings.log_format))
     logger.addHandler(stream)
 
 
-def configure_logging(config: dict[str, Any]) -> None:
+def configure_logging(settings: Settings) -> None:
     """Set up the pricewire loggers once per process."""
     root = logging.getLogger(ROOT_LOGGER)
     if getattr(root, _configured_marker, False):
         return
-    log_to_stdout(root, config)
-    log_dir = config.get("LOG_DIR")
+    log_to_stdout(root, settings)
+    log_dir = settings.log_dir
     if log_dir:
         Path(log_dir).mkdir(parents=True, exist_ok=True)
         for name, filename in COMPONENT_LOGGERS.items():

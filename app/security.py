@@ -10,7 +10,8 @@ from flask_limiter.util import get_remote_address
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from app.auth import bearer_token, credentials, wants_json
+from app.http_auth import bearer_token, credentials, wants_json
+from infra.settings import get_settings
 
 csrf = CSRFProtect()
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -37,10 +38,10 @@ def init_security(app: Flask) -> None:
     csrf.init_app(app)
     app.before_request(_check_csrf)
     app.register_error_handler(CSRFError, _csrf_failed)
+    secure = get_settings(app).session_cookie_secure
     Talisman(app, force_https=False, frame_options="DENY", content_security_policy=CONTENT_SECURITY_POLICY,
-             session_cookie_secure=bool(app.config["SESSION_COOKIE_SECURE"]),
-             session_cookie_http_only=True, session_cookie_samesite="Lax",
-             strict_transport_security=bool(app.config["SESSION_COOKIE_SECURE"]))
+             session_cookie_secure=secure, session_cookie_http_only=True, session_cookie_samesite="Lax",
+             strict_transport_security=secure)
     _limit_logins(app)
 
 
@@ -79,17 +80,18 @@ def _too_many(limit: RequestLimit) -> Response:
 
 def _limit_logins(app: Flask) -> None:
     """Per account (failed attempts) and per address (every attempt), in Redis when there is one."""
-    prefix = f"{app.config['REDIS_KEY_PREFIX']}:limits"
-    limiter = Limiter(get_remote_address, app=app, storage_uri=app.config["REDIS_URL"] or "memory://",
-                      storage_options={"key_prefix": prefix} if app.config["REDIS_URL"] else {},
+    settings = get_settings(app)
+    prefix = f"{settings.redis_key_prefix}:limits"
+    limiter = Limiter(get_remote_address, app=app, storage_uri=settings.redis_url or "memory://",
+                      storage_options={"key_prefix": prefix} if settings.redis_url else {},
                       headers_enabled=True, swallow_errors=True, in_memory_fallback_enabled=True,
                       strategy="moving-window")
     app.extensions[LIMITER_KEY] = limiter
     # Sockets live for hours inside their request: no per-request limiter state kept for each of them.
     limiter.exempt(app.view_functions["ws.realtime_socket"])
     view: Any = app.view_functions["auth.login"]
-    view = limiter.limit(lambda: app.config["LOGIN_RATE_LIMIT_PER_ACCOUNT"], key_func=_account_key,
+    view = limiter.limit(lambda: get_settings(app).login_rate_limit_per_account, key_func=_account_key,
                          methods=["POST"], deduct_when=_failed_login, on_breach=_too_many)(view)
-    view = limiter.limit(lambda: app.config["LOGIN_RATE_LIMIT_PER_ADDRESS"], methods=["POST"],
+    view = limiter.limit(lambda: get_settings(app).login_rate_limit_per_address, methods=["POST"],
                          on_breach=_too_many)(view)
     app.view_functions["auth.login"] = view

@@ -15,7 +15,7 @@ import uuid
 
 import redis
 
-from models.bus import RedisBus
+from infra.bus import RedisBus
 from protocol.bus import bus_message
 from protocol.channels import asset_channel
 

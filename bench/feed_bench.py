@@ -120,11 +120,13 @@ def run_cycle(base: dict[str, str], db_url: str, batch_size: int, prefix: str, l
     from celery import Celery
 
     from app.config import load_config
+    from infra.settings import Settings
     from tasks.celery_app import celery_config
 
     env = feed_env(base, prefix, batch_size)
     sender = Celery(set_as_current=False)
-    sender.conf.update(celery_config(load_config(env)))  # the project's broker settings (key prefix, queue)
+    # the project's broker settings (key prefix, queue)
+    sender.conf.update(celery_config(Settings.from_config(load_config(env))))
     worker = start_worker(env, log_dir, f"feed-{prefix.rsplit('-', 1)[-1]}")
     counter = PublishCounter(prefix)
     status = redis.Redis.from_url(FEED_REDIS_URL)

@@ -140,13 +140,14 @@ def measure(env: dict[str, str], db_url: str, size: Size, log_dir: Path, say: Ca
     from celery import Celery
 
     from app.config import load_config
+    from infra.settings import Settings
     from tasks.celery_app import celery_config
 
     tokens = issue_tokens(db_url, size.users * 4)  # one user per 4 clients: one user, one token each
     portfolio_ids = seed(db_url, size)  # user i (token i) owns portfolio_ids[i]
     engine = sa.create_engine(_sa_url(db_url))
     sender = Celery(set_as_current=False)
-    sender.conf.update(celery_config(load_config(env)))
+    sender.conf.update(celery_config(Settings.from_config(load_config(env))))
     web = servers.start_server("ours", env, log_dir, workers=1)
     worker = start_worker({**env, "LOG_LEVEL": "INFO"}, log_dir, f"portfolio-{os.getpid()}")
     python = servers.PEER_BIN / "python" if (servers.PEER_BIN / "python").exists() else servers.MAIN_BIN / "python"

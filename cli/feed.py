@@ -108,7 +108,8 @@ def update_command(*, symbol_options: tuple[str, ...], more_symbols: tuple[str, 
             return
     manager = pipeline.get_manager(app)
     if dry_run:  # a manager without the quote cache: a dry run leaves no trace, not even cached quotes
-        manager = build_data_source_manager({**app.config, "REALTIME_CACHE_TIMEOUT": 0}, get_feed_status(app).client)
+        manager = build_data_source_manager(settings.as_config() | {"REALTIME_CACHE_TIMEOUT": 0},
+                                            get_feed_status(app).client)
     processor = BatchPriceProcessor(settings.realtime_batch_size, settings.realtime_max_workers, True,
                                     app=app, dry_run=dry_run, publish=broadcast, force=True, manager=manager)
     started = time.monotonic()

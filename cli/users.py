@@ -9,7 +9,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from app.auth import announce_logout, end_all_sessions
+from app.http_auth import announce_logout, end_all_sessions
 from infra.bus import BusError, get_bus
 from models import ApiToken, User, db
 from protocol.bus import token_revoked_message

@@ -27,12 +27,9 @@ from models.base import db, utcnow
 from models.history_resolution import store_points
 from models.holders import portfolio_ids_holding
 from models.portfolio import Portfolio, Position
+from models.portfolio_loading import LoadedBatch, LoadedPortfolio, day_start_of, load_portfolios
 from models.portfolio_valuation import (
-    LoadedBatch,
-    LoadedPortfolio,
     check_storable,
-    day_start_of,
-    load_portfolios,
     returns_of,
     significant_change_threshold,
     update_data,

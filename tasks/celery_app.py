@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ from celery import Celery, Task
 from flask import Flask
 
 from infra.redis_connect import celery_broker
+from infra.settings import Settings, get_settings
 from protocol.feed_control import TASK_PRUNE_HISTORY, TASK_RUN_CYCLE
 from tasks.maintenance import PRUNE_PERIOD_SECONDS
 
@@ -17,35 +17,35 @@ EXTENSION_KEY = "celery"
 DEFAULT_QUEUE = "pricewire"
 
 
-def batch_expiry(config: Mapping[str, Any]) -> int:
+def batch_expiry(settings: Settings) -> int:
     """Seconds a queued cycle or batch stays useful: one interval, after which the next cycle covers it."""
-    return int(config["REALTIME_UPDATE_INTERVAL"])
+    return settings.realtime_update_interval
 
 
-def time_limits(config: Mapping[str, Any]) -> tuple[int, int]:
+def time_limits(settings: Settings) -> tuple[int, int]:
     """(soft, hard) seconds per task: a batch may take two intervals (at least a minute), then it is stopped."""
-    soft = max(60, 2 * int(config["REALTIME_UPDATE_INTERVAL"]))
+    soft = max(60, 2 * settings.realtime_update_interval)
     return soft, soft + 30
 
 
-def visibility_timeout(config: Mapping[str, Any]) -> int:
+def visibility_timeout(settings: Settings) -> int:
     """Seconds before Redis redelivers an unacknowledged batch to another worker.
 
     Above the hard time limit, so a batch still running is never handed out twice; CELERY_VISIBILITY_TIMEOUT
     overrides it (tests use a few seconds to see a killed worker's batch redelivered quickly).
     """
-    configured = int(config.get("CELERY_VISIBILITY_TIMEOUT") or 0)
-    return configured or max(120, 4 * int(config["REALTIME_UPDATE_INTERVAL"]), time_limits(config)[1] + 60)
+    interval = settings.realtime_update_interval
+    return settings.celery_visibility_timeout or max(120, 4 * interval, time_limits(settings)[1] + 60)
 
 
-def celery_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Celery settings derived from the app config; the reliability choices are explained in tasks/feed.py."""
-    redis_url = config.get("REDIS_URL")
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings derived from the app's settings; the reliability choices are explained in tasks/feed.py."""
+    redis_url = settings.redis_url
     broker_url, sentinel_options = celery_broker(redis_url) if redis_url else ("memory://", {})
-    interval = int(config["REALTIME_UPDATE_INTERVAL"])
-    prefix = config.get("REDIS_KEY_PREFIX") or "pricewire"
-    visibility = visibility_timeout(config)
-    soft, hard = time_limits(config)
+    interval = settings.realtime_update_interval
+    prefix = settings.redis_key_prefix or "pricewire"
+    visibility = visibility_timeout(settings)
+    soft, hard = time_limits(settings)
     return {
         "broker_url": broker_url,
         "result_backend": None,
@@ -68,7 +68,7 @@ def celery_config(config: Mapping[str, Any]) -> dict[str, Any]:
             "unacked_restore_throttle": 1,
             **sentinel_options,  # master_name: kombu asks the sentinels for the master on every (re)connect
         },
-        "worker_concurrency": int(config["REALTIME_MAX_WORKERS"]),
+        "worker_concurrency": settings.realtime_max_workers,
         "worker_hijack_root_logger": False,
         # Task events let Flower show every task with its name and arguments.
         "worker_send_task_events": True,
@@ -76,14 +76,14 @@ def celery_config(config: Mapping[str, Any]) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "timezone": "UTC",
         # Beat's state lives with the app's other local files; celery_init_app creates the directory.
-        "beat_schedule_filename": str(Path(config["INSTANCE_PATH"]) / "celerybeat-schedule"),
+        "beat_schedule_filename": str(Path(settings.instance_path) / "celerybeat-schedule"),
         "imports": ("tasks.feed", "tasks.maintenance"),
         "beat_scheduler": "tasks.beat:LeasedScheduler",  # a beat that lost its lease sends nothing
         "beat_schedule": {
             "pricewire-feed-cycle": {
                 "task": TASK_RUN_CYCLE,
                 "schedule": float(interval),
-                "options": {"expires": batch_expiry(config)},
+                "options": {"expires": batch_expiry(settings)},
             },
             "pricewire-prune-history": {
                 "task": TASK_PRUNE_HISTORY,
@@ -105,7 +105,7 @@ def celery_init_app(app: Flask) -> Celery:
     # A fresh clone with SECRET_KEY set has no instance/ yet, and beat cannot open its schedule without it.
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     celery = Celery(app.name, task_cls=FlaskTask)
-    celery.config_from_object(celery_config(app.config))
+    celery.config_from_object(celery_config(get_settings(app)))
     celery.set_default()
     celery.flask_app = app  # beat's signal handlers reach the Flask app through this
     app.extensions[EXTENSION_KEY] = celery

@@ -61,7 +61,7 @@ class CeleryExecutor:
     @classmethod
     def for_app(cls, app: Flask, celery: Celery) -> CeleryExecutor:
         """Batches that expire after one interval (the next cycle covers them)."""
-        return cls(celery, batch_expiry(app.config))
+        return cls(celery, batch_expiry(get_settings(app)))
 
 
 def refresh(app: Flask, executor: BatchExecutor, symbols: Sequence[str]) -> tuple[list[str], int, list[str]]:

@@ -32,6 +32,7 @@ from flask import Flask, current_app
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from infra.feed_status import get_feed_status
+from infra.settings import get_settings
 from protocol.feed_control import TASK_REVALUE, TASK_RUN_CYCLE, TASK_UPDATE_BATCH
 from tasks import pipeline, runner
 from tasks.beat import start_beat
@@ -58,7 +59,7 @@ def update_batch(self: Task, symbols: list[str], force: bool = False, cycle_id: 
     """Fetch, store and publish one batch; retry transient provider failures of its symbols."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     store = get_feed_status(app)
-    interval = app.config["REALTIME_UPDATE_INTERVAL"]
+    interval = get_settings(app).realtime_update_interval
     completed = CompletedTasks(store.client, store.prefix, ttl=max(3600, 10 * interval))
     if completed.seen(self.request.id):
         logger.info("update_batch skipped: this delivery already completed", extra={"task_id": self.request.id})

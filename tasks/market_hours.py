@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 
 from infra.feed_status import FeedStatusStore
+from infra.settings import get_settings
 from models.base import db
 from models.clock import market_now
 from models.exchanges import Market, resolve_market
@@ -98,7 +98,7 @@ def plan_fetches(store: FeedStatusStore, symbols: Sequence[str], now: datetime |
                  fetch_when_closed: bool | None = None) -> FetchPlan:
     """Split tracked symbols into those to fetch now and those whose closed market was already fetched."""
     if fetch_when_closed is None:
-        fetch_when_closed = bool(current_app.config.get("REALTIME_FETCH_WHEN_CLOSED"))
+        fetch_when_closed = get_settings().realtime_fetch_when_closed
     if fetch_when_closed or not symbols:
         return FetchPlan(list(symbols))
     moment = now or market_now()

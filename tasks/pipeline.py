@@ -20,6 +20,7 @@ from sqlalchemy import select, union
 
 from infra.bus import Bus, BusError, get_bus
 from infra.feed_status import FeedStatusStore, get_feed_status
+from infra.settings import get_settings
 from models.base import db
 from models.market import Asset, Quote, WatchlistItem
 from models.portfolio import Position
@@ -99,7 +100,7 @@ def get_manager(app: Flask | None = None) -> DataSourceManager:
     app = app or current_app
     cached = app.extensions.get(MANAGER_KEY)
     if cached is None or cached[0] != os.getpid():
-        manager = build_data_source_manager(app.config, get_feed_status(app).client)
+        manager = build_data_source_manager(get_settings(app).as_config(), get_feed_status(app).client)
         manager.last_session_end = calendar_last_session_end  # old prints judged by exchange calendars
         cached = (os.getpid(), manager)
         app.extensions[MANAGER_KEY] = cached
@@ -117,14 +118,14 @@ def retry_countdown(retries: int, interval: float, rng: random.Random | None = N
     return (rng or random).uniform(0, ceiling)
 
 
-def cycle_force(config: Mapping[str, Any]) -> bool:
+def cycle_force(cache_timeout: int, interval: int) -> bool:
     """Whether scheduled batches bypass the quote cache: yes unless it expires within one interval.
 
     With the defaults (cache 300 s, interval 30 s) reading through the cache would serve the same quote for
     ten cycles; the quotes fetched still fill the cache for other readers. A cache shorter than the
     interval is read (it then only dedups fetches within a cycle, e.g. a redelivered batch).
     """
-    return not 0 < int(config.get("REALTIME_CACHE_TIMEOUT") or 0) < int(config["REALTIME_UPDATE_INTERVAL"])
+    return not 0 < cache_timeout < interval
 
 
 def should_retry(batch: BatchResult, retries: int) -> list[str]:
@@ -269,7 +270,7 @@ def run_batch(symbols: Sequence[str], *, force: bool = False, dry_run: bool = Fa
               retry: bool = True, cycle_id: str | None = None, batch_no: int | None = None,
               sleep: Any = time.sleep, manager: DataSourceManager | None = None) -> BatchResult:
     """process_batch with the retry policy applied in this process (embedded mode, CLI, facades)."""
-    interval = current_app.config["REALTIME_UPDATE_INTERVAL"]
+    interval = get_settings().realtime_update_interval
     batch = process_batch(symbols, force=force, dry_run=dry_run, publish=publish, manager=manager)
     attempt = 0
     while retry and (again := should_retry(batch, attempt)):

@@ -11,14 +11,8 @@ from infra.revaluation import position_data, revalue_for_symbols
 from models.base import utcnow
 from models.holders import fx_symbols_for_tracked_portfolios
 from models.portfolio import Portfolio, Position
-from models.portfolio_valuation import (
-    LoadedBatch,
-    load_portfolios,
-    significant_change_threshold,
-    update_data,
-    value_batch,
-    with_prices,
-)
+from models.portfolio_loading import LoadedBatch, load_portfolios, with_prices
+from models.portfolio_valuation import significant_change_threshold, update_data, value_batch
 from models.valuation import value_position
 
 __all__ = ["PortfolioTracker", "fx_symbols_for_tracked_portfolios", "revalue_for_symbols"]

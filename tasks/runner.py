@@ -38,7 +38,7 @@ def run_cycle(app: Flask, executor: BatchExecutor, wait: bool = False) -> dict[s
         pipeline.log_cycle({"cycle_id": plan.cycle_id, "symbols": 0, "batches": 0, "successes": 0,
                             "failures": 0, "duration": round(time.monotonic() - started, 3)})
         return {"cycle_id": plan.cycle_id, "symbols": 0, "batches": 0}
-    force = pipeline.cycle_force(app.config)
+    force = pipeline.cycle_force(settings.realtime_cache_timeout, interval)
     executor.run([BatchJob(batch, force, plan.cycle_id, number) for number, batch in enumerate(plan.batches, 1)],
                  wait=wait)
     return {"cycle_id": plan.cycle_id, "symbols": len(plan.symbols), "batches": len(plan.batches)}

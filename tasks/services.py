@@ -26,7 +26,7 @@ def _app(app: Flask | None) -> Flask:
 def run_celery_feed(app: Flask, concurrency: int, loglevel: str = "INFO") -> None:
     """Beat plus a prefork worker pool in this process (like `celery worker --beat`); returns on shutdown."""
     celery = app.extensions.get(CELERY_KEY) or celery_init_app(app)
-    celery.conf.update(celery_config(app.config))  # the interval, batch size and pool size just chosen
+    celery.conf.update(celery_config(get_settings(app)))  # the interval, batch size and pool size just chosen
     import tasks.feed  # noqa: F401 - registers the tasks
 
     schedule = Path(app.instance_path) / "celerybeat-schedule"

@@ -25,7 +25,8 @@ from models.ledger_service import (
 )
 from models.market import Asset
 from models.portfolio import Portfolio, Transaction
-from models.portfolio_valuation import owned_portfolio, portfolio_update_data
+from models.portfolio_loading import owned_portfolio
+from models.portfolio_valuation import portfolio_update_data
 from models.transaction_input import InvalidTransaction
 
 NOT_FOUND = {"error": "portfolio not found"}

@@ -21,6 +21,7 @@ from app.api.market_health import market_freshness, open_markets_fresh
 from app.extensions import db
 from infra.bus import get_bus
 from infra.feed_status import get_feed_status
+from infra.settings import get_settings
 from models.market import Quote
 from protocol.wire import dumps, iso
 
@@ -52,7 +53,7 @@ def connection_manager() -> Any:
 
 def feed_status() -> dict[str, Any]:
     """The feed's service status; running=False with an error when its store does not answer."""
-    interval = current_app.config["REALTIME_UPDATE_INTERVAL"]
+    interval = get_settings().realtime_update_interval
     try:
         return get_feed_status().service_status(interval)
     except Exception as exc:  # a dead Redis must degrade the answer, not fail it
@@ -89,7 +90,7 @@ def data_freshness(now: datetime | None = None) -> dict[str, Any] | None:
     newest = newest_quote_time()
     if newest is None:
         return None
-    limit = current_app.config["DATA_STALE_AFTER_SECONDS"]
+    limit = get_settings().data_stale_after_seconds
     age = ((now or datetime.now(UTC)) - newest).total_seconds()
     return {
         "last_update": iso(newest),

@@ -16,7 +16,8 @@ from app.extensions import db, login_required
 from models.base import utcnow
 from models.performance import PERIOD_ERROR, PERIODS, performance
 from models.portfolio import Portfolio, PortfolioValue
-from models.portfolio_valuation import owned_portfolio, portfolio_update_data, value_portfolios
+from models.portfolio_loading import owned_portfolio
+from models.portfolio_valuation import portfolio_update_data, value_portfolios
 from protocol.wire import iso
 
 DEFAULT_HISTORY_DAYS = 30

@@ -16,6 +16,7 @@ from app.api.monitoring import connection_stats, data_freshness, epoch_to_iso, f
 from app.extensions import login_required
 from infra.bus import get_bus
 from infra.feed_status import heartbeat_grace
+from infra.settings import get_settings
 from protocol.wire import iso
 
 logger = logging.getLogger("pricewire.realtime")
@@ -53,7 +54,7 @@ def my_connections() -> Response:
     return json_response({
         "user_id": current_user.id,
         "count": len(connections),
-        "max_connections": current_app.config["WEBSOCKET_MAX_CONNECTIONS_PER_USER"],
+        "max_connections": get_settings().websocket_max_connections_per_user,
         "connections": connections,
     })
 
@@ -116,17 +117,17 @@ def realtime_debug() -> Response:
     freshness = data_freshness()
     markets = market_freshness()
     open_connections = _open_connection_count()
-    max_connections = current_app.config["WEBSOCKET_MAX_CONNECTIONS_PER_USER"]
+    max_connections = get_settings().websocket_max_connections_per_user
     details: dict[str, Any] = {
         "websocket_path": WEBSOCKET_PATH,
         "endpoint_registered": _endpoint_registered(),
         "open_connections": open_connections,
         "max_connections": max_connections,
-        "bus": "in-process" if current_app.config.get("EMBEDDED") else "redis",
-        "update_interval": current_app.config["REALTIME_UPDATE_INTERVAL"],
+        "bus": "in-process" if get_settings().embedded else "redis",
+        "update_interval": get_settings().realtime_update_interval,
         "last_update": None if freshness is None else freshness["last_update"],
         "seconds_since_update": None if freshness is None else freshness["seconds_since_update"],
-        "stale_after_seconds": current_app.config["DATA_STALE_AFTER_SECONDS"],
+        "stale_after_seconds": get_settings().data_stale_after_seconds,
         # Open markets whose freshest tracked price is stale, with its age (closed markets never count).
         "stale_markets": {mic: entry["age_seconds"] for mic, entry in (markets or {}).items()
                           if entry["open"] and entry["stale"]},

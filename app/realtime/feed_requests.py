@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from infra.feed_status import get_feed_status, request_symbols
+from infra.settings import get_settings
 from infra.symbol_requests import LOOKUP_EXTENSION, SymbolLookup, SymbolRequests
 from models import Asset
 
@@ -66,7 +67,7 @@ def symbol_requests(app: Flask) -> SymbolRequests:
     """The app's admission store (Redis in Celery mode, this process in embedded mode)."""
     store: SymbolRequests | None = app.extensions.get(STORE_KEY)
     if store is None:
-        store = SymbolRequests(get_feed_status(app).client, app.config["REDIS_KEY_PREFIX"])
+        store = SymbolRequests(get_feed_status(app).client, get_settings(app).redis_key_prefix)
         app.extensions[STORE_KEY] = store
     return store
 
@@ -82,7 +83,7 @@ def _lookup(app: Flask, symbols: list[str]) -> dict[str, bool | None]:
     lookup: SymbolLookup | None = app.extensions.get(LOOKUP_EXTENSION)
     if lookup is None or not symbols:
         return dict.fromkeys(symbols)
-    timeout = float(app.config["MARKET_DATA_TIMEOUT"]) * 2
+    timeout = float(get_settings(app).market_data_timeout) * 2
     return _bounded("look symbols up", lambda: lookup(symbols), timeout, dict.fromkeys(symbols))
 
 
@@ -105,8 +106,8 @@ def admit_symbols(app: Flask, user_id: int, symbols: list[str], track: bool = Tr
     confirmed = [symbol for symbol, exists in verdicts.items() if exists]
     not_found = [symbol for symbol, exists in verdicts.items() if exists is False]
     _bounded("remember unknown symbols", lambda: store.remember_unknown(not_found), REQUEST_TIMEOUT, None)
-    per_user = int(app.config["WEBSOCKET_MAX_FEED_REQUESTS_PER_USER"])
-    global_cap = int(app.config["FEED_MAX_REQUESTED_SYMBOLS"])
+    settings = get_settings(app)
+    per_user, global_cap = settings.websocket_max_feed_requests_per_user, settings.feed_max_requested_symbols
     nothing: tuple[list[str], int] = ([], len(confirmed))  # Redis away: confirmed but uncounted symbols wait
     accepted, refused = _bounded("count feed requests", lambda: store.admit(user_id, confirmed, per_user, global_cap),
                                  REQUEST_TIMEOUT, nothing)

@@ -16,10 +16,10 @@ from typing import Any
 
 from flask import Flask
 
-from app.realtime.auth import authorised, portfolio_owners, token_owners
 from app.realtime.coalesce import Coalescer
 from app.realtime.connection import Identity
 from app.realtime.feed_requests import ask_feed_for
+from app.realtime.socket_auth import authorised, portfolio_owners, token_owners
 from models.portfolio_valuation import portfolio_updates_data
 from models.snapshots import quote_snapshots
 from protocol.channels import asset_channel

@@ -17,6 +17,7 @@ from flask import Flask
 from app.realtime.cluster import PROCESS_TTL_SECONDS, STATS_PERIOD_SECONDS, ClusterState
 from app.realtime.feed_requests import ask_feed_for
 from app.realtime.tasks import spawn
+from infra.settings import get_settings
 
 if TYPE_CHECKING:
     from app.realtime.router import Router
@@ -30,11 +31,12 @@ YIELD_EVERY_USERS = 100  # thousands of sockets are described every period: let 
 
 def get_cluster(app: Flask) -> ClusterState | None:
     """The app's ClusterState (None in embedded mode, where there is only this process)."""
-    if not app.config.get("REDIS_URL"):
+    settings = get_settings(app)
+    if not settings.redis_url:
         return None
     cluster: ClusterState | None = app.extensions.get(CLUSTER_KEY)
     if cluster is None:
-        cluster = ClusterState(app.config["REDIS_URL"], app.config.get("REDIS_KEY_PREFIX", "pricewire"))
+        cluster = ClusterState(settings.redis_url, settings.redis_key_prefix)
         app.extensions[CLUSTER_KEY] = cluster
     return cluster
 

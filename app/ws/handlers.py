@@ -13,6 +13,7 @@ from app.realtime.feed_requests import admit_symbols
 from app.realtime.limits import Subscription
 from app.realtime.relay import Relay
 from app.realtime.updates import Update, resumed_update, snapshot_update
+from infra.settings import get_settings
 from protocol.channels import ASSET, PORTFOLIO, asset_channel, channel_symbol, portfolio_channel
 from protocol.client import (
     PING,
@@ -37,8 +38,9 @@ class MessageHandler:
         self.app = app
         self.connection = connection
         self.relay = relay
-        self.max_subscriptions = int(app.config["WEBSOCKET_MAX_SUBSCRIPTIONS_PER_CONNECTION"])
-        self.pending_limit = max(16, int(app.config["WEBSOCKET_RESUME_BUFFER_SIZE"]))
+        settings = get_settings(app)
+        self.max_subscriptions = settings.websocket_max_subscriptions_per_connection
+        self.pending_limit = max(16, settings.websocket_resume_buffer_size)
 
     def handle(self, frame: str | bytes) -> None:
         """Validate and act; bad input gets an `error` and the socket stays open."""

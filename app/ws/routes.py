@@ -14,14 +14,15 @@ from simple_websocket import ConnectionClosed
 
 from app import metrics
 from app.extensions import db
-from app.realtime.auth import Rejection, authenticate
 from app.realtime.connection import Connection, Identity
 from app.realtime.limits import SlidingWindowLimiter
 from app.realtime.relay import Relay, get_relay
 from app.realtime.socket import RealtimeSocket
+from app.realtime.socket_auth import Rejection, authenticate
 from app.realtime.stats import get_cluster
 from app.ws import blueprint
 from app.ws.handlers import MessageHandler
+from infra.settings import Settings, get_settings
 from protocol.channels import FEED_CHANNEL
 from protocol.client import CONNECTION, ERROR, FEED_STATUS, MAX_HZ_LIMIT, MAX_SYMBOLS_PER_MESSAGE, error_data
 from protocol.codes import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, IDLE_TIMEOUT, TOO_LARGE, TOO_MANY
@@ -46,12 +47,12 @@ def upgrade_required() -> Any:
 def realtime_socket() -> Response:
     """The realtime WebSocket (see docs/protocol.md)."""
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    config = app.config
+    settings = get_settings(app)
     relay = get_relay(app)
     try:
         # @login_required cannot guard a WebSocket route: the decision is taken here, before the handshake.
         # Token lookups are shared with every socket connecting at the same time (one query for a storm).
-        decision: Identity | Rejection = authenticate(request, config["WEBSOCKET_ALLOWED_ORIGINS"],
+        decision: Identity | Rejection = authenticate(request, settings.websocket_allowed_origins,
                                                       relay.reads.token_owner)
     except Exception:
         logger.exception("websocket authentication failed")
@@ -64,25 +65,25 @@ def realtime_socket() -> Response:
         slot_taken = _reserve_slot(app, relay, decision.user_id, connection_id)
         if not slot_taken:
             decision = Rejection(TOO_MANY, "too many connections for this user "
-                                           f"(at most {config['WEBSOCKET_MAX_CONNECTIONS_PER_USER']})",
+                                           f"(at most {settings.websocket_max_connections_per_user})",
                                  CONNECTION_LIMIT_RETRY_AFTER)
 
     def close_error(code: int) -> str:
         metrics.client_errors.labels(str(code)).inc()
-        message = _size_message(config) if code == TOO_LARGE else "a text frame was not UTF-8"
+        message = _size_message(settings) if code == TOO_LARGE else "a text frame was not UTF-8"
         return client_envelope(ERROR, error_data(code, message, closing=True), connection_id)
 
     ws = RealtimeSocket(request.environ, close_error=close_error,
-                        compression=bool(config["WEBSOCKET_COMPRESSION"]),
-                        max_message_size=config["WEBSOCKET_MESSAGE_SIZE_LIMIT"])
+                        compression=settings.websocket_compression,
+                        max_message_size=settings.websocket_message_size_limit)
     try:
         if isinstance(decision, Rejection):
-            _refuse(ws, decision, connection_id, float(config["WEBSOCKET_SEND_TIMEOUT"]))
+            _refuse(ws, decision, connection_id, float(settings.websocket_send_timeout))
         else:
-            connection = Connection(decision, queue_size=config["WEBSOCKET_SEND_QUEUE_SIZE"],
-                                    send_timeout=float(config["WEBSOCKET_SEND_TIMEOUT"]),
+            connection = Connection(decision, queue_size=settings.websocket_send_queue_size,
+                                    send_timeout=float(settings.websocket_send_timeout),
                                     remote_addr=request.remote_addr, connection_id=connection_id,
-                                    raw_frames=not config["WEBSOCKET_COMPRESSION"])
+                                    raw_frames=not settings.websocket_compression)
             _serve(app, relay, connection, ws)
     finally:
         if slot_taken:
@@ -91,13 +92,13 @@ def realtime_socket() -> Response:
     return _socket_response(ws)
 
 
-def _size_message(config: Any) -> str:
-    return f"message too large: at most {config['WEBSOCKET_MESSAGE_SIZE_LIMIT']} bytes"
+def _size_message(settings: Settings) -> str:
+    return f"message too large: at most {settings.websocket_message_size_limit} bytes"
 
 
 def _reserve_slot(app: Flask, relay: Relay, user_id: int, connection_id: str) -> bool:
     """One of the user's WEBSOCKET_MAX_CONNECTIONS_PER_USER slots: cluster-wide in Redis, else per process."""
-    limit = int(app.config["WEBSOCKET_MAX_CONNECTIONS_PER_USER"])
+    limit = get_settings(app).websocket_max_connections_per_user
     cluster = get_cluster(app)
     if cluster is not None:
         try:
@@ -128,7 +129,7 @@ def _refuse(ws: RealtimeSocket, rejection: Rejection, connection_id: str, send_t
 
 
 def _serve(app: Flask, relay: Relay, connection: Connection, ws: RealtimeSocket) -> None:
-    config = app.config
+    settings = get_settings(app)
     connection.start(ws)
     # Listen on the user's channel before saying "connected", so a logout right after cannot be missed.
     relay.wait_applied(relay.register(connection))
@@ -141,16 +142,16 @@ def _serve(app: Flask, relay: Relay, connection: Connection, ws: RealtimeSocket)
             "authenticated": True,
             "user_id": connection.user_id,
             "auth": connection.identity.method,
-            "heartbeat_interval": config["WEBSOCKET_HEARTBEAT_INTERVAL"],
+            "heartbeat_interval": settings.websocket_heartbeat_interval,
             "limits": {
-                "max_subscriptions": config["WEBSOCKET_MAX_SUBSCRIPTIONS_PER_CONNECTION"],
+                "max_subscriptions": settings.websocket_max_subscriptions_per_connection,
                 "max_symbols_per_message": MAX_SYMBOLS_PER_MESSAGE,
-                "message_size_limit": config["WEBSOCKET_MESSAGE_SIZE_LIMIT"],
-                "rate_limit_messages_per_minute": config["WEBSOCKET_RATE_LIMIT_MESSAGES_PER_MINUTE"],
-                "timeout": config["WEBSOCKET_TIMEOUT"],
-                "max_connections_per_user": config["WEBSOCKET_MAX_CONNECTIONS_PER_USER"],
+                "message_size_limit": settings.websocket_message_size_limit,
+                "rate_limit_messages_per_minute": settings.websocket_rate_limit_messages_per_minute,
+                "timeout": settings.websocket_timeout,
+                "max_connections_per_user": settings.websocket_max_connections_per_user,
                 "max_hz": MAX_HZ_LIMIT,
-                "resume_buffer_size": config["WEBSOCKET_RESUME_BUFFER_SIZE"],
+                "resume_buffer_size": settings.websocket_resume_buffer_size,
             },
         })
         notice = relay.degraded_notice()
@@ -163,10 +164,10 @@ def _serve(app: Flask, relay: Relay, connection: Connection, ws: RealtimeSocket)
 
 
 def _read_loop(app: Flask, relay: Relay, connection: Connection, ws: RealtimeSocket) -> None:
-    config = app.config
-    timeout = float(config["WEBSOCKET_TIMEOUT"])
-    size_limit = int(config["WEBSOCKET_MESSAGE_SIZE_LIMIT"])
-    limiter = SlidingWindowLimiter(int(config["WEBSOCKET_RATE_LIMIT_MESSAGES_PER_MINUTE"]))
+    settings = get_settings(app)
+    timeout = float(settings.websocket_timeout)
+    size_limit = settings.websocket_message_size_limit
+    limiter = SlidingWindowLimiter(settings.websocket_rate_limit_messages_per_minute)
     handler = MessageHandler(app, connection, relay)
     while not connection.closing:
         idle_left = connection.last_client_message + timeout - time.monotonic()
@@ -185,7 +186,7 @@ def _read_loop(app: Flask, relay: Relay, connection: Connection, ws: RealtimeSoc
         connection.last_client_message = now
         size = len(frame) if isinstance(frame, (bytes, bytearray)) else len(frame.encode("utf-8", "replace"))
         if size > size_limit:
-            connection.close(TOO_LARGE, _size_message(config))
+            connection.close(TOO_LARGE, _size_message(settings))
             break
         retry_after = limiter.hit(now)
         if retry_after is not None:

@@ -25,6 +25,7 @@ from .base import (
 )
 from .breaker import SourceHealth
 from .cache import QuoteCache
+from .failover import FailoverWatch
 from .freshness import LastSessionEnd, default_last_session_end, mark_stale
 from .rate_limit import InProcessRateLimiter, RateLimiter
 
@@ -72,12 +73,10 @@ class DataSourceManager:
         # DATA_STALE_AFTER_SECONDS (0 = never flag); last_session_end is where exchange calendars plug in.
         self.stale_after = stale_after
         self.last_session_end = last_session_end
-        self.events: list[FeedEvent] = []
-        self.on_event = on_event
+        self._failover = FailoverWatch(on_event)
         self._health = partial(SourceHealth, breaker_threshold, breaker_reset_seconds, default_cooldown, clock)
         self._entries: list[_Entry] = []
         self._skipped: dict[str, str] = {}
-        self._failed_over = False
         self._lock = threading.Lock()
 
     @property
@@ -128,7 +127,7 @@ class DataSourceManager:
             if index == 0:
                 asked_primary, primary_trouble = True, trouble
         if asked_primary:
-            self._track_primary(self._entries[0].source.name, primary_trouble, fresh)
+            self._failover.track(self._entries[0].source.name, primary_trouble, fresh)
         now = datetime.now(UTC)
         fresh = {s: mark_stale(r, self.stale_after, now, self.last_session_end) for s, r in fresh.items()}
         if self.cache is not None and fresh:
@@ -233,31 +232,9 @@ class DataSourceManager:
         for symbol in symbols:
             reasons[symbol].append(reason)
 
-    def _track_primary(self, primary: str, trouble: str | None, fresh: dict[str, QuoteResult]) -> None:
-        """Emit ``failover`` when the primary source stops answering, ``recovered`` when it is back."""
-        with self._lock:
-            if trouble is not None and not self._failed_over:
-                self._failed_over = True
-                active = next((r.source for r in fresh.values() if r.source != primary), None)
-                event = FeedEvent("failover", primary, active, trouble, datetime.now(UTC))
-            elif trouble is None and self._failed_over:
-                self._failed_over = False
-                event = FeedEvent("recovered", primary, primary, "", datetime.now(UTC))
-            else:
-                return
-            self.events.append(event)
-        logger.warning("market data %s: primary %s (%s)", event.kind, event.primary, event.reason or "ok")
-        if self.on_event is not None:
-            try:
-                self.on_event(event)
-            except Exception:  # a listener's bug must not break quoting
-                logger.exception("market data event listener failed")
-
     def drain_events(self) -> list[FeedEvent]:
-        """Return and clear the pending failover/recovery events."""
-        with self._lock:
-            events, self.events = self.events, []
-        return events
+        """Return and clear the pending failover/recovery events (tasks.market_data.failover)."""
+        return self._failover.drain()
 
     def get_history(self, symbol: str, days: int) -> list[HistoryPoint]:
         """Daily closes (oldest first) from the first source that has them, else MarketDataError."""

@@ -24,6 +24,7 @@ from tests.app.api_helpers import (
     store_quote,
     use_fake_manager,
 )
+from tests.conftest import make_app
 from tests.support.sessions import at, track
 
 
@@ -98,8 +99,16 @@ def test_staleness_boundary_uses_the_configured_limit(app: Flask) -> None:
     newest = quote.last_updated
     assert monitoring.data_freshness(now=newest + timedelta(seconds=300))["is_stale"] is False
     assert monitoring.data_freshness(now=newest + timedelta(seconds=301))["is_stale"] is True
-    app.config["DATA_STALE_AFTER_SECONDS"] = 10
-    assert monitoring.data_freshness(now=newest + timedelta(seconds=11))["is_stale"] is True
+
+
+def test_staleness_limit_comes_from_the_settings() -> None:
+    short = make_app({"DATABASE_URL": "sqlite://", "DATA_STALE_AFTER_SECONDS": "10"})
+    with short.app_context():
+        db.create_all()
+        newest = store_quote().last_updated
+        assert monitoring.data_freshness(now=newest + timedelta(seconds=10))["is_stale"] is False
+        assert monitoring.data_freshness(now=newest + timedelta(seconds=11))["is_stale"] is True
+        db.session.remove()
 
 
 def test_newest_quote_decides_freshness(app: Flask) -> None:

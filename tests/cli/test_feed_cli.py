@@ -106,7 +106,7 @@ def test_broadcast_publishes_in_redis_mode_and_no_broadcast_does_not(redis_serve
         listener = get_bus(app).listener()
         listener.subscribe(asset_channel("AAPL"))
         run(app, "prices", "update", "--symbols", "AAPL")
-        app.config["SIMULATED_SEED"] = 7  # another price path, so the quote changes
+        update_settings(app, simulated_seed=7)  # another price path, so the quote changes
         app.extensions.pop(MANAGER_KEY, None)
 
         result = run(app, "prices", "update", "--symbols", "AAPL", "--broadcast")
@@ -269,7 +269,8 @@ def test_feed_status_shows_each_exchange_open_or_closed_and_its_next_open(cli_ap
 
 
 def test_prices_update_fetches_a_closed_market_anyway(cli_app: Flask) -> None:
-    cli_app.config.update(MARKET_CLOCK=at("2026-11-28 15:00"), REALTIME_FETCH_WHEN_CLOSED=False)
+    cli_app.config["MARKET_CLOCK"] = at("2026-11-28 15:00")
+    update_settings(cli_app, realtime_fetch_when_closed=False)
     track("AAPL")
     store = get_feed_status(cli_app)
     record_fetches(store, ["AAPL"])  # the closing print is in: a scheduled cycle would skip AAPL

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from models import Portfolio, PortfolioValue, Transaction, User, db
 from models.history_resolution import compact_to_daily_closes, same_period, split_writes, store_points
 from models.performance import performance
-from models.portfolio_valuation import last_snapshots
+from models.portfolio_loading import last_snapshots
 
 START = datetime(2026, 11, 27, 14, 30, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Loading and valuing stored portfolios (models.portfolio_valuation) on SQLite and PostgreSQL."""
+"""Loading (models.portfolio_loading) and valuing (models.portfolio_valuation) stored portfolios, SQLite and PG."""
 
 from __future__ import annotations
 
@@ -13,13 +13,8 @@ from sqlalchemy import delete, event, select
 from models import Asset, Portfolio, PortfolioValue, Position, Quote, db
 from models.holders import fx_symbols_for_tracked_portfolios, portfolio_ids_holding
 from models.market import get_or_create_asset
-from models.portfolio_valuation import (
-    load_portfolio_inputs,
-    load_portfolios,
-    owned_portfolio,
-    portfolio_update_data,
-    value_portfolios,
-)
+from models.portfolio_loading import load_portfolio_inputs, load_portfolios, owned_portfolio
+from models.portfolio_valuation import portfolio_update_data, value_portfolios
 from tests.support.portfolios import AS_OF, NOW, D, add_asset, add_user, seed_many, seed_mixed
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from flask import Flask
 from sqlalchemy import func, select
 
+from infra.settings import get_settings
 from models import Asset, PriceHistory, db
 from models.base import utcnow
 from protocol.feed_control import TASK_PRUNE_HISTORY
@@ -16,7 +17,7 @@ from tasks.maintenance import PRUNE_PERIOD_SECONDS, prune_history_task
 
 
 def test_beat_runs_the_pruning_hourly(app: Flask) -> None:
-    entry = celery_config(app.config)["beat_schedule"]["pricewire-prune-history"]
+    entry = celery_config(get_settings(app))["beat_schedule"]["pricewire-prune-history"]
     assert entry["task"] == TASK_PRUNE_HISTORY and entry["schedule"] == PRUNE_PERIOD_SECONDS
     assert TASK_PRUNE_HISTORY in celery_init_app(app).tasks  # the worker knows the task by that name
 

@@ -13,6 +13,7 @@ import pytest
 from flask import Flask
 
 from infra.feed_status import get_feed_status
+from infra.settings import update_settings
 from models.snapshots import quote_snapshots
 from tasks import pipeline
 from tasks.market_hours import CLOSING_PRINT_DELAY, exchange_summary, plan_fetches, record_fetches
@@ -61,7 +62,7 @@ SCENARIOS = [
 @pytest.fixture
 def sessions_app(app: Flask) -> Flask:
     """The embedded app with the feed's session rules on (the test default turns them off)."""
-    app.config["REALTIME_FETCH_WHEN_CLOSED"] = False
+    update_settings(app, realtime_fetch_when_closed=False)
     return app
 
 
@@ -117,9 +118,9 @@ def test_fetch_when_closed_setting_and_forced_refreshes_ignore_sessions(sessions
     store = get_feed_status()
     record_fetches(store, ["AAPL"])
     assert plan_fetches(store, ["AAPL"]).skipped == ["AAPL"]
-    sessions_app.config["REALTIME_FETCH_WHEN_CLOSED"] = True
+    update_settings(sessions_app, realtime_fetch_when_closed=True)
     assert plan_fetches(store, ["AAPL"]).due == ["AAPL"]
-    sessions_app.config["REALTIME_FETCH_WHEN_CLOSED"] = False
+    update_settings(sessions_app, realtime_fetch_when_closed=False)
     # A forced batch (flask prices update, POST /api/prices/refresh) fetches whatever it is given.
     source = StubSource(quotes={"AAPL": quote("AAPL", "150.25")})
     batch = pipeline.run_batch(["AAPL"], force=True, manager=manager_of(source))

@@ -267,9 +267,9 @@ def test_retry_policy_backs_off_with_jitter_and_gives_up() -> None:
 
 
 def test_cycles_read_the_cache_only_when_it_expires_within_an_interval() -> None:
-    assert pipeline.cycle_force({"REALTIME_CACHE_TIMEOUT": 300, "REALTIME_UPDATE_INTERVAL": 30})
-    assert pipeline.cycle_force({"REALTIME_CACHE_TIMEOUT": 0, "REALTIME_UPDATE_INTERVAL": 30})
-    assert not pipeline.cycle_force({"REALTIME_CACHE_TIMEOUT": 20, "REALTIME_UPDATE_INTERVAL": 30})
+    assert pipeline.cycle_force(cache_timeout=300, interval=30)
+    assert pipeline.cycle_force(cache_timeout=0, interval=30)
+    assert not pipeline.cycle_force(cache_timeout=20, interval=30)
 
 
 def test_run_batch_retries_transient_failures_in_process(any_app: Flask) -> None:

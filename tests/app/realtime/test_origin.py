@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.realtime.auth import normalize_origin, origin_allowed
+from app.realtime.socket_auth import normalize_origin, origin_allowed
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

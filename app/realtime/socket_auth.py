@@ -1,4 +1,4 @@
-"""Who may open a socket: origin check, session cookie or bearer token; re-checks on every subscribe."""
+"""WebSocket authentication: who may open a socket (origin, cookie or bearer token), re-checked on subscribe."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from flask import Request
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.auth import bearer_token
 from app.extensions import db
+from app.http_auth import bearer_token
 from app.realtime.connection import Identity
 from models import ApiToken, User
 from protocol.codes import FORBIDDEN, UNAUTHORIZED

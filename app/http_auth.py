@@ -1,4 +1,4 @@
-"""Login, logout and who-am-I, for browsers (form + session cookie) and JSON clients."""
+"""HTTP authentication: login, logout, who-am-I and bearer tokens, for browsers (form + cookie) and JSON clients."""
 
 from __future__ import annotations
 
