@@ -5,7 +5,8 @@ over `symbols` symbols), no Redis (the in-process bus: every message is built an
 watched). Each round moves every symbol's price, then revalues every holder with revalue_for_symbols(), the
 feed's call. Reported: this process's CPU seconds per portfolio revalued (SQLAlchemy, valuation, building and
 publishing; PostgreSQL's own CPU is not counted), over the rounds after a warm-up round. On a loaded machine
-CPU time is the figure to compare, not wall time. `--profile` prints the top functions of the measured rounds.
+CPU time is the figure to compare, not wall time. `--profile` prints the top functions of the measured rounds
+(sorted by $PROFILE_SORT, tottime by default; $PROFILE_TOP of them, 30 by default).
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def run(users: int, symbols: int, rounds: int, profile: bool) -> dict[str, Any]:
     }
     if profile:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(30)
+        stats = pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "tottime"))
+        stats.print_stats(int(os.environ.get("PROFILE_TOP", "30")))
         result["profile"] = out.getvalue()
     return result
 
