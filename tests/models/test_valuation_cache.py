@@ -45,10 +45,16 @@ def _price(symbol: str, cents: int, moment: datetime) -> None:
     set_price(symbol, str(Decimal(cents) / 100), as_of=moment)
 
 
+CURRENCIES = {"AAPL": "USD", "SAP": "EUR", "VOD.L": "GBp"}
+
+
 def _trade(pid: int, symbol: str, quantity: int, moment: datetime) -> None:
     portfolio = db.session.get(Portfolio, pid)
-    add_transaction(portfolio, {"type": "buy", "symbol": symbol, "quantity": str(quantity), "price": "100",
-                                "fees": "0", "executed_at": moment.isoformat()}, moment)
+    raw = {"type": "buy", "symbol": symbol, "quantity": str(quantity), "price": "100", "fees": "0",
+           "executed_at": moment.isoformat()}
+    if CURRENCIES[symbol].upper() != portfolio.base_currency:  # not every cross rate is stored
+        raw["fx_rate"] = "1.2"
+    add_transaction(portfolio, raw, moment)
     db.session.commit()
 
 
