@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any
@@ -26,8 +26,7 @@ def difference(a: Decimal | None, b: Decimal | None) -> Decimal | None:
     """A - b at full precision, None if either is unknown."""
     if a is None or b is None:
         return None
-    with localcontext(CONTEXT):
-        return a - b
+    return CONTEXT.subtract(a, b)
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,11 @@ class PositionValuation:
     significant_change: bool
     weight: Decimal | None = None
     fx_factor: Decimal | None = None
+    # rounded_value_in_base(), computed once: totals, weights, checks and baselines each ask for it.
+    _rounded_base: Decimal | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_rounded_base", _money(self.value_in_base, self.base_currency))
 
     @property
     def daily_change(self) -> Decimal | None:
@@ -116,7 +120,7 @@ class PositionValuation:
 
     def rounded_value_in_base(self) -> Decimal | None:
         """value_in_base rounded to the base currency's minor unit (what totals sum)."""
-        return _money(self.value_in_base, self.base_currency)
+        return self._rounded_base
 
     def as_dict(self) -> dict[str, Any]:
         """Message fields: money rounded to its minor unit, percentages to 2 places."""
