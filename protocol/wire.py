@@ -31,7 +31,9 @@ def json_number(value: Decimal) -> float | str | None:
     """
     if not value.is_finite():
         return None
-    if len(value.normalize().as_tuple().digits) <= _EXACT_FLOAT_DIGITS:
+    # Few digits as they stand means few once trailing zeros go: skip normalize() (most money and prices).
+    if len(value.as_tuple().digits) <= _EXACT_FLOAT_DIGITS or \
+            len(value.normalize().as_tuple().digits) <= _EXACT_FLOAT_DIGITS:
         return float(value)
     return str(value)
 
