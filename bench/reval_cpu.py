@@ -1,11 +1,12 @@
 """Worker CPU per portfolio revaluation, in process: `python -m bench.reval_cpu [--users N] [--rounds N] [--profile]`.
 
 A database of its own (migrated, dropped after) seeded as bench.portfolio_bench (users x 20 Zipf-popular positions
-over `symbols` symbols), no Redis (the in-process bus: every message is built and sent, as if every portfolio were
-watched). Each round moves every symbol's price, then revalues every holder with revalue_for_symbols(), the
-feed's call. Reported: this process's CPU seconds per portfolio revalued (SQLAlchemy, valuation, building and
-publishing; PostgreSQL's own CPU is not counted), over the rounds after a warm-up round. On a loaded machine
-CPU time is the figure to compare, not wall time. `--profile` prints the top functions of the measured rounds
+over `symbols` symbols), no Redis (the in-process bus), and `--watched` of the portfolios (and their owners) taken
+to have a listening socket: only their messages are built and sent, as with Redis (1, the default: all). Each
+round moves every symbol's price, then revalues every holder with revalue_for_symbols(), the feed's call.
+Reported: this process's CPU seconds per portfolio revalued (SQLAlchemy, valuation, building and publishing;
+PostgreSQL's own CPU is not counted), over the rounds after a warm-up round. On a loaded machine CPU time is the
+figure to compare, not wall time. `--profile` prints the top functions of the measured rounds
 (sorted by $PROFILE_SORT, tottime by default; $PROFILE_TOP of them, 30 by default).
 """
 
@@ -35,7 +36,20 @@ def _move_prices(engine: sa.Engine, moment: datetime) -> None:
             "last_updated = :at, seq = seq + 1"), {"at": moment})
 
 
-def run(users: int, symbols: int, rounds: int, profile: bool) -> dict[str, Any]:
+def _listen_to(share: float, portfolio_ids: list[int], engine: sa.Engine) -> None:
+    """Make the revaluation see a listener on the first `share` of the portfolios and on their owners."""
+    from infra import revaluation
+    from protocol.channels import portfolio_channel, user_channel
+
+    chosen = portfolio_ids[:round(len(portfolio_ids) * share)]
+    with engine.connect() as connection:
+        owners = connection.execute(sa.text("SELECT user_id FROM portfolios WHERE id = ANY(:ids)"),
+                                    {"ids": chosen}).scalars().all()
+    listened = {portfolio_channel(pid) for pid in chosen} | {user_channel(uid) for uid in owners}
+    revaluation.watched_channels = lambda channels: {c for c in channels if c in listened}  # type: ignore[assignment]
+
+
+def run(users: int, symbols: int, rounds: int, profile: bool, watched: float = 1.0) -> dict[str, Any]:
     """Seed, warm up one round, measure `rounds` rounds; the figures."""
     from app import create_app
     from models.base import db
@@ -45,8 +59,10 @@ def run(users: int, symbols: int, rounds: int, profile: bool) -> dict[str, Any]:
     url = create_database(base)
     try:
         issue_tokens(url, users * 4)
-        seed(url, Size(users=users, symbols=symbols, sockets=0, cycles=0))
+        portfolio_ids = seed(url, Size(users=users, symbols=symbols, sockets=0, cycles=0))
         engine = sa.create_engine(_sa_url(url))
+        if watched < 1:
+            _listen_to(watched, portfolio_ids, engine)
         app = create_app({"LOG_LEVEL": "WARNING"}, environ={**base, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"})
         names = [f"PF{i:04d}" for i in range(symbols)]
         moment = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
@@ -67,13 +83,13 @@ def run(users: int, symbols: int, rounds: int, profile: bool) -> dict[str, Any]:
                 if n:  # round 0 warms caches (and stores the day's return bases)
                     cpu.append(spent)
                     counted += users
-                print(f"round {n}: {spent:.2f} s CPU, {len(updates)} published", flush=True)
+                print(f"round {n}: {spent:.2f} s CPU, {len(updates)} portfolio updates built and sent", flush=True)
             db.session.remove()
         engine.dispose()
     finally:
         drop_database(url)
     result: dict[str, Any] = {
-        "users": users, "symbols": symbols, "rounds": rounds, "cpu_s": [round(c, 3) for c in cpu],
+        "users": users, "symbols": symbols, "rounds": rounds, "watched": watched, "cpu_s": [round(c, 3) for c in cpu],
         "cpu_us_per_portfolio": round(sum(cpu) / counted * 1e6), "portfolios_per_cpu_s": round(counted / sum(cpu)),
         "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()],
     }
@@ -91,9 +107,12 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=2_000)
     parser.add_argument("--symbols", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--watched", type=float, default=1.0, help="share of portfolios with a listener (0..1)")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    result = run(args.users, args.symbols, args.rounds, args.profile)
+    if not 0 <= args.watched <= 1:
+        parser.error("--watched must be between 0 and 1")
+    result = run(args.users, args.symbols, args.rounds, args.profile, args.watched)
     text = result.pop("profile", None)
     print(json.dumps(result))
     if text:
