@@ -127,12 +127,22 @@ def value_position(
                                                 previous_fx_rates=previous_fx_rates or {}))
 
 
-def _position_fields(p: PositionInput, fx_rates: Mapping[str, FxRate], base_currency: str, now: datetime, *,
-                     threshold_percent: Decimal, previous_fx_rates: Mapping[str, FxRate]) -> dict[str, Any]:
-    """value_position()'s PositionValuation as keyword arguments (value_portfolio adds the weight, then builds it)."""
-    factor = conversion_factor(p.currency, base_currency, fx_rates)
+def _factors(currency: str, base_currency: str, fx_rates: Mapping[str, FxRate],
+             previous_fx_rates: Mapping[str, FxRate]) -> tuple[Decimal | None, Decimal | None]:
+    """(factor now, factor at the previous close) from `currency` into base."""
+    factor = conversion_factor(currency, base_currency, fx_rates)
     # The previous close converts at the previous FX close; today's rate stands in when unknown.
-    prev_factor = conversion_factor(p.currency, base_currency, previous_fx_rates) or factor
+    return factor, conversion_factor(currency, base_currency, previous_fx_rates) or factor
+
+
+def _position_fields(p: PositionInput, fx_rates: Mapping[str, FxRate], base_currency: str, now: datetime, *,
+                     threshold_percent: Decimal, previous_fx_rates: Mapping[str, FxRate],
+                     factors: tuple[Decimal | None, Decimal | None] | None = None) -> dict[str, Any]:
+    """value_position()'s PositionValuation as keyword arguments (value_portfolio adds the weight, then builds it).
+
+    `factors`: _factors() of the position's currency when the caller has them.
+    """
+    factor, prev_factor = factors or _factors(p.currency, base_currency, fx_rates, previous_fx_rates)
     opening = p.quantity if p.opening_quantity is None else p.opening_quantity
     with localcontext(CONTEXT):
         value = None if p.price is None else p.quantity * p.price
@@ -188,8 +198,13 @@ def value_portfolio(
 ) -> PortfolioValuation:
     """Value every position and aggregate them in the portfolio's base currency."""
     base = portfolio.base_currency
+    previous = previous_fx_rates or {}
+    factors: dict[str, tuple[Decimal | None, Decimal | None]] = {}  # per currency: most positions share a few
+    for currency in {p.currency for p in portfolio.positions}:
+        factors[currency] = _factors(currency, base, fx_rates, previous)
     figures = [_position_fields(p, fx_rates, base, now, threshold_percent=threshold_percent,
-                                previous_fx_rates=previous_fx_rates or {}) for p in portfolio.positions]
+                                previous_fx_rates=previous, factors=factors[p.currency])
+               for p in portfolio.positions]
     rounded = [None if f["value_in_base"] is None else round_money(f["value_in_base"], base) for f in figures]
     zero = round_money(Decimal(0), base)
     total = stale = cost = live = prev = moved = zero
