@@ -145,7 +145,11 @@ def load_portfolios_cached(portfolio_ids: Iterable[int], day_start: datetime,
     if warm:
         _refresh_revaluation_state(warm, heads, day_start)
         quotes = _quotes({p.symbol for pid in warm for p in _ENTRIES[pid].inputs.positions})
-        inputs.update((pid, _priced(_ENTRIES[pid], quotes)) for pid in warm)
+        # A held symbol no longer found (nothing renames assets today): read that portfolio afresh, never guess.
+        lost = [pid for pid in warm if any(p.symbol not in quotes for p in _ENTRIES[pid].inputs.positions)]
+        if lost:
+            inputs.update(_reload(lost, heads, day_start))
+        inputs.update((pid, _priced(_ENTRIES[pid], quotes)) for pid in warm if pid not in inputs)
     snapshots = last_snapshots(ids)
     portfolios = {
         pid: LoadedPortfolio(inputs[pid], heads[pid][0], heads[pid][1], snapshots.get(pid),

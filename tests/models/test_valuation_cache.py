@@ -151,3 +151,11 @@ def test_a_reused_id_is_not_served_from_the_cache(app: Flask) -> None:
 @pytest.mark.usefixtures("app")
 def test_nothing_asked_is_nothing_read() -> None:
     assert load_portfolios_cached([], NOW).portfolios == {}
+
+
+def test_a_renamed_asset_is_read_afresh(app: Flask) -> None:
+    [pid, other] = _portfolios()
+    load_portfolios_cached([pid, other], day_start_of(NOW))
+    db.session.execute(update(Asset).where(Asset.symbol == "AAPL").values(symbol="AAPL.X"))
+    db.session.commit()
+    _same([pid, other], NOW)
