@@ -159,3 +159,17 @@ def test_a_renamed_asset_is_read_afresh(app: Flask) -> None:
     db.session.execute(update(Asset).where(Asset.symbol == "AAPL").values(symbol="AAPL.X"))
     db.session.commit()
     _same([pid, other], NOW)
+
+
+def test_two_worker_processes_taking_rounds_in_turn(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each process's memory stays the database's answer while the other one writes in between."""
+    ids = _portfolios()
+    processes: list[dict[int, object]] = [{}, {}]
+    moment = NOW
+    for n in range(6):
+        monkeypatch.setattr(valuation_cache, "_ENTRIES", processes[n % 2])
+        moment += timedelta(seconds=5)
+        _price("SAP", 12050 + 40 * n, moment)  # +0.33% a round: baselines move every third round or so
+        _same(ids, moment)
+        revalue_for_symbols(["SAP"], now=moment)
+        _same(ids, moment)
