@@ -4,12 +4,14 @@ Per portfolio, the process keeps what only a ledger change moves (positions' qua
 name, base currency, today's trades and flows) under the portfolio's ledger_version (models.ledger_version), and
 what only a revaluation moves (each position's last_published_value, the cached return bases) under its seq.
 A round then reads:
-- the portfolios' (user_id, seq, ledger_version): one query; an entry whose version moved, or that was kept
-  for another day, is reloaded with portfolio_valuation's own loaders (so a reload is the database's answer);
+- the portfolios' (user_id, seq, ledger_version, created_at): lock_heads(), which is also the round's row lock;
+  an entry whose version moved, whose id now names another portfolio, or that was kept for another day, is
+  reloaded with portfolio_valuation's own loaders (so a reload is the database's answer);
 - positions' last_published_value only of portfolios whose seq moved since this process wrote or read it
   (another process revalued them), and returns_basis of those whose cached bases are not today's;
-- every held symbol's asset and quote in one query (prices, and currency and market, which the feed may learn),
-  and the FX quotes in one more; the newest snapshot of each portfolio, as load_portfolios() does.
+- every held symbol's asset and quote in one query (prices, and currency and market, which the feed may learn;
+  a symbol no longer found reloads its portfolio), the FX quotes in one more, and the newest snapshot of each
+  portfolio, as load_portfolios() does.
 A process that misses a change only serves the older state until the column moves; a missed bump is the one
 way to serve stale inputs, which is why every writer moves it in its own transaction.
 """
@@ -30,9 +32,9 @@ from models.portfolio import Portfolio, Position
 from models.portfolio_valuation import (
     LoadedBatch,
     LoadedPortfolio,
-    _load_rows,
     last_snapshots,
     load_fx_rates,
+    load_rows,
     with_day_activity,
 )
 from models.returns import Flow
@@ -74,7 +76,7 @@ def lock_heads(portfolio_ids: Iterable[int], lock: bool = True) -> dict[int, Hea
 
 def _reload(ids: list[int], heads: Mapping[int, Head], day_start: datetime) -> dict[int, PortfolioInput]:
     """Read these portfolios as load_portfolios() does and keep them; their inputs, quotes included."""
-    inputs, extra = _load_rows(ids)
+    inputs, extra = load_rows(ids)
     inputs, flows = with_day_activity(inputs, day_start)
     for pid, item in inputs.items():
         _ENTRIES[pid] = _Entry(heads[pid][2], day_start, item, flows.get(pid, ()), extra[pid][1],
