@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from protocol.bus import bus_message, parse_bus_message, portfolio_update_message
 from protocol.client import MAX_SYMBOLS_PER_MESSAGE, parse_client_message
 from protocol.codes import BAD_REQUEST, FINAL_CLOSE_CODES, ProtocolError, should_reconnect
-from protocol.wire import client_envelope, dumps
+from protocol.wire import client_envelope, dumps, json_number
 
 
 def frame(kind: str, **data: object) -> str:
@@ -104,6 +104,15 @@ def test_trailing_zeros_do_not_change_the_json_type() -> None:
     stored, fetched = Decimal("2950000000000.00000000"), Decimal("2950000000000")
     assert dumps(stored) == dumps(fetched) == "2950000000000.0"
     assert dumps(Decimal("12345678.10000000")) == dumps(Decimal("12345678.1")) == "12345678.1"
+
+
+@given(st.decimals() | st.builds(lambda c, e: Decimal(c).scaleb(e), st.integers(-10**40, 10**40),
+                                 st.integers(-40, 40)))
+def test_json_number_keeps_its_rule(value: Decimal) -> None:
+    """A number when the digits, trailing zeros stripped, are at most 15; else the exact text (its fast path)."""
+    digits = len(value.normalize().as_tuple().digits) if value.is_finite() else None
+    expected = None if digits is None else float(value) if digits <= 15 else str(value)
+    assert repr(json_number(value)) == repr(expected)
 
 
 def test_bus_message_round_trip() -> None:
