@@ -125,7 +125,19 @@ def roll_sessions(portfolio: PortfolioInput, now: datetime) -> PortfolioInput:
             return position
         return replace(position, previous_close=position.price)
 
-    return replace(portfolio, positions=tuple(map(roll, portfolio.positions)))
+    positions = tuple(map(roll, portfolio.positions))
+    if all(after is before for after, before in zip(positions, portfolio.positions, strict=True)):
+        return portfolio  # nothing rolled (the usual case): no copy
+    return replace(portfolio, positions=positions)
+
+
+@lru_cache(maxsize=16384)
+def _position_fields(view: PriceSession) -> dict[str, Any]:
+    """A position's session fields (all but `stale`, which annotate_sessions decides); read-only, shared.
+
+    Memoised like the views themselves: every holder of a symbol in a round gets the same fields.
+    """
+    return {name: value for name, value in view.fields().items() if name != "stale"}
 
 
 def annotate_sessions(data: dict[str, Any], portfolio: PortfolioInput, now: datetime) -> None:
@@ -140,8 +152,7 @@ def annotate_sessions(data: dict[str, Any], portfolio: PortfolioInput, now: date
         if position is None:
             continue
         view = _view_of(position, moment, margin)
-        fields = view.fields()
-        item.update({name: value for name, value in fields.items() if name != "stale"})
+        item.update(_position_fields(view))
         if view.stale and position.price is not None and not item.get("stale"):
             item.update(stale=True, stale_reason=STALE_PRICE)
     stamps = [p.price_as_of if p.price_as_of.tzinfo else p.price_as_of.replace(tzinfo=UTC)

@@ -19,7 +19,7 @@ way to serve stale inputs, which is why every writer moves it in its own transac
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -124,7 +124,8 @@ def _priced(entry: _Entry, quotes: Mapping[str, Any]) -> PortfolioInput:
             opening_quantity=p.opening_quantity, day_flow=p.day_flow, day_flow_base=p.day_flow_base,
             exchange=q.mic, exchange_timezone=q.timezone,
         ))
-    return replace(entry.inputs, positions=tuple(positions))
+    held = entry.inputs
+    return PortfolioInput(held.portfolio_id, held.name, held.base_currency, tuple(positions), held.cash, held.income)
 
 
 def load_portfolios_cached(portfolio_ids: Iterable[int], day_start: datetime,
