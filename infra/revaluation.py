@@ -1,11 +1,12 @@
 """Revalue portfolios, store snapshots, commit, then publish: shared by the price feed and ledger changes.
 
 revalue_portfolios() runs in the caller's app context with a bounded number of queries:
-load the (already locked) portfolios, store snapshots + seq + last published values in one
-transaction, and publish only after that transaction commits (one pipeline a round, only to channels
-some web process listens to). A failed commit publishes
-nothing; a bus failure after commit is logged (clients resync from the stored state by
-seq) and does not undo the commit. One portfolio that cannot be valued or stored is
+lock the portfolios (the lock reads their seq and ledger_version), load them from what this process
+already holds (models.valuation_cache: quotes and FX read once a round, the ledger's inputs only when
+they changed), store snapshots + seq + last published values in one transaction, and publish only
+after that transaction commits (one pipeline a round, only to channels some web process listens to).
+A failed commit publishes nothing; a bus failure after commit is logged (clients resync from the
+stored state by seq) and does not undo the commit. One portfolio that cannot be valued or stored is
 logged, counted (/metrics) and skipped: the others go on.
 """
 
