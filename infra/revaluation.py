@@ -1,11 +1,12 @@
 """Revalue portfolios, store snapshots, commit, then publish: shared by the price feed and ledger changes.
 
 revalue_portfolios() runs in the caller's app context with a bounded number of queries:
-load the (already locked) portfolios, store snapshots + seq + last published values in one
-transaction, and publish only after that transaction commits (one pipeline a round, only to channels
-some web process listens to). A failed commit publishes
-nothing; a bus failure after commit is logged (clients resync from the stored state by
-seq) and does not undo the commit. One portfolio that cannot be valued or stored is
+lock the portfolios (the lock reads their seq and ledger_version), load them from what this process
+already holds (models.valuation_cache: quotes and FX read once a round, the ledger's inputs only when
+they changed), store snapshots + seq + last published values in one transaction, and publish only
+after that transaction commits (one pipeline a round, only to channels some web process listens to).
+A failed commit publishes nothing; a bus failure after commit is logged (clients resync from the
+stored state by seq) and does not undo the commit. One portfolio that cannot be valued or stored is
 logged, counted (/metrics) and skipped: the others go on.
 """
 
@@ -18,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from infra.bus import publish_all, watched_channels
@@ -27,7 +28,7 @@ from models.base import db, utcnow
 from models.history_resolution import store_points
 from models.holders import portfolio_ids_holding
 from models.portfolio import Portfolio, Position
-from models.portfolio_loading import LoadedBatch, LoadedPortfolio, day_start_of, load_portfolios
+from models.portfolio_loading import LoadedBatch, LoadedPortfolio, day_start_of
 from models.portfolio_valuation import (
     check_storable,
     returns_of,
@@ -36,6 +37,7 @@ from models.portfolio_valuation import (
     value_batch,
 )
 from models.valuation import PortfolioValuation, PositionValuation
+from models.valuation_cache import load_portfolios_cached, lock_heads, note_written
 from protocol.bus import portfolio_update_message, position_update_message
 from protocol.channels import portfolio_channel, user_channel
 
@@ -91,8 +93,8 @@ def _snapshot_row(pid: int, valuation: PortfolioValuation, item: LoadedPortfolio
 
 
 def _write(pids: list[int], batch: LoadedBatch, valuations: dict[int, PortfolioValuation],
-           moment: datetime) -> dict[int, int]:
-    """Store snapshots, bump seqs and move baselines of `pids`; their new seqs."""
+           moment: datetime, published: dict[int, list[dict[str, Any]]]) -> dict[int, int]:
+    """Store snapshots, bump seqs and move baselines of `pids` (their `published` rows); their new seqs."""
     # At most one stored point per portfolio per history period: the newest (models.history_resolution).
     store_points([_snapshot_row(pid, valuations[pid], batch.portfolios[pid], moment) for pid in pids],
                  {pid: batch.portfolios[pid].last_snapshot for pid in pids})
@@ -101,9 +103,7 @@ def _write(pids: list[int], batch: LoadedBatch, valuations: dict[int, PortfolioV
         .returning(Portfolio.id, Portfolio.seq).execution_options(synchronize_session=False)
     )
     seqs = {row.id: row.seq for row in result}
-    published_rows: list[dict[str, Any]] = []
-    for pid in pids:
-        published_rows += _published_values(batch.portfolios[pid], valuations[pid])
+    published_rows = [row for pid in pids for row in published[pid]]
     if published_rows:
         db.session.execute(update(Position), published_rows)
     return seqs
@@ -136,18 +136,19 @@ def _value_each(batch: LoadedBatch, moment: datetime, failures: list[int]) -> di
 
 
 def _write_isolated(dirty: list[int], batch: LoadedBatch, valuations: dict[int, PortfolioValuation],
-                    moment: datetime, failures: list[int]) -> dict[int, int]:
+                    moment: datetime, failures: list[int], *, published: dict[int, list[dict[str, Any]]]
+                    ) -> dict[int, int]:
     """All in one savepoint; if the database refuses, one savepoint per portfolio to skip the bad one."""
     try:
         with db.session.begin_nested():
-            return _write(dirty, batch, valuations, moment)
+            return _write(dirty, batch, valuations, moment, published)
     except (DBAPIError, StatementError, ValueError):
         logger.warning("revaluation batch refused; writing portfolios one by one", exc_info=True)
     seqs: dict[int, int] = {}
     for pid in dirty:
         try:
             with db.session.begin_nested():
-                seqs.update(_write([pid], batch, valuations, moment))
+                seqs.update(_write([pid], batch, valuations, moment, published))
         except (DBAPIError, StatementError, ValueError) as exc:
             _failed(pid, exc, failures)
     return seqs
@@ -211,16 +212,20 @@ def revalue_portfolios(portfolio_ids: Iterable[int], now: datetime | None = None
         ids = sorted(set(portfolio_ids))
         # Serialise with other revaluations of these portfolios (PostgreSQL; a no-op when already held),
         # so each reads the newest snapshot before stamping its own.
-        db.session.execute(select(Portfolio.id).where(Portfolio.id.in_(ids)).order_by(Portfolio.id).with_for_update())
-        batch = load_portfolios(ids, day_start_of(moment))
+        # The lock reads each portfolio's seq and ledger_version, which say what this process may reuse.
+        heads = lock_heads(ids)
+        # The same batch load_portfolios() reads, from what this process holds (models.valuation_cache).
+        batch = load_portfolios_cached(ids, day_start_of(moment), heads)
         valuations = _value_each(batch, moment, failures)
         dirty = [pid for pid, valuation in valuations.items() if _changed(batch.portfolios[pid], valuation)]
         returns = _returns(batch, valuations, dirty, moment)
-        seqs = _write_isolated(dirty, batch, valuations, moment, failures) if dirty else {}
+        published = {pid: _published_values(batch.portfolios[pid], valuations[pid]) for pid in dirty}
+        seqs = _write_isolated(dirty, batch, valuations, moment, failures, published=published) if dirty else {}
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
+    note_written(seqs, {pid: {row["id"]: row["last_published_value"] for row in published[pid]} for pid in seqs})
     # Only now is the state durable: a client that resyncs after this message finds it stored.
     updates, positions_sent = _publish_round([pid for pid in dirty if pid in seqs], batch, valuations, seqs,
                                              moment=moment, changed_symbols=changed_symbols, returns=returns)

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from functools import lru_cache
 
 ROUNDING = ROUND_HALF_EVEN
 # 50 significant digits: far above any real balance, so products never round.
@@ -111,16 +112,24 @@ def money_places(code: str) -> int:
     return max(places, 0)
 
 
+@lru_cache(maxsize=1024)
+def _money_quantum(currency: str) -> Decimal:
+    """1 of the currency's minor unit, e.g. 0.01 (a revaluation round asks this ~15 times per position)."""
+    return Decimal(1).scaleb(-money_places(currency))
+
+
+_PERCENT_QUANTUM = Decimal(1).scaleb(-PERCENT_PLACES)
+
+
 def round_money(amount: Decimal, currency: str) -> Decimal:
     """Round an amount to the currency's minor unit (the edge rounding for money)."""
-    with localcontext(CONTEXT):
-        return amount.quantize(Decimal(1).scaleb(-money_places(currency)))
+    # context= is what `with localcontext(CONTEXT)` gives quantize, without entering and leaving a context.
+    return amount.quantize(_money_quantum(currency), context=CONTEXT)
 
 
 def round_percent(value: Decimal) -> Decimal:
     """Round a percentage to PERCENT_PLACES places."""
-    with localcontext(CONTEXT):
-        return value.quantize(Decimal(1).scaleb(-PERCENT_PLACES))
+    return value.quantize(_PERCENT_QUANTUM, context=CONTEXT)
 
 
 def fx_symbol(from_major: str, to_major: str) -> str:
@@ -198,5 +207,5 @@ def percent(part: Decimal, whole: Decimal) -> Decimal | None:
     """
     if whole == 0:
         return None
-    with localcontext(CONTEXT):
-        return part * _HUNDRED / abs(whole)
+    # The context's own operations: what `with localcontext(CONTEXT)` gives the operators, without entering it.
+    return CONTEXT.divide(CONTEXT.multiply(part, _HUNDRED), CONTEXT.abs(whole))

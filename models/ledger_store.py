@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from models.base import db
 from models.currency import CONTEXT, fx_symbol, normalize_currency
 from models.ledger import Entry, LedgerError, LedgerState, replay
+from models.ledger_version import bump
 from models.market import Asset, PriceHistory, Quote, get_or_create_asset
 from models.portfolio import Portfolio, Position, Transaction
 from models.transaction_input import InvalidTransaction, TransactionFields
@@ -164,4 +165,6 @@ def rebuild(portfolio: Portfolio) -> LedgerState:
     portfolio.fees = state.fees_base
     portfolio.returns_basis = None  # the returns of past days change with the ledger
     db.session.flush()
+    # The ledger's bulk statements bypass the ORM listener: workers' cached inputs must be dropped anyway.
+    bump(db.session, [portfolio.id])
     return state

@@ -119,10 +119,28 @@ def _moment(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+# Parsed bases by the identity of their cached JSON (held here, so the id is not reused meanwhile): a worker keeps
+# each portfolio's returns_basis object across rounds (models.valuation_cache), and parsing it was ~10% of a round.
+_PARSED: dict[int, tuple[Mapping[str, Any], dict[str, PeriodBasis]]] = {}
+_PARSED_MAX = 50_000
+
+
 def bases_from_json(cached: Mapping[str, Any] | None, day_start: datetime) -> dict[str, PeriodBasis] | None:
     """The cached bases if they are today's, else None."""
     if not cached or cached.get("day") != iso(day_start):
         return None
+    found = _PARSED.get(id(cached))
+    if found is not None and found[0] is cached:
+        return found[1]
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.clear()
+    parsed = _parse_bases(cached)
+    _PARSED[id(cached)] = (cached, parsed)
+    return parsed
+
+
+def _parse_bases(cached: Mapping[str, Any]) -> dict[str, PeriodBasis]:
+    """PeriodBasis of each period of a cached returns_basis."""
     return {
         period: PeriodBasis(period, _moment(b["start"]), Decimal(b["start_value"]), Decimal(b["growth"]),
                             bool(b["counted"]), Decimal(b["previous_end"]),

@@ -34,6 +34,9 @@ class Portfolio(db.Model):  # type: ignore[name-defined,misc]
     fees: Mapped[Decimal] = mapped_column(default=Decimal(0))
     # models.performance caches the returns of whole days here; None (recomputed) after a ledger change.
     returns_basis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Bumped (models.ledger_version) whenever its positions, transactions, cash, name or base currency change:
+    # workers keep what a valuation needs in memory (models.valuation_cache) until this moves.
+    ledger_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     owner: Mapped[User] = relationship(back_populates="portfolios")
     positions: Mapped[list[Position]] = relationship(

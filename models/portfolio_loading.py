@@ -64,7 +64,7 @@ class LoadedBatch:
     previous_fx_rates: dict[str, FxRate] = field(default_factory=dict)
 
 
-def _load_rows(portfolio_ids: list[int]) -> tuple[dict[int, PortfolioInput], dict[int, tuple[int, int, Any]]]:
+def load_rows(portfolio_ids: list[int]) -> tuple[dict[int, PortfolioInput], dict[int, tuple[int, int, Any]]]:
     """One query: inputs by id (open positions only), and (user_id, seq, returns_basis) by id."""
     rows = db.session.execute(
         select(
@@ -147,7 +147,7 @@ def with_day_activity(inputs: dict[int, PortfolioInput], day_start: datetime
 def load_portfolio_inputs(portfolio_ids: Iterable[int]) -> dict[int, PortfolioInput]:
     """PortfolioInput of each existing portfolio, in one query (positions, assets, quotes)."""
     ids = sorted(set(portfolio_ids))
-    return _load_rows(ids)[0] if ids else {}
+    return load_rows(ids)[0] if ids else {}
 
 
 def load_fx_rates(inputs: Iterable[PortfolioInput]) -> tuple[dict[str, FxRate], dict[str, FxRate]]:
@@ -196,7 +196,7 @@ def load_portfolios(portfolio_ids: Iterable[int], day_start: datetime | None = N
     ids = sorted(set(portfolio_ids))
     if not ids:
         return LoadedBatch({}, {})
-    inputs, heads = _load_rows(ids)
+    inputs, heads = load_rows(ids)
     inputs, flows = with_day_activity(inputs, day_start or day_start_of(utcnow()))
     snapshots = last_snapshots(inputs)
     portfolios = {

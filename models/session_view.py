@@ -102,9 +102,13 @@ def _price_session(where: tuple[str, str | None, str | None], price_as_of: datet
     return PriceSession(market, clock, day, stale, rolled, since)
 
 
-def _view_of(position: PositionInput, now: datetime) -> PriceSession:
-    return price_session(position.symbol, position.price_as_of, exchange=position.exchange,
-                         timezone=position.exchange_timezone, now=market_now(now))
+def _view_of(position: PositionInput, moment: datetime, margin: int) -> PriceSession:
+    """price_session() of a position at `moment` (already the market clock's) with the staleness `margin`."""
+    price_as_of = position.price_as_of
+    if price_as_of is not None and price_as_of.tzinfo is None:
+        price_as_of = price_as_of.replace(tzinfo=UTC)  # stored times are UTC
+    return _price_session((position.symbol, position.exchange, position.exchange_timezone), price_as_of, moment,
+                          margin)
 
 
 def roll_sessions(portfolio: PortfolioInput, now: datetime) -> PortfolioInput:
@@ -113,12 +117,27 @@ def roll_sessions(portfolio: PortfolioInput, now: datetime) -> PortfolioInput:
     A position whose market began a new session since its price (pre-market on Monday with Friday's close)
     has moved 0 since that close: its previous close becomes its price.
     """
+    # The clock and the margin are the same for every position: read once, not once per position.
+    moment, margin = market_now(now), stale_after_seconds()
+
     def roll(position: PositionInput) -> PositionInput:
-        if position.price is None or position.price_as_of is None or not _view_of(position, now).rolled:
+        if position.price is None or position.price_as_of is None or not _view_of(position, moment, margin).rolled:
             return position
         return replace(position, previous_close=position.price)
 
-    return replace(portfolio, positions=tuple(map(roll, portfolio.positions)))
+    positions = tuple(map(roll, portfolio.positions))
+    if all(after is before for after, before in zip(positions, portfolio.positions, strict=True)):
+        return portfolio  # nothing rolled (the usual case): no copy
+    return replace(portfolio, positions=positions)
+
+
+@lru_cache(maxsize=16384)
+def _position_fields(view: PriceSession) -> dict[str, Any]:
+    """A position's session fields (all but `stale`, which annotate_sessions decides); read-only, shared.
+
+    Memoised like the views themselves: every holder of a symbol in a round gets the same fields.
+    """
+    return {name: value for name, value in view.fields().items() if name != "stale"}
 
 
 def annotate_sessions(data: dict[str, Any], portfolio: PortfolioInput, now: datetime) -> None:
@@ -127,13 +146,13 @@ def annotate_sessions(data: dict[str, Any], portfolio: PortfolioInput, now: date
     A price stale by its session keeps its value but is flagged (stale, stale_reason "stale_price").
     """
     by_id = {position.position_id: position for position in portfolio.positions}
+    moment, margin = market_now(now), stale_after_seconds()
     for item in data.get("positions", []):
         position = by_id.get(item.get("position_id"))
         if position is None:
             continue
-        view = _view_of(position, now)
-        fields = view.fields()
-        item.update({name: value for name, value in fields.items() if name != "stale"})
+        view = _view_of(position, moment, margin)
+        item.update(_position_fields(view))
         if view.stale and position.price is not None and not item.get("stale"):
             item.update(stale=True, stale_reason=STALE_PRICE)
     stamps = [p.price_as_of if p.price_as_of.tzinfo else p.price_as_of.replace(tzinfo=UTC)

@@ -34,9 +34,10 @@ Design choices (FX, minor units and the rounding mode live in models.currency):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
+from typing import Any
 
 from models.cash import value_cash
 from models.currency import (
@@ -111,12 +112,6 @@ def _is_significant(value: Decimal, last: Decimal | None, daily_pct: Decimal | N
     return abs(share) > threshold
 
 
-def _weight(pos: PositionValuation, total: Decimal) -> Decimal | None:
-    """Percent of the total, from the rounded figures so weights match the display."""
-    value = pos.rounded_value_in_base()
-    return None if value is None else percent(value, total)
-
-
 def value_position(
     position: PositionInput,
     fx_rates: Mapping[str, FxRate],
@@ -127,10 +122,27 @@ def value_position(
     previous_fx_rates: Mapping[str, FxRate] | None = None,
 ) -> PositionValuation:
     """Value one position in its own currency and in base_currency."""
-    p = position
-    factor = conversion_factor(p.currency, base_currency, fx_rates)
+    return PositionValuation(**_position_fields(position, fx_rates, base_currency, now,
+                                                threshold_percent=threshold_percent,
+                                                previous_fx_rates=previous_fx_rates or {}))
+
+
+def _factors(currency: str, base_currency: str, fx_rates: Mapping[str, FxRate],
+             previous_fx_rates: Mapping[str, FxRate]) -> tuple[Decimal | None, Decimal | None]:
+    """(factor now, factor at the previous close) from `currency` into base."""
+    factor = conversion_factor(currency, base_currency, fx_rates)
     # The previous close converts at the previous FX close; today's rate stands in when unknown.
-    prev_factor = conversion_factor(p.currency, base_currency, previous_fx_rates or {}) or factor
+    return factor, conversion_factor(currency, base_currency, previous_fx_rates) or factor
+
+
+def _position_fields(p: PositionInput, fx_rates: Mapping[str, FxRate], base_currency: str, now: datetime, *,
+                     threshold_percent: Decimal, previous_fx_rates: Mapping[str, FxRate],
+                     factors: tuple[Decimal | None, Decimal | None] | None = None) -> dict[str, Any]:
+    """value_position()'s PositionValuation as keyword arguments (value_portfolio adds the weight, then builds it).
+
+    `factors`: _factors() of the position's currency when the caller has them.
+    """
+    factor, prev_factor = factors or _factors(p.currency, base_currency, fx_rates, previous_fx_rates)
     opening = p.quantity if p.opening_quantity is None else p.opening_quantity
     with localcontext(CONTEXT):
         value = None if p.price is None else p.quantity * p.price
@@ -147,7 +159,13 @@ def value_position(
     age = None
     if p.price_as_of is not None:
         age = max(int((_as_utc(now) - _as_utc(p.price_as_of)).total_seconds()), 0)
-    valuation = PositionValuation(
+    significant = False
+    if value_base is not None and reason is None:
+        # daily_change_percent of the valuation below, computed before it is built (it is built once).
+        daily = difference(value, prev)
+        daily_pct = None if daily is None or prev is None else percent(daily, prev)
+        significant = _is_significant(value_base, p.last_published_value, daily_pct, threshold_percent)
+    return dict(
         position_id=p.position_id,
         symbol=p.symbol,
         quantity=p.quantity,
@@ -164,18 +182,9 @@ def value_position(
         stale=reason is not None,
         stale_reason=reason,
         price_age_seconds=age,
-        significant_change=False,
+        significant_change=significant,
         fx_factor=factor,
     )
-    if value_base is None or reason is not None:
-        return valuation
-    significant = _is_significant(
-        value_base,
-        p.last_published_value,
-        valuation.daily_change_percent,
-        threshold_percent,
-    )
-    return replace(valuation, significant_change=significant)
 
 
 def value_portfolio(
@@ -189,16 +198,21 @@ def value_portfolio(
 ) -> PortfolioValuation:
     """Value every position and aggregate them in the portfolio's base currency."""
     base = portfolio.base_currency
-    positions = [value_position(p, fx_rates, base, now, threshold_percent, previous_fx_rates=previous_fx_rates)
-                 for p in portfolio.positions]
+    previous = previous_fx_rates or {}
+    factors: dict[str, tuple[Decimal | None, Decimal | None]] = {}  # per currency: most positions share a few
+    for currency in {p.currency for p in portfolio.positions}:
+        factors[currency] = _factors(currency, base, fx_rates, previous)
+    figures = [_position_fields(p, fx_rates, base, now, threshold_percent=threshold_percent,
+                                previous_fx_rates=previous, factors=factors[p.currency])
+               for p in portfolio.positions]
+    rounded = [None if f["value_in_base"] is None else round_money(f["value_in_base"], base) for f in figures]
     zero = round_money(Decimal(0), base)
     total = stale = cost = live = prev = moved = zero
     stale_count = live_count = daily_count = 0
     with localcontext(CONTEXT):
-        for pos in positions:
-            value = pos.rounded_value_in_base()
+        for f, value in zip(figures, rounded, strict=True):
             # Live implies price and FX are known, hence value and cost are too.
-            if pos.stale or value is None or pos.cost_in_base is None:
+            if f["stale"] or value is None or f["cost_in_base"] is None:
                 stale_count += 1
                 total += zero if value is None else value
                 stale += zero if value is None else value
@@ -206,11 +220,11 @@ def value_portfolio(
             total += value
             live += value
             live_count += 1
-            cost += round_money(pos.cost_in_base, base)
-            if pos.previous_value_in_base is not None:
+            cost += round_money(f["cost_in_base"], base)
+            if f["previous_value_in_base"] is not None:
                 daily_count += 1
                 moved += value
-                prev += round_money(pos.previous_value_in_base, base)
+                prev += round_money(f["previous_value_in_base"], base)
         cash = value_cash(portfolio.cash, base, fx_rates, previous_fx_rates or {})
         for balance in cash:
             if balance.value_in_base is not None and balance.previous_in_base is not None:
@@ -218,7 +232,10 @@ def value_portfolio(
                 daily_count += 1
                 moved += balance.value_in_base
                 prev += balance.previous_in_base
-    weighted = tuple(replace(pos, weight=_weight(pos, total)) for pos in positions)
+    # Weights are percent of the total from the rounded figures, so they match the display; each position is
+    # built once, with its weight.
+    weighted = tuple(PositionValuation(**f, weight=None if value is None else percent(value, total))
+                     for f, value in zip(figures, rounded, strict=True))
     stamps = [p.price_as_of for p in portfolio.positions if p.price_as_of is not None]
     return PortfolioValuation(
         portfolio_id=portfolio.portfolio_id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any
@@ -26,8 +26,7 @@ def difference(a: Decimal | None, b: Decimal | None) -> Decimal | None:
     """A - b at full precision, None if either is unknown."""
     if a is None or b is None:
         return None
-    with localcontext(CONTEXT):
-        return a - b
+    return CONTEXT.subtract(a, b)
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,11 @@ class PositionValuation:
     significant_change: bool
     weight: Decimal | None = None
     fx_factor: Decimal | None = None
+    # rounded_value_in_base(), computed once: totals, weights, checks and baselines each ask for it.
+    _rounded_base: Decimal | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_rounded_base", _money(self.value_in_base, self.base_currency))
 
     @property
     def daily_change(self) -> Decimal | None:
@@ -94,17 +98,20 @@ class PositionValuation:
         with localcontext(CONTEXT):
             return ret * self.fx_factor
 
-    def _base_parts(self) -> dict[str, Decimal | None]:
+    def _base_parts(self, cost: Decimal | None, total_return: Decimal | None) -> dict[str, Decimal | None]:
         """Base figures built from the rounded ones the portfolio sums, so they add up on screen.
 
         daily change = shown value - shown reference; the currency part = shown value - shown
         cost - shown price part (price + currency = value in base - cost in base, to the cent).
+        `cost` is the shown cost in base and `total_return` the total_return property, which as_dict() has.
         """
         base = self.base_currency
         value = self.rounded_value_in_base()
         previous = _money(self.previous_value_in_base, base)
-        cost = _money(self.cost_in_base, base)
-        price_part = _money(self.price_return, base)
+        # price_return, from the total return already computed.
+        price_return = None if total_return is None or self.fx_factor is None else CONTEXT.multiply(
+            total_return, self.fx_factor)
+        price_part = _money(price_return, base)
         if self.stale or value is None:
             return {"daily_change_in_base": None, "unrealised_price_return": price_part,
                     "unrealised_currency_return": None}
@@ -116,11 +123,17 @@ class PositionValuation:
 
     def rounded_value_in_base(self) -> Decimal | None:
         """value_in_base rounded to the base currency's minor unit (what totals sum)."""
-        return _money(self.value_in_base, self.base_currency)
+        return self._rounded_base
 
     def as_dict(self) -> dict[str, Any]:
         """Message fields: money rounded to its minor unit, percentages to 2 places."""
         cur = self.currency
+        # The properties' figures, each computed once (a round builds this for every position it sends).
+        daily = self.daily_change
+        daily_pct = None if daily is None or self.previous_value is None else percent(daily, self.previous_value)
+        total_return = self.total_return
+        return_pct = None if total_return is None else percent(total_return, self.cost_basis)
+        cost_in_base = _money(self.cost_in_base, self.base_currency)
         return {
             "position_id": self.position_id,
             "symbol": self.symbol,
@@ -128,15 +141,15 @@ class PositionValuation:
             "current_price": self.current_price,
             "current_value": _money(self.current_value, cur),
             "cost_basis": round_money(self.cost_basis, cur),
-            "daily_change": _money(self.daily_change, cur),
-            "daily_change_percent": _pct(self.daily_change_percent),
-            "total_return": _money(self.total_return, cur),
-            "total_return_percent": _pct(self.total_return_percent),
+            "daily_change": _money(daily, cur),
+            "daily_change_percent": _pct(daily_pct),
+            "total_return": _money(total_return, cur),
+            "total_return_percent": _pct(return_pct),
             "weight": _pct(self.weight),
             "currency": cur,
             "value_in_base": self.rounded_value_in_base(),
-            "cost_basis_in_base": _money(self.cost_in_base, self.base_currency),
-            **self._base_parts(),
+            "cost_basis_in_base": cost_in_base,
+            **self._base_parts(cost_in_base, total_return),
             "stale": self.stale,
             "stale_reason": self.stale_reason,
             "price_age_seconds": self.price_age_seconds,

@@ -20,7 +20,7 @@ from werkzeug.datastructures import Headers
 
 from app import create_app
 from app.config import normalize_database_url
-from models import db
+from models import db, valuation_cache
 from tests.support.services import postgres_admin_url, redis_url, unavailable
 
 # The simulated market answers at any hour: tests of the feed's other behaviour must not depend on
@@ -51,6 +51,12 @@ def make_app(environ: dict[str, str] | None = None, **overrides: Any) -> Flask:
     application = create_app({"TESTING": True, **overrides}, environ=env)
     application.test_client_class = CsrfClient
     return application
+
+
+@pytest.fixture(autouse=True)
+def _cold_valuation_cache() -> None:
+    """Each test starts with an empty per-process valuation cache (ids and versions repeat across databases)."""
+    valuation_cache.clear()
 
 
 @pytest.fixture

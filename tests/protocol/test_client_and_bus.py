@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol.bus import bus_message, parse_bus_message
+from protocol.bus import bus_message, parse_bus_message, portfolio_update_message
 from protocol.client import MAX_SYMBOLS_PER_MESSAGE, parse_client_message
 from protocol.codes import BAD_REQUEST, FINAL_CLOSE_CODES, ProtocolError, should_reconnect
-from protocol.wire import client_envelope, dumps
+from protocol.wire import client_envelope, dumps, json_number
 
 
 def frame(kind: str, **data: object) -> str:
@@ -106,6 +106,15 @@ def test_trailing_zeros_do_not_change_the_json_type() -> None:
     assert dumps(Decimal("12345678.10000000")) == dumps(Decimal("12345678.1")) == "12345678.1"
 
 
+@given(st.decimals() | st.builds(lambda c, e: Decimal(c).scaleb(e), st.integers(-10**40, 10**40),
+                                 st.integers(-40, 40)))
+def test_json_number_keeps_its_rule(value: Decimal) -> None:
+    """A number when the digits, trailing zeros stripped, are at most 15; else the exact text (its fast path)."""
+    digits = len(value.normalize().as_tuple().digits) if value.is_finite() else None
+    expected = None if digits is None else float(value) if digits <= 15 else str(value)
+    assert repr(json_number(value)) == repr(expected)
+
+
 def test_bus_message_round_trip() -> None:
     text = bus_message("asset_update", {"symbol": "AAPL", "price": Decimal("1.10"), "seq": 3}, published_at=12.5)
     payload = parse_bus_message(text)
@@ -113,6 +122,23 @@ def test_bus_message_round_trip() -> None:
     assert payload.data == {"symbol": "AAPL", "price": 1.1, "seq": 3}
     assert parse_bus_message('{"type": "feed_status"}').data == {}
     assert parse_bus_message('{"type": "x", "data": {}, "published_at": "soon"}').published_at is None
+
+
+def _positions() -> list[dict[str, object]]:
+    return [{"position_id": n, "symbol": f"S{n}", "value": Decimal(f"{n}.50"), "name": 'a "quoted" \x00 name'}
+            for n in range(4)]
+
+
+@pytest.mark.parametrize("pick", ["all", "some", "none", "copies", "missing"])
+def test_portfolio_update_text_is_bus_message_text(monkeypatch: pytest.MonkeyPatch, pick: str) -> None:
+    """Shared position dicts are encoded once: the text is exactly bus_message()'s."""
+    monkeypatch.setattr("protocol.bus.time.time", lambda: 12.5)
+    positions = _positions()
+    updated = {"all": positions, "some": positions[1:3], "none": [], "copies": _positions(),
+               "missing": None}[pick]
+    data = {"portfolio_id": 7, "positions": positions, "total_value": Decimal("1.10"), "positions_updated": updated,
+            "seq": 3}
+    assert portfolio_update_message(data) == bus_message("portfolio_update", data)
 
 
 @pytest.mark.parametrize("text", ["[]", '{"data": {}}', '{"type": "x", "data": [1]}', "nope"])
