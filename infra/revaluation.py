@@ -19,29 +19,31 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from flask import Flask
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from infra.bus import publish_all, watched_channels
 from infra.feed_status import REVALUATION_FAILURES, get_feed_status
+from infra.settings import get_settings
 from models.base import db, utcnow
 from models.history_resolution import store_points
 from models.holders import portfolio_ids_holding
 from models.portfolio import Portfolio, Position
 from models.portfolio_loading import LoadedBatch, LoadedPortfolio, day_start_of
-from models.portfolio_valuation import (
-    check_storable,
-    returns_of,
-    significant_change_threshold,
-    update_data,
-    value_batch,
-)
+from models.portfolio_valuation import Limits, check_storable, returns_of, update_data, value_batch
 from models.valuation import PortfolioValuation, PositionValuation
 from models.valuation_cache import load_portfolios_cached, lock_heads, note_written
 from protocol.bus import portfolio_update_message, position_update_message
 from protocol.channels import portfolio_channel, user_channel
 
 logger = logging.getLogger("pricewire.realtime")
+
+
+def valuation_limits(app: Flask | None = None) -> Limits:
+    """The valuation settings (significant change, staleness margin) of `app`, or of the current app."""
+    settings = get_settings(app)
+    return Limits(Decimal(settings.portfolio_significant_change_percent), settings.data_stale_after_seconds)
 
 
 def _stored_daily_change(valuation: PortfolioValuation) -> Decimal:
@@ -97,7 +99,8 @@ def _write(pids: list[int], batch: LoadedBatch, valuations: dict[int, PortfolioV
     """Store snapshots, bump seqs and move baselines of `pids` (their `published` rows); their new seqs."""
     # At most one stored point per portfolio per history period: the newest (models.history_resolution).
     store_points([_snapshot_row(pid, valuations[pid], batch.portfolios[pid], moment) for pid in pids],
-                 {pid: batch.portfolios[pid].last_snapshot for pid in pids})
+                 {pid: batch.portfolios[pid].last_snapshot for pid in pids},
+                 get_settings().portfolio_history_resolution_seconds)
     result = db.session.execute(
         update(Portfolio).where(Portfolio.id.in_(pids)).values(seq=Portfolio.seq + 1)
         .returning(Portfolio.id, Portfolio.seq).execution_options(synchronize_session=False)
@@ -119,14 +122,14 @@ def _failed(pid: int, exc: BaseException, failures: list[int]) -> None:
         logger.warning("revaluation failure not counted", exc_info=True)
 
 
-def _value_each(batch: LoadedBatch, moment: datetime, failures: list[int]) -> dict[int, PortfolioValuation]:
+def _value_each(batch: LoadedBatch, moment: datetime, limits: Limits,
+                failures: list[int]) -> dict[int, PortfolioValuation]:
     """Value every portfolio on its own; one that fails (bad data, too large to store) is skipped."""
-    threshold = significant_change_threshold()
     valuations = {}
     for pid, item in batch.portfolios.items():
         try:
             single = LoadedBatch({pid: item}, batch.fx_rates, batch.previous_fx_rates)
-            valuation = value_batch(single, moment, threshold)[pid]
+            valuation = value_batch(single, moment, limits)[pid]
             check_storable(valuation)
         except (ArithmeticError, ValueError, TypeError) as exc:
             _failed(pid, exc, failures)
@@ -167,7 +170,7 @@ def _returns(batch: LoadedBatch, valuations: dict[int, PortfolioValuation], dirt
 
 def _publish_round(pids: list[int], batch: LoadedBatch, valuations: dict[int, PortfolioValuation],
                    seqs: dict[int, int], *, moment: datetime, changed_symbols: set[str] | None,
-                   returns: dict[int, dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+                   returns: dict[int, dict[str, Any]], limits: Limits) -> tuple[list[dict[str, Any]], int]:
     """Build and publish (one pipeline) the updates some web process listens to; (portfolio_update data, positions).
 
     A message nobody listens to is neither built nor sent: the state is committed, and whoever subscribes
@@ -182,7 +185,7 @@ def _publish_round(pids: list[int], batch: LoadedBatch, valuations: dict[int, Po
         item, valuation = batch.portfolios[pid], valuations[pid]
         if watched is None or portfolio_channel(pid) in watched:
             data = update_data(valuation, seqs[pid], moment, changed_symbols, inputs=item.inputs,
-                               returns=returns.get(pid))
+                               returns=returns.get(pid), limits=limits)
             messages.append((portfolio_channel(pid), portfolio_update_message(data)))
             updates.append(data)
         if watched is not None and user_channel(item.user_id) not in watched:
@@ -208,6 +211,7 @@ def revalue_portfolios(portfolio_ids: Iterable[int], now: datetime | None = None
     moment = now or utcnow()
     started = time.monotonic()
     failures: list[int] = []
+    limits = valuation_limits()
     try:
         ids = sorted(set(portfolio_ids))
         # Serialise with other revaluations of these portfolios (PostgreSQL; a no-op when already held),
@@ -216,7 +220,7 @@ def revalue_portfolios(portfolio_ids: Iterable[int], now: datetime | None = None
         heads = lock_heads(ids)
         # The same batch load_portfolios() reads, from what this process holds (models.valuation_cache).
         batch = load_portfolios_cached(ids, day_start_of(moment), heads)
-        valuations = _value_each(batch, moment, failures)
+        valuations = _value_each(batch, moment, limits, failures)
         dirty = [pid for pid, valuation in valuations.items() if _changed(batch.portfolios[pid], valuation)]
         returns = _returns(batch, valuations, dirty, moment)
         published = {pid: _published_values(batch.portfolios[pid], valuations[pid]) for pid in dirty}
@@ -228,7 +232,8 @@ def revalue_portfolios(portfolio_ids: Iterable[int], now: datetime | None = None
     note_written(seqs, {pid: {row["id"]: row["last_published_value"] for row in published[pid]} for pid in seqs})
     # Only now is the state durable: a client that resyncs after this message finds it stored.
     updates, positions_sent = _publish_round([pid for pid in dirty if pid in seqs], batch, valuations, seqs,
-                                             moment=moment, changed_symbols=changed_symbols, returns=returns)
+                                             moment=moment, changed_symbols=changed_symbols, returns=returns,
+                                             limits=limits)
     logger.info("portfolios revalued", extra={
         "symbols": len(changed_symbols or ()), "portfolios": len(ids), "published": len(updates),
         "failed": len(failures), "position_updates": positions_sent,

@@ -2,6 +2,12 @@
 
 Only session decisions read it (market state, what the feed fetches, freshness, /health); heartbeats,
 timeouts and stored timestamps keep the real time.
+
+The one configuration models/ still reads (tests/models/test_no_config_reads.py allows only this
+module): MARKET_CLOCK is a test and demo hook, not a Settings field, and it is read wherever a session
+decision is made, deep in the models (session views of every snapshot, portfolio_update and /health
+row); threading it through every caller as a parameter would touch all of them for a value production
+never sets. Unset, it changes nothing.
 """
 
 from __future__ import annotations

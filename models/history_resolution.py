@@ -5,7 +5,8 @@ PORTFOLIO_HISTORY_RESOLUTION_SECONDS (60: a point a minute) a revaluation overwr
 point instead of adding one, so each period keeps its newest value and a day holds at most 1,440 points per
 portfolio (390 for a US session). After PORTFOLIO_HISTORY_INTRADAY_DAYS (7) the points of a UTC day are
 reduced to its newest one, the daily close, which is kept until HISTORY_RETENTION_DAYS.
-0 disables either step (every change stored; intraday points kept).
+0 disables either step (every change stored; intraday points kept). Both come from the caller's
+Settings (infra.revaluation, tasks.maintenance): this module reads no configuration.
 """
 
 from __future__ import annotations
@@ -14,16 +15,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from flask import current_app, has_app_context
 from sqlalchemy import delete, func, insert, select, update
 
 from models.base import db
 from models.portfolio import PortfolioValue
-
-RESOLUTION_SETTING = "PORTFOLIO_HISTORY_RESOLUTION_SECONDS"
-INTRADAY_SETTING = "PORTFOLIO_HISTORY_INTRADAY_DAYS"
-DEFAULT_RESOLUTION_SECONDS = 60
-DEFAULT_INTRADAY_DAYS = 7
 
 
 class Stored(Protocol):
@@ -36,21 +31,6 @@ class Stored(Protocol):
     @property
     def id(self) -> int | None:
         """Its row id (None when unknown)."""
-
-
-def _setting(name: str, default: int) -> int:
-    raw = current_app.config.get(name) if has_app_context() else None
-    return default if raw is None else int(raw)
-
-
-def resolution_seconds() -> int:
-    """PORTFOLIO_HISTORY_RESOLUTION_SECONDS of the current app (default 60; 0 = every change)."""
-    return _setting(RESOLUTION_SETTING, DEFAULT_RESOLUTION_SECONDS)
-
-
-def intraday_days() -> int:
-    """PORTFOLIO_HISTORY_INTRADAY_DAYS of the current app (default 7; 0 = never reduce to daily closes)."""
-    return _setting(INTRADAY_SETTING, DEFAULT_INTRADAY_DAYS)
 
 
 def same_period(first: datetime, second: datetime, seconds: int) -> bool:
@@ -102,9 +82,10 @@ def compact_to_daily_closes(before: datetime, *, dry_run: bool = False, chunk_ro
     return removed
 
 
-def store_points(rows: list[dict[str, Any]], newest: Mapping[int, Stored | None]) -> tuple[int, int]:
-    """Insert the points that open a period, overwrite the newest point of the rest; (inserted, overwritten)."""
-    inserts, updates = split_writes(rows, newest, resolution_seconds())
+def store_points(rows: list[dict[str, Any]], newest: Mapping[int, Stored | None],
+                 seconds: int) -> tuple[int, int]:
+    """Insert the points opening a period of `seconds`, overwrite the newest of the rest; (inserted, overwritten)."""
+    inserts, updates = split_writes(rows, newest, seconds)
     if inserts:
         db.session.execute(insert(PortfolioValue), inserts)
     if updates:

@@ -6,6 +6,7 @@ The session layer between stored quotes and messages (asset_update, snapshots, p
 - day change by session: "today" is since the previous close of the asset's current (or most recent)
   session. When a session has begun (pre-market included) and the stored price is still the previous
   session's close, the change since that close is zero, and `change_since` names that session.
+The staleness margin (DATA_STALE_AFTER_SECONDS) is the caller's, from its Settings; "now" is models.clock's.
 """
 
 from __future__ import annotations
@@ -17,22 +18,14 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app, has_app_context
-
 from models.clock import market_now
 from models.exchanges import COMMON_MICS, Market, calendar, calendar_names, resolve_market
 from models.sessions import MarketClock, is_stale, market_clock, session_date_of
 from models.valuation import PortfolioInput, PositionInput
 from protocol.wire import iso
 
-DEFAULT_STALE_AFTER_SECONDS = 300
+DEFAULT_STALE_AFTER_SECONDS = 300  # DATA_STALE_AFTER_SECONDS's default, for callers without settings (tests)
 STALE_PRICE = "stale_price"
-
-
-def stale_after_seconds() -> int:
-    """DATA_STALE_AFTER_SECONDS of the current app (300 outside one)."""
-    raw = current_app.config.get("DATA_STALE_AFTER_SECONDS") if has_app_context() else None
-    return DEFAULT_STALE_AFTER_SECONDS if raw is None else int(raw)
 
 
 @dataclass(frozen=True)
@@ -73,13 +66,12 @@ def _local_date(market: Market, moment: datetime | None) -> date | None:
 
 def price_session(symbol: str, price_as_of: datetime | None, *, exchange: str | None = None,
                   timezone: str | None = None, now: datetime | None = None,
-                  margin_seconds: int | None = None) -> PriceSession:
+                  margin_seconds: int = DEFAULT_STALE_AFTER_SECONDS) -> PriceSession:
     """The session view of `symbol`'s price observed at `price_as_of` (now: the market clock)."""
     moment = market_now(now)
     if price_as_of is not None and price_as_of.tzinfo is None:
         price_as_of = price_as_of.replace(tzinfo=UTC)  # stored times are UTC
-    margin = stale_after_seconds() if margin_seconds is None else margin_seconds
-    return _price_session((symbol, exchange, timezone), price_as_of, moment, margin)
+    return _price_session((symbol, exchange, timezone), price_as_of, moment, margin_seconds)
 
 
 @lru_cache(maxsize=16384)
@@ -111,14 +103,14 @@ def _view_of(position: PositionInput, moment: datetime, margin: int) -> PriceSes
                           margin)
 
 
-def roll_sessions(portfolio: PortfolioInput, now: datetime) -> PortfolioInput:
+def roll_sessions(portfolio: PortfolioInput, now: datetime, margin: int) -> PortfolioInput:
     """The portfolio with each position's day change measured by its own market's session.
 
     A position whose market began a new session since its price (pre-market on Monday with Friday's close)
     has moved 0 since that close: its previous close becomes its price.
     """
-    # The clock and the margin are the same for every position: read once, not once per position.
-    moment, margin = market_now(now), stale_after_seconds()
+    # The clock is the same for every position: read once, not once per position.
+    moment = market_now(now)
 
     def roll(position: PositionInput) -> PositionInput:
         if position.price is None or position.price_as_of is None or not _view_of(position, moment, margin).rolled:
@@ -140,13 +132,13 @@ def _position_fields(view: PriceSession) -> dict[str, Any]:
     return {name: value for name, value in view.fields().items() if name != "stale"}
 
 
-def annotate_sessions(data: dict[str, Any], portfolio: PortfolioInput, now: datetime) -> None:
+def annotate_sessions(data: dict[str, Any], portfolio: PortfolioInput, now: datetime, margin: int) -> None:
     """Add each position's session fields to portfolio_update data, flag stale prices, add as_of_oldest.
 
     A price stale by its session keeps its value but is flagged (stale, stale_reason "stale_price").
     """
     by_id = {position.position_id: position for position in portfolio.positions}
-    moment, margin = market_now(now), stale_after_seconds()
+    moment = market_now(now)
     for item in data.get("positions", []):
         position = by_id.get(item.get("position_id"))
         if position is None:

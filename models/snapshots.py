@@ -9,18 +9,20 @@ from sqlalchemy import select
 
 from models.base import db
 from models.market import Asset, Quote
-from models.session_view import price_session, rolled_quote_fields
+from models.session_view import DEFAULT_STALE_AFTER_SECONDS, price_session, rolled_quote_fields
 from protocol.channels import asset_channel
 from protocol.wire import iso
 
 
-def asset_update_data(symbol: str, quote: Quote, exchange: str | None = None,
-                      timezone: str | None = None) -> dict[str, Any]:
+def asset_update_data(symbol: str, quote: Quote, exchange: str | None = None, timezone: str | None = None,
+                      stale_after: int = DEFAULT_STALE_AFTER_SECONDS) -> dict[str, Any]:
     """The reference's asset_update fields plus source, seq, as_of, channel and the session fields.
 
-    `exchange` and `timezone` are the asset's stored ones (None: decided from the symbol).
+    `exchange` and `timezone` are the asset's stored ones (None: decided from the symbol); `stale_after`
+    is DATA_STALE_AFTER_SECONDS.
     """
-    view = price_session(symbol, quote.last_updated, exchange=exchange, timezone=timezone)
+    view = price_session(symbol, quote.last_updated, exchange=exchange, timezone=timezone,
+                         margin_seconds=stale_after)
     data = {
         "symbol": symbol,
         "price": quote.price,
@@ -47,7 +49,8 @@ def asset_update_data(symbol: str, quote: Quote, exchange: str | None = None,
     return data
 
 
-def quote_snapshots(symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
+def quote_snapshots(symbols: Iterable[str], stale_after: int = DEFAULT_STALE_AFTER_SECONDS
+                    ) -> dict[str, dict[str, Any]]:
     """The latest stored quote of each symbol that has one, in one query."""
     wanted = list(dict.fromkeys(symbols))
     if not wanted:
@@ -56,4 +59,4 @@ def quote_snapshots(symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
         select(Asset.symbol, Asset.mic, Asset.timezone, Quote)
         .join(Quote, Quote.asset_id == Asset.id).where(Asset.symbol.in_(wanted))
     ).all()
-    return {symbol: asset_update_data(symbol, quote, mic, zone) for symbol, mic, zone, quote in rows}
+    return {symbol: asset_update_data(symbol, quote, mic, zone, stale_after) for symbol, mic, zone, quote in rows}

@@ -178,10 +178,11 @@ def log_cycle(summary: Mapping[str, Any]) -> None:
 def publish_updates(bus: Bus, updates: Sequence[tuple[str, Quote]]) -> int:
     """One asset_update per changed symbol, after commit; a bus failure is logged (clients resync by seq)."""
     sent = 0
+    stale_after = get_settings().data_stale_after_seconds
     markets = stored_markets([symbol for symbol, _ in updates])
     for symbol, quote in updates:
         market = markets[symbol]
-        data = asset_update_data(symbol, quote, market.mic, market.timezone)
+        data = asset_update_data(symbol, quote, market.mic, market.timezone, stale_after)
         try:
             bus.publish(asset_channel(symbol), asset_update_message(data))
         except BusError as exc:

@@ -7,12 +7,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from infra.revaluation import position_data, revalue_for_symbols
+from infra.revaluation import position_data, revalue_for_symbols, valuation_limits
 from models.base import utcnow
 from models.holders import fx_symbols_for_tracked_portfolios
 from models.portfolio import Portfolio, Position
 from models.portfolio_loading import LoadedBatch, load_portfolios, with_prices
-from models.portfolio_valuation import significant_change_threshold, update_data, value_batch
+from models.portfolio_valuation import update_data, value_batch
 from models.valuation import value_position
 
 __all__ = ["PortfolioTracker", "fx_symbols_for_tracked_portfolios", "revalue_for_symbols"]
@@ -53,9 +53,10 @@ class PortfolioTracker:
         moment = now or utcnow()
         pid = _id(portfolio)
         batch = self._batch(pid, price_updates, moment)
-        valuation = value_batch(batch, moment)[pid]
+        limits = valuation_limits()
+        valuation = value_batch(batch, moment, limits)[pid]
         return update_data(valuation, batch.portfolios[pid].seq, moment, price_updates.keys(),
-                           inputs=batch.portfolios[pid].inputs)
+                           inputs=batch.portfolios[pid].inputs, limits=limits)
 
     def update_position_value(self, position: Position, new_price: Decimal,
                               now: datetime | None = None) -> dict[str, Any]:
@@ -70,5 +71,5 @@ class PortfolioTracker:
         item = batch.portfolios[position.portfolio_id]
         inputs = next(p for p in item.inputs.positions if p.position_id == position.id)
         valued = value_position(inputs, batch.fx_rates, item.inputs.base_currency, moment,
-                                significant_change_threshold())
+                                valuation_limits().threshold_percent)
         return position_data(valued, item, None)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from app.api import blueprint
 from app.api.monitoring import json_response
 from app.extensions import db, login_required
-from infra.revaluation import revalue_portfolios
+from infra.revaluation import revalue_portfolios, valuation_limits
 from models.base import utcnow
 from models.ledger_service import (
     add_transaction,
@@ -87,7 +87,7 @@ def patch_portfolio(portfolio_id: int) -> Response:
         _apply(portfolio_id, lambda: change_portfolio(portfolio, body))
     except InvalidTransaction as exc:
         return _invalid(exc)
-    return json_response(portfolio_update_data(portfolio_id))
+    return json_response(portfolio_update_data(portfolio_id, limits=valuation_limits()))
 
 
 @blueprint.delete("/api/portfolios/<id:portfolio_id>")

@@ -14,12 +14,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
+from infra.settings import get_settings
 from models.clock import market_now
 from models.exchanges import resolve_market
 from models.holders import fx_symbols_for_tracked_portfolios
 from models.market import Asset, Quote, WatchlistItem
 from models.portfolio import Position
-from models.session_view import stale_after_seconds
 from models.sessions import is_stale, market_clock
 from protocol.wire import iso
 
@@ -39,7 +39,7 @@ def tracked_prices() -> list[Any]:
 def market_freshness(now: datetime | None = None) -> dict[str, dict[str, Any]] | None:
     """MIC -> {state, open, next_open, freshest, age_seconds, stale, assets}; None when the database fails."""
     moment = now or market_now()
-    margin = stale_after_seconds()
+    margin = get_settings().data_stale_after_seconds
     try:
         rows = tracked_prices()
     except SQLAlchemyError:

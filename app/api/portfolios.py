@@ -13,6 +13,7 @@ from app.api import blueprint
 from app.api.history import DAYS_ERROR, parse_days, thinned_series
 from app.api.monitoring import json_response
 from app.extensions import db, login_required
+from infra.revaluation import valuation_limits
 from models.base import utcnow
 from models.performance import PERIOD_ERROR, PERIODS, performance
 from models.portfolio import Portfolio, PortfolioValue
@@ -37,7 +38,7 @@ def list_portfolios() -> Response:
         .where(Portfolio.user_id == current_user.id)
         .order_by(Portfolio.id)
     ).all()
-    valuations = value_portfolios(row.id for row in portfolios)
+    valuations = value_portfolios((row.id for row in portfolios), limits=valuation_limits())
     items = []
     for row in portfolios:
         valued = valuations[row.id]
@@ -59,7 +60,7 @@ def get_portfolio(portfolio_id: int) -> Response:
     """The full current valuation (the portfolio_update data) of one owned portfolio."""
     if owned_portfolio(current_user.id, portfolio_id) is None:
         return json_response(NOT_FOUND, 404)
-    data = portfolio_update_data(portfolio_id)
+    data = portfolio_update_data(portfolio_id, limits=valuation_limits())
     return json_response(data) if data is not None else json_response(NOT_FOUND, 404)
 
 
@@ -88,7 +89,7 @@ def portfolio_performance(portfolio_id: int) -> Response:
     if period not in PERIODS:
         return json_response({"error": PERIOD_ERROR, "fields": {"period": PERIOD_ERROR}}, 400)
     now = utcnow()
-    valuation = value_portfolios([portfolio_id], now)[portfolio_id]
+    valuation = value_portfolios([portfolio_id], now, valuation_limits())[portfolio_id]
     data = performance(portfolio_id, period, now, valuation.total_value, portfolio.base_currency)
     return json_response({"portfolio_id": portfolio_id, "base_currency": portfolio.base_currency, **data})
 

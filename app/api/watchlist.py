@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from app.api import blueprint
 from app.api.monitoring import json_response
 from app.extensions import db, login_required
+from infra.settings import get_settings
 from models.market import Asset, WatchlistItem, get_or_create_asset
 from models.snapshots import quote_snapshots
 from protocol.codes import ProtocolError
@@ -37,7 +38,7 @@ def _items(user_id: int, symbol: str | None = None) -> list[dict[str, Any]]:
     if symbol is not None:
         query = query.where(Asset.symbol == symbol)
     rows = db.session.execute(query).all()
-    quotes = quote_snapshots(row.symbol for row in rows)
+    quotes = quote_snapshots((row.symbol for row in rows), get_settings().data_stale_after_seconds)
     return [_item(row.symbol, row.name, row.created_at, quotes.get(row.symbol)) for row in rows]
 
 

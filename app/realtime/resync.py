@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from app.extensions import db
+from infra.revaluation import valuation_limits
+from infra.settings import get_settings
 from models.portfolio_valuation import portfolio_update_data
 from models.snapshots import quote_snapshots
 from protocol.channels import (
@@ -21,7 +23,8 @@ from protocol.channels import (
 def asset_snapshots(symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Channel -> asset_update data of each symbol with a stored quote (one query)."""
     try:
-        return {asset_channel(symbol): data for symbol, data in quote_snapshots(symbols).items()}
+        quotes = quote_snapshots(symbols, get_settings().data_stale_after_seconds)
+        return {asset_channel(symbol): data for symbol, data in quotes.items()}
     finally:
         # A socket lives for hours: never keep a pooled connection between two reads.
         db.session.remove()
@@ -30,7 +33,7 @@ def asset_snapshots(symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
 def portfolio_snapshot(portfolio_id: int) -> dict[str, Any] | None:
     """The portfolio_update data of one portfolio (no ownership check: callers do that)."""
     try:
-        return portfolio_update_data(portfolio_id)
+        return portfolio_update_data(portfolio_id, limits=valuation_limits())
     finally:
         db.session.remove()
 

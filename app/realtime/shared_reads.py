@@ -20,6 +20,8 @@ from app.realtime.coalesce import Coalescer
 from app.realtime.connection import Identity
 from app.realtime.feed_requests import ask_feed_for
 from app.realtime.socket_auth import authorised, portfolio_owners, token_owners
+from infra.revaluation import valuation_limits
+from infra.settings import get_settings
 from models.portfolio_valuation import portfolio_updates_data
 from models.snapshots import quote_snapshots
 from protocol.channels import asset_channel
@@ -32,12 +34,13 @@ class SharedReads:
 
     def __init__(self, app: Flask) -> None:
         self.latest: dict[str, dict[str, Any]] = {}  # asset channel -> data of its newest update
-        self.snapshots: Coalescer[str, dict[str, Any]] = Coalescer(app, quote_snapshots, "snapshots")
+        self.snapshots: Coalescer[str, dict[str, Any]] = Coalescer(
+            app, lambda symbols: quote_snapshots(symbols, get_settings(app).data_stale_after_seconds), "snapshots")
         self.auth: Coalescer[Identity, bool] = Coalescer(app, authorised, "auth")
         self.tokens: Coalescer[str, int] = Coalescer(app, token_owners, "tokens")
         self.owners: Coalescer[int, int] = Coalescer(app, portfolio_owners, "owners")
-        self.portfolios: Coalescer[int, dict[str, Any]] = Coalescer(app, portfolio_updates_data, "portfolios",
-                                                                    chunk=200)
+        self.portfolios: Coalescer[int, dict[str, Any]] = Coalescer(
+            app, lambda ids: portfolio_updates_data(ids, limits=valuation_limits(app)), "portfolios", chunk=200)
         self.feed_requests: Coalescer[str, None] = Coalescer(app, lambda symbols: self._ask(app, symbols),
                                                              "feed-requests")
         self.hits = 0

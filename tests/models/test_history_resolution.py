@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from infra.settings import get_settings, update_settings
 from models import Portfolio, PortfolioValue, Transaction, User, db
 from models.history_resolution import compact_to_daily_closes, same_period, split_writes, store_points
 from models.performance import performance
@@ -40,8 +41,9 @@ def row(pid: int, moment: datetime, value: str) -> dict[str, Any]:
 
 
 def revalue(pid: int, moment: datetime, value: str) -> tuple[int, int]:
-    """What the revaluation does: store against the newest stored point, commit."""
-    counts = store_points([row(pid, moment, value)], last_snapshots([pid]))
+    """What the revaluation does: store against the newest stored point at the app's resolution, commit."""
+    counts = store_points([row(pid, moment, value)], last_snapshots([pid]),
+                          get_settings().portfolio_history_resolution_seconds)
     db.session.commit()
     return counts
 
@@ -86,7 +88,7 @@ def test_one_point_per_minute_and_it_is_the_newest(db_app: Flask, portfolio_id: 
 
 
 def test_every_change_is_kept_with_resolution_zero(db_app: Flask, portfolio_id: int) -> None:
-    db_app.config["PORTFOLIO_HISTORY_RESOLUTION_SECONDS"] = 0
+    update_settings(db_app, portfolio_history_resolution_seconds=0)
     for second in (0, 1, 2):
         revalue(portfolio_id, START + timedelta(seconds=second), str(100 + second))
     assert len(points(portfolio_id)) == 3
@@ -135,7 +137,7 @@ def test_twr_mwr_and_the_daily_chart_do_not_change_meaning(db_app: Flask, portfo
             moment = begin + timedelta(days=day, hours=2, seconds=25 * tick)
             value = str(deposited + 37 * day + (tick * 7919) % 53)
             for pid, seconds in ((fine_id, 0), (coarse_id, 60)):
-                db_app.config["PORTFOLIO_HISTORY_RESOLUTION_SECONDS"] = seconds
+                update_settings(db_app, portfolio_history_resolution_seconds=seconds)
                 revalue(pid, moment, value)
     now, current = START, Decimal("1700")
     periods = ("1D", "1W", "1M", "ALL")

@@ -17,6 +17,7 @@ from sqlalchemy import event, func, select
 
 from app.config import normalize_database_url
 from infra.bus import Listener, get_bus
+from infra.settings import update_settings
 from models import Asset, Portfolio, PortfolioValue, Position, db
 from protocol.channels import portfolio_channel, user_channel
 from tasks.portfolio_tracker import PortfolioTracker, fx_symbols_for_tracked_portfolios, revalue_for_symbols
@@ -82,7 +83,7 @@ def test_update_position_value(app: Flask) -> None:
     aapl.last_published_value = D("1520.00")
     db.session.commit()
     assert PortfolioTracker().update_position_value(aapl, D("153.00"), NOW)["significant_change"] is False
-    app.config["PORTFOLIO_SIGNIFICANT_CHANGE_PERCENT"] = 0
+    update_settings(app, portfolio_significant_change_percent=0)
     assert PortfolioTracker().update_position_value(aapl, D("153.00"), NOW)["significant_change"] is True
 
 

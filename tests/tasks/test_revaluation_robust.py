@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from infra import revaluation
 from infra.feed_status import get_feed_status
+from infra.settings import update_settings
 from models import Portfolio, PortfolioValue, Position, db
 from models.market import Asset
 from tasks.portfolio_tracker import revalue_for_symbols
@@ -50,7 +51,7 @@ def test_one_overflowing_portfolio_is_skipped_and_counted(app: Flask, monkeypatc
 
 def test_snapshot_times_never_go_backwards(app: Flask) -> None:
     # Every change stored (issue 18's history resolution off): with it on, the late point overwrites this one.
-    app.config["PORTFOLIO_HISTORY_RESOLUTION_SECONDS"] = 0
+    update_settings(app, portfolio_history_resolution_seconds=0)
     portfolio = seed_mixed(add_user())
     revalue_for_symbols(["AAPL"], now=NOW)
     quote = db.session.scalar(select(Asset).where(Asset.symbol == "AAPL")).quote
