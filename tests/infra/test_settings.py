@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from decimal import Decimal
 
 from flask import Flask
 
 from app.config import BOOL_SETTINGS, INT_SETTINGS, OPTIONAL_INT_SETTINGS, STRING_SETTINGS
+from infra.revaluation import valuation_limits
 from infra.settings import Settings, get_settings, update_settings
+from models.portfolio_valuation import Limits
 
 
 def test_every_configured_variable_is_a_typed_field() -> None:
@@ -32,3 +35,9 @@ def test_update_settings_replaces_and_mirrors(app: Flask) -> None:
     after = update_settings(app, realtime_batch_size=7)
     assert after.realtime_batch_size == 7 and before.realtime_batch_size != 7
     assert get_settings(app) is after and app.config["REALTIME_BATCH_SIZE"] == 7
+
+
+def test_valuation_limits_come_from_the_settings(app: Flask) -> None:
+    assert valuation_limits(app) == Limits()  # the models' defaults are the settings' own
+    update_settings(app, portfolio_significant_change_percent=5, data_stale_after_seconds=30)
+    assert valuation_limits(app) == Limits(Decimal(5), 30)
