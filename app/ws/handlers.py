@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 from flask import Flask
@@ -28,6 +29,13 @@ from protocol.client import (
     unsubscribed_data,
 )
 from protocol.codes import BAD_REQUEST, FORBIDDEN, UNAUTHORIZED, ProtocolError
+from protocol.wire import client_envelope_json, dumps
+
+
+@lru_cache(maxsize=16_384)
+def _subscribed_json(channel: str, resumed: bool) -> str:
+    """The data of a `subscribed` reply, serialised once per channel (a storm sends it for every subscribe)."""
+    return dumps(subscribed_data(channel, resumed))
 
 
 class MessageHandler:
@@ -82,7 +90,9 @@ class MessageHandler:
     def _subscribe_assets(self, message: ClientMessage) -> None:
         if not self._allowed(message, [(asset_channel(symbol), symbol) for symbol in message.symbols]):
             return
-        admission = admit_symbols(self.app, self.connection.user_id, list(message.symbols))
+        reads = self.relay.reads
+        admission = admit_symbols(self.app, self.connection.user_id, list(message.symbols),
+                                  known_of=reads.known_symbols, ask=reads.ask_feed_for)
         for error in admission.errors:
             self.connection.error(BAD_REQUEST, error)
         if admission.accepted:
@@ -99,7 +109,8 @@ class MessageHandler:
         self.relay.wait_applied(generation)
         replayed = self._replayed(created, message.last_seq)
         for channel, _ in channels:
-            connection.reply(SUBSCRIBED, subscribed_data(channel, channel in replayed))
+            connection.send(client_envelope_json(SUBSCRIBED, _subscribed_json(channel, channel in replayed),
+                                                 connection.id), SUBSCRIBED)
         wanted = [channel for channel in created if channel not in replayed]
         snapshots = self._snapshots(kind, wanted, message) if wanted else {}
         for channel, subscription in created.items():
@@ -107,6 +118,8 @@ class MessageHandler:
                 continue  # replaced or unsubscribed while we read
             if channel in replayed:
                 initial = replayed[channel]
+            elif channel in snapshots and kind == ASSET:
+                initial = [self.relay.reads.asset_snapshot_update(channel, snapshots[channel], connection.id)]
             elif channel in snapshots:
                 initial = [snapshot_update(channel, snapshots[channel], connection.id)]
             else:
