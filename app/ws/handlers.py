@@ -108,11 +108,15 @@ class MessageHandler:
         # Listen first, read the state second: an update published in between is held, not lost.
         self.relay.wait_applied(generation)
         replayed = self._replayed(created, message.last_seq)
-        for channel, _ in channels:
-            connection.send(client_envelope_json(SUBSCRIBED, _subscribed_json(channel, channel in replayed),
-                                                 connection.id), SUBSCRIBED)
+        replies = [client_envelope_json(SUBSCRIBED, _subscribed_json(channel, channel in replayed), connection.id)
+                   for channel, _ in channels]
         wanted = [channel for channel in created if channel not in replayed]
-        snapshots = self._snapshots(kind, wanted, message) if wanted else {}
+        try:
+            snapshots = self._snapshots(kind, wanted, message) if wanted else {}
+        except Exception:
+            connection.start_subscriptions(replies, [])  # acknowledged all the same; the caller reports the error
+            raise
+        started: list[tuple[Subscription, list[Update]]] = []
         for channel, subscription in created.items():
             if connection.subscriptions.get(channel) is not subscription:
                 continue  # replaced or unsubscribed while we read
@@ -124,7 +128,9 @@ class MessageHandler:
                 initial = [snapshot_update(channel, snapshots[channel], connection.id)]
             else:
                 initial = []
-            connection.start_subscription(subscription, initial)
+            started.append((subscription, initial))
+        # The acks, then each snapshot or replay, in one write (the subscribe's reply, in order).
+        connection.start_subscriptions(replies, started)
         return True
 
     def _register(self, message: ClientMessage, kind: str,
