@@ -48,10 +48,16 @@ def seed_quotes(url: str, symbols: list[str]) -> None:
     engine.dispose()
 
 
-def storm_once(env: dict[str, str], tokens_file: Path, clients: int, log_dir: Path) -> dict[str, Any]:
-    """One fresh worker, one storm of `clients`; the storm's figures plus the server's CPU."""
+def storm_once(env: dict[str, str], tokens_file: Path, clients: int, log_dir: Path,
+               started: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """One fresh worker, one storm of `clients`; the storm's figures plus the server's CPU.
+
+    `started(worker_pid)` runs before the storm (bench.profile attaches py-spy there).
+    """
     server = servers.start_server("ours", env, log_dir, workers=1)
     try:
+        if started is not None:
+            started(max(servers.tree_pids(server.pid)))
         python = servers.PEER_BIN / "python" if (servers.PEER_BIN / "python").exists() else servers.MAIN_BIN / "python"
         cpu0 = servers.tree_cpu_seconds(server.pid)
         load_before = os.getloadavg()

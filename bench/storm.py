@@ -44,6 +44,8 @@ class Storm:
             state["have"].add(message["data"]["symbol"])
             if len(state["have"]) == self.per_client and not state["done"].done():
                 state["done"].set_result(now)
+        elif kind == "subscribed":
+            state["acks"] += 1
         elif kind == "error":
             code = str((message.get("data") or {}).get("code"))
             self.errors[f"server error {code}"] = self.errors.get(f"server error {code}", 0) + 1
@@ -52,16 +54,24 @@ class Storm:
                   gate: asyncio.Semaphore) -> WsClient | None:
         """Connect, subscribe symbol by symbol, wait for every snapshot."""
         loop = asyncio.get_running_loop()
-        state: dict[str, Any] = {"connected": loop.create_future(), "done": loop.create_future(), "have": set()}
+        state: dict[str, Any] = {"connected": loop.create_future(), "done": loop.create_future(), "have": set(),
+                                 "acks": 0}
+        stage = "opening"
         try:
             async with gate:
                 client = await open_client(*where, token, self.on_text, state=state, timeout=TIMEOUT_S)
+                stage = "waiting for connection"
                 connected = await asyncio.wait_for(state["connected"], TIMEOUT_S)
             for symbol in symbols:
                 client.send_json({"type": "subscribe_asset", "data": {"symbols": [symbol]}})
+            stage = "subscribed"
             done = await asyncio.wait_for(state["done"], TIMEOUT_S)
         except (OSError, TimeoutError, ConnectionError) as exc:
-            key = f"{type(exc).__name__}: {str(exc)[:60]}"
+            # Where it stuck: a subscribed client says how many acks and snapshots it had.
+            where_stuck = f" ({state['acks']} acks, {len(state['have'])} snapshots)" if stage == "subscribed" else ""
+            if stage == "subscribed" and client.closed.done():
+                where_stuck += f", closed {client.closed.result()}"
+            key = f"{type(exc).__name__}: {str(exc)[:60]} {stage}{where_stuck}"
             self.errors[key] = self.errors.get(key, 0) + 1
             return None
         self.connected_at.append(connected - t0)

@@ -80,3 +80,15 @@ def envelope(kind: str, data: dict[str, Any], connection_id: str | None = None,
 def client_envelope(kind: str, data: dict[str, Any], connection_id: str | None = None) -> str:
     """One server->client frame, serialized: envelope + dumps."""
     return dumps(envelope(kind, data, connection_id))
+
+
+def client_envelope_json(kind: str, data_json: str, connection_id: str | None = None,
+                         timestamp: datetime | None = None) -> str:
+    """client_envelope() with `data` serialised already (`dumps(data)`): the same text, joined, not re-encoded.
+
+    A snapshot's data is the same for every socket and only the envelope differs, so the data is encoded
+    once per update and each socket's reply costs a join.
+    """
+    moment = iso(timestamp or datetime.now(UTC))
+    return (f'{{"type":{json.dumps(kind)},"data":{data_json},"timestamp":"{moment}",'
+            f'"connection_id":{json.dumps(connection_id)}}}')

@@ -105,6 +105,21 @@ class ClusterState:
         """Take one of the user's `limit` connection slots, cluster-wide; False when all are taken."""
         return bool(self._reserve(keys=[self.slots_key(user_id)], args=[limit, ttl, connection_id]))
 
+    def reserve_slots(self, wanted: list[tuple[int, str, int]],
+                      ttl: int = PROCESS_TTL_SECONDS) -> dict[tuple[int, str, int], bool]:
+        """reserve_slot() for many sockets (user, connection, limit) in one pipeline, in order."""
+        pipe = self.client.pipeline(transaction=False)
+        for user_id, connection_id, limit in wanted:
+            self._reserve(keys=[self.slots_key(user_id)], args=[limit, ttl, connection_id], client=pipe)
+        return {key: bool(taken) for key, taken in zip(wanted, pipe.execute(), strict=True)}
+
+    def release_slots(self, slots: list[tuple[int, str]]) -> None:
+        """release_slot() for many sockets (user, connection) in one pipeline."""
+        pipe = self.client.pipeline(transaction=False)
+        for user_id, connection_id in slots:
+            pipe.zrem(self.slots_key(user_id), connection_id)
+        pipe.execute()
+
     def refresh_slots(self, slots: Mapping[int, Iterable[str]], ttl: int = PROCESS_TTL_SECONDS) -> None:
         """Keep the slots of live connections from expiring (and restore them after a Redis restart).
 

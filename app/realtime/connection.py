@@ -67,6 +67,9 @@ def _sent_counter(kind: str) -> Any:
 _SENT_COUNTERS: dict[str, Any] = {}
 
 
+_Reply = tuple[str, str, str | None, float | None, bytes | None]  # push()'s text, kind, key, published_at, frame
+
+
 def record_written(kind: str, count: int, published_at: float | None) -> None:
     """Count `count` messages of one update written, and its publish-to-write time once (the latest write)."""
     _sent_counter(kind).inc(count)
@@ -236,10 +239,38 @@ class Connection:
 
     def start_subscription(self, subscription: Subscription, initial: list[Update]) -> None:
         """Send the snapshot/replay of a new subscription, then what arrived while it was read."""
-        for update in subscription.start(initial, time.monotonic()):
-            self._send_update(update, force=True)
-        if subscription.held is not None:
-            self._schedule(subscription)
+        self.start_subscriptions([], [(subscription, initial)])
+
+    def start_subscriptions(self, replies: list[str], started: list[tuple[Subscription, list[Update]]]) -> None:
+        """Send `replies` (the acks), then each subscription's snapshot/replay and what arrived while it was read.
+
+        One write when nothing waits for the socket (a subscribe costs one `send`, not two); otherwise each
+        message is queued on its own, in the same order, exactly as if sent one by one.
+        """
+        now = time.monotonic()
+        entries: list[_Reply] = [(text, SUBSCRIBED, None, None, None) for text in replies]
+        for subscription, initial in started:
+            entries += [(update.text, update.kind, update.channel, update.published_at, update.frame)
+                        for update in subscription.start(initial, now)]
+        self._push_together(entries)
+        for subscription, _ in started:
+            if subscription.held is not None:
+                self._schedule(subscription)
+
+    def _push_together(self, entries: list[_Reply]) -> None:
+        """Messages for this socket alone (never dropped for a full queue), in one write when they can go now."""
+        # Raw frames only (_can_write_now: no permessage-deflate), so the bytes are exactly what lone writes send.
+        if (len(entries) > 1 and not self.closing and self._can_write_now()
+                and self.ws.sock.try_send(b"".join(frame or text_frame(text) for text, _, _, _, frame in entries))):
+            self.sent += len(entries)
+            if self.ws.sock.pending:
+                self._wake()
+            for _, kind, _, published_at, _ in entries:
+                record_written(kind, 1, published_at)
+            return
+        for text, kind, key, published_at, frame in entries:
+            if self.push(text, kind, key, published_at, force=True, frame=frame) == WRITTEN:
+                record_written(kind, 1, published_at)
 
     def _send_update(self, update: Update, *, force: bool = False) -> None:
         status = self.push(update.text, update.kind, update.channel, update.published_at, force=force,

@@ -72,7 +72,8 @@ def symbol_requests(app: Flask) -> SymbolRequests:
     return store
 
 
-def _known(symbols: list[str]) -> set[str]:
+def known_symbols(symbols: list[str]) -> set[str]:
+    """Which of `symbols` are in `assets` (one query)."""
     try:
         return set(db.session.scalars(select(Asset.symbol).where(Asset.symbol.in_(symbols))))
     finally:
@@ -87,15 +88,21 @@ def _lookup(app: Flask, symbols: list[str]) -> dict[str, bool | None]:
     return _bounded("look symbols up", lambda: lookup(symbols), timeout, dict.fromkeys(symbols))
 
 
-def admit_symbols(app: Flask, user_id: int, symbols: list[str], track: bool = True) -> Admission:
-    """Decide which of `symbols` `user_id` may have the feed fetch; with `track`, ask the feed to track them."""
+def admit_symbols(app: Flask, user_id: int, symbols: list[str], track: bool = True, *,
+                  known_of: Callable[[list[str]], set[str]] = known_symbols,
+                  ask: Callable[[list[str]], None] | None = None) -> Admission:
+    """Decide which of `symbols` `user_id` may have the feed fetch; with `track`, ask the feed to track them.
+
+    `known_of` and `ask` default to a query and a request of this caller's own; the relay passes its shared ones.
+    """
     admission = Admission()
-    known = _known(symbols)
+    request = ask or (lambda wanted: ask_feed_for(app, wanted))
+    known = known_of(symbols)
     others = [symbol for symbol in symbols if symbol not in known]
     if not others:  # the common case: nothing to look up or count
         admission.accepted = list(symbols)
         if track:
-            ask_feed_for(app, admission.accepted)
+            request(admission.accepted)
         return admission
     store = symbol_requests(app)
     none: set[str] = set()
@@ -120,6 +127,6 @@ def admit_symbols(app: Flask, user_id: int, symbols: list[str], track: bool = Tr
                                 "new symbols per user in 10 minutes, and the feed's total is capped)")
     admission.accepted = [symbol for symbol in symbols if symbol in known or symbol in accepted]
     if track:
-        ask_feed_for(app, admission.accepted)
+        request(admission.accepted)
     return admission
 

@@ -21,7 +21,7 @@ from flask import Flask
 from app import metrics
 from app.realtime.buffers import ResumeBuffer
 from app.realtime.bus_loop import BusLoop
-from app.realtime.bus_state import BusState
+from app.realtime.bus_state import DOWN, BusState
 from app.realtime.connection import Connection
 from app.realtime.gc_tuning import GcScheduler
 from app.realtime.lifecycle import Lifecycle
@@ -168,8 +168,12 @@ class Relay:
 
     @property
     def listened(self) -> set[str]:
-        """The channels the listener hears now."""
-        return self.bus.listened
+        """The channels the listener hears now; none while the bus is down.
+
+        A reconnect attempt subscribes before its probe proves the bus delivers (a frozen Redis accepts the
+        subscription): until then nothing it subscribed vouches for a remembered snapshot.
+        """
+        return set() if self.bus.state == DOWN else self.bus.listened
 
     def listening(self, added: set[str], removed: set[str], generation: int) -> None:
         """The listener now hears `added` (fresh buffers: no gap is covered before now) and not `removed`."""

@@ -53,6 +53,16 @@ class LockedSocket:
                 self._sock.sendall(data)
         return len(data)
 
+    def recv_ready(self, size: int) -> bytes | None:
+        """What has arrived already, without waiting (None: nothing yet, or no non-blocking socket to ask)."""
+        raw = self._raw
+        if raw is None:
+            return None
+        try:
+            return raw.recv(size)
+        except BlockingIOError:
+            return None
+
     def try_send(self, data: bytes) -> bool:
         """Write without waiting: True when `data` is on its way (a short write leaves the rest in `pending`).
 
@@ -190,6 +200,10 @@ class RealtimeSocket(Server):  # type: ignore[misc]  # simple-websocket ships no
                 return None
             self._read(remaining)
         if self.input_buffer:
+            if not self.pong_received:
+                # A pong queued behind this client's own messages counts now: handling a burst of them can
+                # outlast the pong timeout (a reconnect storm's ten subscribes), and the client is not gone.
+                self._read_arrived()
             return self.input_buffer.pop(0)
         raise ConnectionClosed(self.close_reason, self.close_message)
 
@@ -199,14 +213,24 @@ class RealtimeSocket(Server):  # type: ignore[misc]  # simple-websocket ships no
         try:
             with gevent.Timeout(timeout, False):
                 data = self.sock.recv(self.receive_bytes)
-            if data is None:
-                return
-            if not data:
-                raise OSError("connection closed by the peer")
-            self.ws.receive_data(data)
-            self.connected = self._handle_events()
+            self._handle_data(data)
         except (OSError, LocalProtocolError):
             self.connected = False
+
+    def _read_arrived(self) -> None:
+        """Handle what has arrived already, without waiting."""
+        try:
+            self._handle_data(self.sock.recv_ready(self.receive_bytes))
+        except (OSError, LocalProtocolError):
+            self.connected = False
+
+    def _handle_data(self, data: bytes | None) -> None:
+        if data is None:
+            return
+        if not data:
+            raise OSError("connection closed by the peer")
+        self.ws.receive_data(data)
+        self.connected = self._handle_events()
 
     def ping(self) -> None:
         """Mark a ping as sent: a pong is awaited again."""

@@ -26,6 +26,9 @@ logger = logging.getLogger("pricewire.realtime")
 
 CLUSTER_KEY = "pricewire.ws_cluster"
 MIN_GAP_SECONDS = 0.25  # changes are published at most this often
+# ...and after a write of many changed users, longer: in a reconnect storm every subscribe changes its user,
+# and describing thousands of users four times a second cost 8% of the storm's CPU (docs/performance.md).
+GAP_PER_CHANGED_USER_SECONDS = 0.001
 YIELD_EVERY_USERS = 100  # thousands of sockets are described every period: let the relay run in between
 
 
@@ -39,6 +42,11 @@ def get_cluster(app: Flask) -> ClusterState | None:
         cluster = ClusterState(settings.redis_url, settings.redis_key_prefix)
         app.extensions[CLUSTER_KEY] = cluster
     return cluster
+
+
+def change_gap(changed_users: int) -> float:
+    """Seconds to wait after writing `changed_users` users' changes (a full write is never later than its period)."""
+    return min(STATS_PERIOD_SECONDS, max(MIN_GAP_SECONDS, changed_users * GAP_PER_CHANGED_USER_SECONDS))
 
 
 class StatsHeartbeat:
@@ -75,12 +83,13 @@ class StatsHeartbeat:
         last_full = 0.0
         while True:
             self._dirty.clear()
+            changed = len(self.router.dirty_users)
             if time.monotonic() - last_full >= STATS_PERIOD_SECONDS:
                 last_full = time.monotonic()
                 self.write_once()
             else:
                 self.write_changes()
-            gevent.sleep(MIN_GAP_SECONDS)
+            gevent.sleep(change_gap(changed))
             self._dirty.wait(max(0.0, last_full + STATS_PERIOD_SECONDS - time.monotonic()))
 
     def _describe(self, user_id: int) -> list[dict[str, Any]]:

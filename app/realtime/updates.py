@@ -10,7 +10,7 @@ from typing import Any
 from app.realtime.limits import to_decimal
 from protocol.channels import ASSET, PORTFOLIO, is_asset_channel, is_portfolio_channel
 from protocol.client import ASSET_UPDATE, PORTFOLIO_UPDATE
-from protocol.wire import client_envelope
+from protocol.wire import client_envelope_json, dumps
 
 
 def text_frame(text: str) -> bytes:
@@ -55,8 +55,14 @@ def _seq(data: dict[str, Any]) -> int | None:
 def make_update(channel: str, kind: str, data: dict[str, Any], connection_id: str | None = None,
                 published_at: float | None = None) -> Update:
     """An update with its frame serialised now (once for every local subscriber when connection_id is None)."""
+    return update_from_json(channel, kind, data, dumps(data), connection_id, published_at=published_at)
+
+
+def update_from_json(channel: str, kind: str, data: dict[str, Any], data_json: str, connection_id: str | None = None,
+                     *, published_at: float | None = None) -> Update:
+    """make_update() with `data_json` = dumps(data) done already (shared by many sockets' copies)."""
     price = to_decimal(data.get("price")) if is_asset_channel(channel) else None
-    text = client_envelope(kind, data, connection_id)
+    text = client_envelope_json(kind, data_json, connection_id)
     shared = text_frame(text) if connection_id is None else None
     return Update(channel, kind, data, text, _seq(data), published_at, price, shared)
 

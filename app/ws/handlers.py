@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 from flask import Flask
@@ -29,6 +30,13 @@ from protocol.client import (
     unsubscribed_data,
 )
 from protocol.codes import BAD_REQUEST, FORBIDDEN, UNAUTHORIZED, ProtocolError
+from protocol.wire import client_envelope_json, dumps
+
+
+@lru_cache(maxsize=16_384)
+def _subscribed_json(channel: str, resumed: bool) -> str:
+    """The data of a `subscribed` reply, serialised once per channel (a storm sends it for every subscribe)."""
+    return dumps(subscribed_data(channel, resumed))
 
 
 class MessageHandler:
@@ -84,7 +92,9 @@ class MessageHandler:
     def _subscribe_assets(self, message: ClientMessage) -> None:
         if not self._allowed(message, [(asset_channel(symbol), symbol) for symbol in message.symbols]):
             return
-        admission = admit_symbols(self.app, self.connection.user_id, list(message.symbols))
+        reads = self.relay.reads
+        admission = admit_symbols(self.app, self.connection.user_id, list(message.symbols),
+                                  known_of=reads.known_symbols, ask=reads.ask_feed_for)
         for error in admission.errors:
             self.connection.error(BAD_REQUEST, error)
         if admission.accepted:
@@ -100,20 +110,29 @@ class MessageHandler:
         # Listen first, read the state second: an update published in between is held, not lost.
         self.relay.wait_applied(generation)
         replayed = self._replayed(created, message.last_seq)
-        for channel, _ in channels:
-            connection.reply(SUBSCRIBED, subscribed_data(channel, channel in replayed))
+        replies = [client_envelope_json(SUBSCRIBED, _subscribed_json(channel, channel in replayed), connection.id)
+                   for channel, _ in channels]
         wanted = [channel for channel in created if channel not in replayed]
-        snapshots = self._snapshots(kind, wanted, message) if wanted else {}
+        try:
+            snapshots = self._snapshots(kind, wanted, message) if wanted else {}
+        except Exception:
+            connection.start_subscriptions(replies, [])  # acknowledged all the same; the caller reports the error
+            raise
+        started: list[tuple[Subscription, list[Update]]] = []
         for channel, subscription in created.items():
             if connection.subscriptions.get(channel) is not subscription:
                 continue  # replaced or unsubscribed while we read
             if channel in replayed:
                 initial = replayed[channel]
+            elif channel in snapshots and kind == ASSET:
+                initial = [self.relay.reads.asset_snapshot_update(channel, snapshots[channel], connection.id)]
             elif channel in snapshots:
                 initial = [snapshot_update(channel, snapshots[channel], connection.id)]
             else:
                 initial = []
-            connection.start_subscription(subscription, initial)
+            started.append((subscription, initial))
+        # The acks, then each snapshot or replay, in one write (the subscribe's reply, in order).
+        connection.start_subscriptions(replies, started)
         return True
 
     def _register(self, message: ClientMessage, kind: str,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import uuid
@@ -87,7 +86,7 @@ def realtime_socket() -> Response:
             _serve(app, relay, connection, ws)
     finally:
         if slot_taken:
-            _release_slot(app, decision, connection_id)
+            _release_slot(app, relay, decision, connection_id)
         ws.finish()
     return _socket_response(ws)
 
@@ -99,20 +98,17 @@ def _size_message(settings: Settings) -> str:
 def _reserve_slot(app: Flask, relay: Relay, user_id: int, connection_id: str) -> bool:
     """One of the user's WEBSOCKET_MAX_CONNECTIONS_PER_USER slots: cluster-wide in Redis, else per process."""
     limit = get_settings(app).websocket_max_connections_per_user
-    cluster = get_cluster(app)
-    if cluster is not None:
-        try:
-            return cluster.reserve_slot(user_id, connection_id, limit)
+    if get_cluster(app) is not None:
+        try:  # in one pipeline with every other socket connecting now (a reconnect storm)
+            return relay.reads.reserve_slot(user_id, connection_id, limit)
         except Exception as exc:
             logger.info("connection slot check fell back to local count", extra={"error": str(exc)})
     return len(relay.user_connections(user_id)) < limit
 
 
-def _release_slot(app: Flask, identity: Any, connection_id: str) -> None:
-    cluster = get_cluster(app)
-    if cluster is not None and isinstance(identity, Identity):
-        with contextlib.suppress(Exception):  # the slot expires on its own
-            cluster.release_slot(identity.user_id, connection_id)
+def _release_slot(app: Flask, relay: Relay, identity: Any, connection_id: str) -> None:
+    if get_cluster(app) is not None and isinstance(identity, Identity):
+        relay.reads.release_slot(identity.user_id, connection_id)  # batched; the slot expires on its own anyway
 
 
 def _refuse(ws: RealtimeSocket, rejection: Rejection, connection_id: str, send_timeout: float) -> None:

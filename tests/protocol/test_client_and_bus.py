@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from protocol.bus import bus_message, parse_bus_message, portfolio_update_message
 from protocol.client import MAX_SYMBOLS_PER_MESSAGE, parse_client_message
 from protocol.codes import BAD_REQUEST, FINAL_CLOSE_CODES, ProtocolError, should_reconnect
-from protocol.wire import client_envelope, dumps, json_number
+from protocol.wire import client_envelope, client_envelope_json, dumps, envelope, json_number
 
 
 def frame(kind: str, **data: object) -> str:
@@ -152,6 +153,16 @@ def test_client_envelope_shape() -> None:
     assert set(message) == {"type", "data", "timestamp", "connection_id"}
     assert message["connection_id"] == "c-1" and message["timestamp"].endswith("Z")
     assert json.loads(client_envelope("asset_update", {"seq": 1}))["connection_id"] is None
+
+
+@pytest.mark.parametrize("connection_id", ["c-1", None, 'quote"and\\back'])
+def test_an_envelope_around_data_serialised_once_is_the_same_text(connection_id: str | None) -> None:
+    moment = datetime(2026, 11, 30, 4, 5, 6, 789, tzinfo=UTC)
+    data = {"symbol": "AAPL", "price": Decimal("151.25"), "big": Decimal("12345678901234567.89"), "seq": 7,
+            "as_of": moment, "name": "Caf\u00e9 \u2014 \"x\"", "snapshot": True, "none": None}
+    expected = dumps(envelope("asset_update", data, connection_id, timestamp=moment))
+    assert client_envelope_json("asset_update", dumps(data), connection_id, timestamp=moment) == expected
+    assert json.loads(client_envelope_json("pong", dumps({}), connection_id))["timestamp"].endswith("Z")
 
 
 def test_final_close_codes() -> None:

@@ -72,7 +72,9 @@ def test_a_cycle_stores_quotes_and_publishes_them(feed: FeedHarness) -> None:
     assert (last_cycle["symbols"], last_cycle["successes"], last_cycle["failures"]) == (len(SYMBOLS), len(SYMBOLS), 0)
     status = feed.status()
     assert status["assets_tracked"] == len(SYMBOLS) and status["successes_by_source"]["simulated"] == len(SYMBOLS)
-    assert '"message": "price feed cycle"' in worker.log() and f'"symbols": {len(SYMBOLS)}' in worker.log()
+    # The cycle's log line is written after its summary is stored (finish_batch): wait for it, do not assume it.
+    wait_for(lambda: '"message": "price feed cycle"' in worker.log(), message="the cycle's log line")
+    assert f'"symbols": {len(SYMBOLS)}' in worker.log()
 
 
 def test_a_batch_revalues_its_holders_in_a_task_of_its_own(feed: FeedHarness) -> None:
@@ -193,7 +195,8 @@ def test_beat_schedules_cycles_heartbeats_and_a_second_beat_stands_by(feed: Feed
 
     wait_for_types(listener, {"_heartbeat", "asset_update"})
     wait_for(lambda: feed.status()["running"], message="the status to say running")
-    assert "Sending due task pricewire-feed-cycle (pricewire.feed.run_cycle)" in beat.log()
+    wait_for(lambda: "Sending due task pricewire-feed-cycle (pricewire.feed.run_cycle)" in beat.log(),
+             message="beat's log line")  # another process's log: polled, not assumed flushed
 
     standby = feed.start_process("beat-2", celery_command("beat", "--schedule", str(feed.log_dir / "beat-2-schedule"),
                                                           "--loglevel", "INFO"), **fast)

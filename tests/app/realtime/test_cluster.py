@@ -30,3 +30,16 @@ def test_many_users_are_written_in_chunks_and_replace_the_hash_whole(cluster: Cl
     cluster.write_process("host:1", {"connections": 1}, {7: '[{"connection_id": "c7"}]'})  # JSON given as is
     assert cluster.client.hkeys(key) and sorted(cluster.client.hkeys(key)) == [b"summary", b"u:7"]
     assert 0 < cluster.client.ttl(key) <= 15
+
+
+def test_slots_reserved_and_released_in_one_pipeline_count_like_one_at_a_time(cluster: ClusterState) -> None:
+    # User 1 may have 2 sockets: its third in the same batch is refused; user 2's own limit is separate.
+    wanted = [(1, "a", 2), (2, "x", 1), (1, "b", 2), (1, "c", 2), (2, "y", 1)]
+
+    assert cluster.reserve_slots(wanted) == {(1, "a", 2): True, (2, "x", 1): True, (1, "b", 2): True,
+                                             (1, "c", 2): False, (2, "y", 1): False}
+    assert not cluster.reserve_slot(1, "d", 2)  # the batch's slots count for single reservations too
+
+    cluster.release_slots([(1, "a"), (2, "x")])
+    assert cluster.reserve_slots([(1, "d", 2), (2, "y", 1)]) == {(1, "d", 2): True, (2, "y", 1): True}
+    assert cluster.reserve_slots([]) == {}

@@ -12,8 +12,10 @@ import gevent.socket
 import pytest
 
 from app.realtime.connection import QUEUED, WRITTEN, Connection, Identity
+from app.realtime.limits import Subscription
 from app.realtime.socket import LockedSocket
-from app.realtime.updates import text_frame
+from app.realtime.updates import Update, make_update, text_frame
+from protocol.channels import asset_channel
 
 
 class PairSocket:
@@ -95,3 +97,39 @@ def test_a_closed_connection_is_freed_without_the_cycle_collector() -> None:
         gc.enable()
         client.close()
         server.close()
+
+
+def _snapshot(symbol: str, seq: int) -> tuple[Subscription, list[Update]]:
+    channel = asset_channel(symbol)
+    return Subscription(channel, "asset", symbol), [make_update(channel, "asset_update",
+                                                                {"symbol": symbol, "seq": seq, "snapshot": True}, "c")]
+
+
+def test_a_subscribes_acks_and_snapshots_go_in_one_write_in_order(
+        pair: tuple[Connection, gevent.socket.socket]) -> None:
+    connection, client = pair
+    acks = ['{"type": "subscribed", "n": 1}', '{"type": "subscribed", "n": 2}']
+    started = [_snapshot("AAPL", 7), _snapshot("MSFT", 9)]
+    expected = b"".join([*map(text_frame, acks), *(initial[0].frame or text_frame(initial[0].text)
+                                                   for _, initial in started)])
+
+    connection.start_subscriptions(acks, started)
+
+    assert connection.writer is None and connection.sent == 4  # written at once, no writer needed
+    assert read_exactly(client, len(expected)) == expected
+
+
+def test_behind_a_backlog_the_acks_and_snapshots_queue_in_the_same_order(
+        pair: tuple[Connection, gevent.socket.socket]) -> None:
+    connection, client = pair
+    backlog = [text_frame(f'{{"n": {n}, "pad": "{"x" * 3000}"}}') for n in range(100)]
+    for n, frame in enumerate(backlog):
+        connection.push(frame.decode(errors="ignore"), "asset_update", f"asset:S{n}", frame=frame)
+    assert len(connection.queue) > 0  # the peer is not reading: a backlog formed
+    acks = ['{"type": "subscribed", "n": 1}']
+    started = [_snapshot("AAPL", 7)]
+
+    connection.start_subscriptions(acks, started)
+
+    tail = text_frame(acks[0]) + text_frame(started[0][1][0].text)
+    assert read_exactly(client, sum(map(len, backlog)) + len(tail)) == b"".join(backlog) + tail

@@ -186,3 +186,73 @@ def test_portfolio_snapshots_of_many_sockets_are_valued_together_and_equal_the_d
         expected = portfolio_update_data(pid)
         assert expected is not None
         assert ask.value == expected
+
+
+def _without_timestamp(text: str) -> dict[str, Any]:
+    return {**json.loads(text), "timestamp": None}
+
+
+def test_a_snapshot_frame_is_shared_until_a_newer_update_replaces_it(relay: Relay, quotes: None) -> None:
+    channel = asset_channel(SYMBOLS[0])
+    relay.listening({channel}, set(), 0)
+    data = relay.reads.asset_snapshots(SYMBOLS[:1], relay.listened)[channel]
+
+    first = relay.reads.asset_snapshot_update(channel, data, "c-1")
+    second = relay.reads.asset_snapshot_update(channel, data, "c-2")
+
+    assert first.data is second.data  # serialised once for both sockets
+    for update, connection_id in ((first, "c-1"), (second, "c-2")):  # the same text as a socket's own snapshot
+        assert _without_timestamp(update.text) == _without_timestamp(snapshot_update(channel, data, connection_id).text)
+        assert json.loads(update.text)["connection_id"] == connection_id
+    assert (first.seq, first.price, first.data["snapshot"]) == (data["seq"], Decimal(str(data["price"])), True)
+
+    newer = {**data, "price": Decimal("250.5"), "seq": data["seq"] + 1}
+    relay.dispatch(BusMessage(channel, asset_update_message(newer)))  # the bus moves the state on
+    current = relay.reads.asset_snapshots(SYMBOLS[:1], relay.listened)[channel]
+    after = relay.reads.asset_snapshot_update(channel, current, "c-3")
+
+    assert (after.seq, json.loads(after.text)["data"]["price"]) == (data["seq"] + 1, 250.5)
+    # A socket still holding the older read gets that read's own frame, and the shared one stays the newest.
+    stale = relay.reads.asset_snapshot_update(channel, data, "c-4")
+    assert stale.seq == data["seq"]
+    assert relay.reads.asset_snapshot_update(channel, current, "c-5").seq == data["seq"] + 1
+    relay.listening(set(), {channel}, 0)
+    assert relay.reads.frames == {}  # not listened: nothing kept
+
+
+def test_a_subscribe_never_gets_a_snapshot_older_than_an_update_already_delivered(relay: Relay, quotes: None) -> None:
+    channel = asset_channel(SYMBOLS[0])
+    relay.listening({channel}, set(), 0)
+    data = relay.reads.asset_snapshots(SYMBOLS[:1], relay.listened)[channel]
+    relay.reads.asset_snapshot_update(channel, data, "c-1")  # the frame of seq n is cached
+    for step in (1, 2, 3):
+        relay.dispatch(BusMessage(channel, asset_update_message({**data, "seq": data["seq"] + step})))
+        served = relay.reads.asset_snapshots(SYMBOLS[:1], relay.listened)[channel]
+        assert relay.reads.asset_snapshot_update(channel, served, "c-2").seq == data["seq"] + step
+
+
+def test_a_read_while_the_bus_is_down_is_not_remembered_though_a_reconnect_subscribed(
+        relay: Relay, quotes: None) -> None:
+    channel = asset_channel(SYMBOLS[0])
+    relay.mark_down("test")
+    relay.listening({channel}, set(), 0)  # an attempt subscribed; its probe has not come back (frozen Redis)
+
+    relay.reads.asset_snapshots(SYMBOLS[:1], relay.listened)
+
+    assert relay.listened == set() and relay.reads.latest == {}
+    relay.mark_up()
+    relay.reads.asset_snapshots(SYMBOLS[:1], relay.listened)
+    assert set(relay.reads.latest) == {channel}
+
+
+def test_which_symbols_exist_is_one_shared_query_and_none_for_symbols_heard(relay: Relay, quotes: None) -> None:
+    heard = asset_channel(SYMBOLS[0])
+    relay.listening({heard}, set(), 0)
+    relay.dispatch(BusMessage(heard, asset_update_message(quote_snapshots(SYMBOLS[:1])[SYMBOLS[0]])))
+
+    asks = [gevent.spawn(relay.reads.known_symbols, [symbol, "NOPE"]) for symbol in SYMBOLS]
+    gevent.joinall(asks, raise_error=True)
+
+    assert [ask.value for ask in asks] == [{symbol} for symbol in SYMBOLS]
+    assert relay.reads.known.batches == 1
+    assert relay.reads.known_symbols([SYMBOLS[0]]) == {SYMBOLS[0]} and relay.reads.known.batches == 1
