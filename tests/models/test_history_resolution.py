@@ -10,8 +10,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from models import Portfolio, PortfolioValue, User, db
+from models import Portfolio, PortfolioValue, Transaction, User, db
 from models.history_resolution import compact_to_daily_closes, same_period, split_writes, store_points
+from models.performance import performance
 from models.portfolio_loading import last_snapshots
 
 START = datetime(2026, 11, 27, 14, 30, 0, tzinfo=UTC)
@@ -113,3 +114,42 @@ def test_old_intraday_points_become_one_close_per_day(db_app: Flask, portfolio_i
     assert len(kept) == 2 + 7 and kept[-1] == (START + timedelta(days=2, minutes=360), Decimal("2360"))
     assert len(points(other.id)) == 9
     assert compact_to_daily_closes(cutoff) == 0  # idempotent
+
+
+def test_twr_mwr_and_the_daily_chart_do_not_change_meaning(db_app: Flask, portfolio_id: int) -> None:
+    """Every change stored vs. a point a minute compacted to daily closes: the same returns and day-end series."""
+    owner = db.session.get(Portfolio, portfolio_id).owner
+    coarse = Portfolio(owner=owner, name="coarse", base_currency="USD")
+    db.session.add(coarse)
+    db.session.commit()
+    fine_id, coarse_id = portfolio_id, int(coarse.id)
+    begin = START - timedelta(days=4)
+    for pid in (fine_id, coarse_id):  # one deposit before the first value, one on the third day
+        for at, amount in ((begin - timedelta(hours=1), "1000"), (begin + timedelta(days=2, hours=1), "500")):
+            db.session.add(Transaction(portfolio_id=pid, kind="deposit", quantity=Decimal(1), price=Decimal(amount),
+                                       currency="USD", fx_rate=Decimal(1), executed_at=at))
+    db.session.commit()
+    for day in range(4):  # four days of ticks every 25 s for 10 minutes; values drift and jump
+        deposited = 1500 if day >= 2 else 1000
+        for tick in range(24):
+            moment = begin + timedelta(days=day, hours=2, seconds=25 * tick)
+            value = str(deposited + 37 * day + (tick * 7919) % 53)
+            for pid, seconds in ((fine_id, 0), (coarse_id, 60)):
+                db_app.config["PORTFOLIO_HISTORY_RESOLUTION_SECONDS"] = seconds
+                revalue(pid, moment, value)
+    now, current = START, Decimal("1700")
+    periods = ("1D", "1W", "1M", "ALL")
+    every_change = {period: performance(fine_id, period, now, current, "USD") for period in periods}
+    fine_points = dict(points(fine_id))
+    assert compact_to_daily_closes(START - timedelta(days=1)) > 0  # days 0-2 become daily closes
+    assert len(points(coarse_id)) < len(fine_points) // 4
+
+    for period, truth in every_change.items():
+        for pid in (fine_id, coarse_id):
+            figures = performance(pid, period, now, current, "USD")
+            assert (figures["twr_percent"], figures["mwr_percent"], figures["series"]) == (
+                truth["twr_percent"], truth["mwr_percent"], truth["series"])
+        assert truth["twr_percent"] is not None
+    assert len(every_change["ALL"]["series"]) == 5  # four days' closes and now
+    # What the coarse history keeps is a subset of the true values, each the newest of its minute or day.
+    assert all(fine_points[moment] == value for moment, value in points(coarse_id))
