@@ -24,6 +24,7 @@ RESOLUTION_SETTING = "PORTFOLIO_HISTORY_RESOLUTION_SECONDS"
 INTRADAY_SETTING = "PORTFOLIO_HISTORY_INTRADAY_DAYS"
 DEFAULT_RESOLUTION_SECONDS = 60
 DEFAULT_INTRADAY_DAYS = 7
+_DAY_SECONDS = 86400  # Unix time has no leap seconds: a multiple of it is a UTC midnight
 
 
 class Stored(Protocol):
@@ -54,8 +55,16 @@ def intraday_days() -> int:
 
 
 def same_period(first: datetime, second: datetime, seconds: int) -> bool:
-    """Whether two moments fall in the same period of `seconds` (periods start at the Unix epoch)."""
-    return seconds > 0 and int(first.timestamp() // seconds) == int(second.timestamp() // seconds)
+    """Whether two moments fall in the same period of `seconds`; periods start at each UTC midnight.
+
+    So no period spans two days, whatever `seconds` is: the first point after midnight never overwrites
+    the day's close, which returns and the daily chart read (with 7 or 90000 the epoch's periods did).
+    """
+    if seconds <= 0:
+        return False
+    day_first, into_first = divmod(int(first.timestamp()), _DAY_SECONDS)
+    day_second, into_second = divmod(int(second.timestamp()), _DAY_SECONDS)
+    return day_first == day_second and into_first // seconds == into_second // seconds
 
 
 def split_writes(rows: Iterable[dict[str, Any]], newest: Mapping[int, Stored | None],
