@@ -194,7 +194,7 @@ class _AtNoon(datetime):
     """datetime whose now() is NOON: daily quota days and resets that cannot straddle midnight."""
 
     @classmethod
-    def now(cls, tz: tzinfo | None = None) -> _AtNoon:  # type: ignore[override]
+    def now(cls, tz: tzinfo | None = None) -> _AtNoon:
         return cls.fromtimestamp(NOON.timestamp(), tz)
 
 
