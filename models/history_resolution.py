@@ -20,6 +20,8 @@ from sqlalchemy import delete, func, insert, select, update
 from models.base import db
 from models.portfolio import PortfolioValue
 
+_DAY_SECONDS = 86400  # Unix time has no leap seconds: a multiple of it is a UTC midnight
+
 
 class Stored(Protocol):
     """A portfolio's newest stored point, as the revaluation loaded it."""
@@ -34,8 +36,16 @@ class Stored(Protocol):
 
 
 def same_period(first: datetime, second: datetime, seconds: int) -> bool:
-    """Whether two moments fall in the same period of `seconds` (periods start at the Unix epoch)."""
-    return seconds > 0 and int(first.timestamp() // seconds) == int(second.timestamp() // seconds)
+    """Whether two moments fall in the same period of `seconds`; periods start at each UTC midnight.
+
+    So no period spans two days, whatever `seconds` is: the first point after midnight never overwrites
+    the day's close, which returns and the daily chart read (with 7 or 90000 the epoch's periods did).
+    """
+    if seconds <= 0:
+        return False
+    day_first, into_first = divmod(int(first.timestamp()), _DAY_SECONDS)
+    day_second, into_second = divmod(int(second.timestamp()), _DAY_SECONDS)
+    return day_first == day_second and into_first // seconds == into_second // seconds
 
 
 def split_writes(rows: Iterable[dict[str, Any]], newest: Mapping[int, Stored | None],

@@ -1,7 +1,8 @@
 """Returns over 1D, 1W, 1M, YTD, 1Y and ALL from day-end snapshots and external flows (models.returns does the maths).
 
-Periods start at a UTC midnight (1D: today so far; 1W: 7 days before today; 1M: a calendar month
-before; YTD: 1 January; 1Y: 365 days before; ALL: just before the first transaction or snapshot).
+Periods start at a UTC midnight (1D: today so far; 1W: 7 days before today; 1M: the same day of the
+previous month, or its last day; YTD: 1 January; 1Y: 365 days before; ALL: just before the first
+transaction or snapshot).
 Whole days before today are summarised once a day per portfolio (a PeriodBasis, cached in
 portfolios.returns_basis and dropped when the ledger changes), so each live valuation only adds
 today: three queries for a whole batch of portfolios, none for a cached one.
@@ -9,6 +10,7 @@ today: three queries for a whole batch of portfolios, none for a cached one.
 
 from __future__ import annotations
 
+from calendar import monthrange
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -35,8 +37,9 @@ def period_start(period: str, day_start: datetime, first: datetime | None) -> da
     if period in _DAYS:
         return day_start - timedelta(days=_DAYS[period])
     if period == "1M":
+        # The same day of the previous month, or its last day when it is shorter (31 March -> 28 February).
         month, year = (day_start.month - 2) % 12 + 1, day_start.year - (day_start.month == 1)
-        return day_start.replace(year=year, month=month, day=min(day_start.day, 28))
+        return day_start.replace(year=year, month=month, day=min(day_start.day, monthrange(year, month)[1]))
     if period == "YTD":
         return datetime(day_start.year, 1, 1, tzinfo=UTC)
     # Just before the first record, so a first deposit counts as a flow of the period.

@@ -61,6 +61,16 @@ def test_periods() -> None:
     assert not same_period(START, START, 0)  # 0: every change is its own point
 
 
+@pytest.mark.parametrize("seconds", [7, 70, 3600, 90000])
+def test_no_period_spans_midnight_so_a_day_keeps_its_close(seconds: int) -> None:
+    midnight = datetime(2026, 12, 1, tzinfo=UTC)
+    # Epoch-aligned 7 s periods ran from 23:59:56 to 00:00:03 that night: 00:00:01 overwrote the close.
+    assert not same_period(midnight - timedelta(seconds=1), midnight + timedelta(seconds=1), seconds)
+    last = midnight + timedelta(seconds=min(seconds, 86400) - 1)  # a period ends by the next midnight at the latest
+    assert same_period(midnight, last, seconds)  # periods start at midnight
+    assert not same_period(last, last + timedelta(seconds=1), seconds)
+
+
 def test_split_writes_overwrites_only_the_newest_point_of_the_same_period() -> None:
     class Newest:
         def __init__(self, moment: datetime, ident: int | None) -> None:

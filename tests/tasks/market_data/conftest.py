@@ -7,6 +7,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -184,3 +185,21 @@ def redis_client(redis_server_url: str, redis_prefix: str) -> Iterator[redis.Red
     if keys:
         client.delete(*keys)
     client.close()
+
+
+NOON = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # 12 hours before the daily quotas reset at midnight UTC
+
+
+class _AtNoon(datetime):
+    """datetime whose now() is NOON: daily quota days and resets that cannot straddle midnight."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _AtNoon:
+        return cls.fromtimestamp(NOON.timestamp(), tz)
+
+
+@pytest.fixture
+def noon(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """The wall clock of the daily quotas stands at NOON (run at 23:59:50, two requests fell on two days)."""
+    monkeypatch.setattr("tasks.market_data.rate_limit.datetime", _AtNoon)
+    return NOON
