@@ -191,10 +191,9 @@ def start_command(interval: int | None, batch_size: int | None, max_workers: int
             sys.exit(1)
     click.echo(f"Price feed: {mode}, every {service.update_interval}s, batches of {service.batch_size}, "
                f"{workers} workers. Ctrl-C stops it.")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Celery's beat and pool stop on Ctrl-C; embedded returns itself
         service.start_price_feed(max_workers=workers, loglevel="DEBUG" if verbose else "INFO")
-    except KeyboardInterrupt:
-        click.echo("Price feed stopped.")
+    click.echo("Price feed stopped.")
 
 
 def exchange_lines(exchanges: dict[str, dict[str, Any]]) -> list[str]:

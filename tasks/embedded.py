@@ -8,6 +8,7 @@ gunicorn without REDIS_URL starts no feed (each worker would have its own bus), 
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -122,11 +123,16 @@ class EmbeddedFeed:
         self.greenlets = []
 
     def run_forever(self) -> None:
-        """Run in the foreground until interrupted."""
+        """Run in the foreground until SIGINT or SIGTERM (main thread only)."""
+        # The hub's handlers only set `stopping`: Python's default SIGINT raises KeyboardInterrupt in whichever
+        # greenlet runs at that instant (a cycle's, mid-commit), which could leave the loop running.
+        handlers = [gevent.signal_handler(number, self.stopping.set) for number in (signal.SIGINT, signal.SIGTERM)]
         self.start()
         try:
             self.stopping.wait()
         finally:
+            for handler in handlers:
+                handler.cancel()
             self.stop()
 
 

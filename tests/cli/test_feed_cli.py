@@ -228,7 +228,8 @@ def test_feed_start_runs_beat_and_workers_until_stopped(committed_env: dict[str,
 
 
 @pytest.mark.integration
-def test_feed_start_embedded_runs_the_loop(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_feed_start_embedded_runs_the_loop(tmp_path: Path, stop_signal: signal.Signals) -> None:
     env = service_env(f"sqlite:///{tmp_path / 'feed.db'}", None, "pwembedded", PRICEWIRE_INSTANCE_PATH=str(tmp_path))
     migrate = ManagedProcess([str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"], env, tmp_path / "migrate.log")
     assert migrate.start().process is not None and migrate.process.wait(timeout=60) == 0
@@ -236,7 +237,7 @@ def test_feed_start_embedded_runs_the_loop(tmp_path: Path) -> None:
     try:
         wait_for(lambda: set(seeded_quotes(env)) == set(DEMO_SYMBOLS) and min(seeded_quotes(env).values()) >= 2,
                  timeout=60, message="two embedded cycles")
-        feed.signal(signal.SIGINT)
+        feed.signal(stop_signal)  # Ctrl-C or a service manager's stop: the loop ends after its cycle
         assert feed.process is not None and feed.process.wait(timeout=30) == 0
         assert "embedded (in-process, no broker)" in feed.log() and "Price feed stopped." in feed.log()
     finally:
