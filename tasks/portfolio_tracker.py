@@ -11,7 +11,7 @@ from infra.revaluation import position_data, revalue_for_symbols, valuation_limi
 from models.base import utcnow
 from models.holders import fx_symbols_for_tracked_portfolios
 from models.portfolio import Portfolio, Position
-from models.portfolio_loading import LoadedBatch, load_portfolios, with_prices
+from models.portfolio_loading import LoadedBatch, day_start_of, load_portfolios, with_prices
 from models.portfolio_valuation import update_data, value_batch
 from models.valuation import value_position
 
@@ -38,7 +38,7 @@ class PortfolioTracker:
         self.tracked.discard(_id(portfolio))
 
     def _batch(self, portfolio_id: int, prices: Mapping[str, Decimal], now: datetime) -> LoadedBatch:
-        batch = load_portfolios([portfolio_id])
+        batch = load_portfolios([portfolio_id], day_start_of(now))
         if portfolio_id not in batch.portfolios:
             raise LookupError(f"portfolio {portfolio_id} does not exist")
         return with_prices(batch, {k.upper(): Decimal(v) for k, v in prices.items()}, now)
