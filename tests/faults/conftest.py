@@ -115,23 +115,44 @@ class SeqClient:
 
     def _connect(self) -> WsClient:
         ws = WsClient(self.urls[-1], token=self.token)
-        ws.expect_type("connection")
-        for symbol in DEMO_SYMBOLS:
-            seen = self.seqs[symbol]
-            data: dict[str, Any] = {"symbol": symbol}
-            if seen:
-                data["last_seq"] = seen[-1]
-            ws.send("subscribe_asset", data)
-            ws.expect_type("subscribed", channel=asset_channel(symbol))
+        try:
+            ws.expect_type("connection")
+            for symbol in DEMO_SYMBOLS:
+                seen = self.seqs[symbol]
+                data: dict[str, Any] = {"symbol": symbol}
+                if seen:
+                    data["last_seq"] = seen[-1]
+                ws.send("subscribe_asset", data)
+                self._await_ack(ws, asset_channel(symbol))
+        except BaseException:
+            ws.close()  # a half-made attempt must not stay subscribed on the server
+            raise
         return ws
+
+    def _await_ack(self, ws: WsClient, channel: str) -> None:
+        """Read until the ack of `channel`, keeping every asset update that comes first.
+
+        Updates of the symbols subscribed so far (snapshots, replays, live ones) arrive before this ack; dropping
+        them lost a batch published while a reconnecting client was still resubscribing.
+        """
+
+        def ack(message: dict[str, Any]) -> bool:
+            self._keep(message)
+            return bool(message["type"] == "subscribed" and message["data"].get("channel") == channel)
+
+        ws.expect(ack, what=f"subscribed {channel}")
+
+    def _keep(self, message: dict[str, Any]) -> None:
+        """Record the seq of an asset_update."""
+        data = message.get("data") or {}
+        if message["type"] == "asset_update" and data.get("symbol") in self.seqs:
+            self.seqs[data["symbol"]].append(int(data["seq"]))
 
     def pump(self, seconds: float = 0.5) -> None:
         """Read what arrived; reconnect (resuming) once when the server closed the socket."""
         try:
             while (message := self.ws.receive(seconds)) is not None:
-                data = message.get("data") or {}
-                if message["type"] == "asset_update" and data.get("symbol") in self.seqs:
-                    self.seqs[data["symbol"]].append(int(data["seq"]))
+                self._keep(message)
         except Closed as closed:
             self.closes.append(int(closed.args[0]))
             self.ws.close()
