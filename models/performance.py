@@ -24,6 +24,7 @@ from models.ledger import FLOW_TYPES, external_flow
 from models.ledger_store import entry_of
 from models.market import Asset
 from models.portfolio import Portfolio, PortfolioValue, Transaction
+from models.portfolio_loading import day_start_of
 from models.returns import Flow, PeriodBasis, daily_values, live_returns, period_basis
 from protocol.wire import iso
 
@@ -174,7 +175,7 @@ def returns_block(bases: Mapping[str, PeriodBasis], now: datetime, value: Decima
 
 def performance(portfolio_id: int, period: str, now: datetime, current_value: Decimal, base: str) -> dict[str, Any]:
     """TWR, MWR and the day-end value series (with each day's flows) of one period, ending now at current_value."""
-    day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    day_start = day_start_of(now)
     basis = compute_bases([portfolio_id], day_start)[portfolio_id][period]
     today = flows_of([portfolio_id], day_start)[portfolio_id]
     twr, mwr, log_rate = live_returns(basis, now, current_value, today)
@@ -203,7 +204,7 @@ def batch_returns(items: Mapping[int, tuple[Mapping[str, Any] | None, Iterable[F
     Bases not cached for today are computed for all such portfolios at once (three queries) and,
     with `store`, cached in portfolios.returns_basis (one more statement).
     """
-    day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    day_start = day_start_of(now)
     bases = {pid: bases_from_json(cached, day_start) for pid, (cached, _) in items.items() if pid in values}
     missing = [pid for pid, found in bases.items() if found is None]
     computed = compute_bases(missing, day_start)

@@ -19,7 +19,7 @@ way to serve stale inputs, which is why every writer moves it in its own transac
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -38,7 +38,7 @@ from models.portfolio_loading import (
     with_day_activity,
 )
 from models.returns import Flow
-from models.valuation import PortfolioInput, PositionInput
+from models.valuation import PortfolioInput
 from protocol.wire import iso
 
 
@@ -117,15 +117,12 @@ def _priced(entry: _Entry, quotes: Mapping[str, Any]) -> PortfolioInput:
     positions = []
     for p in entry.inputs.positions:
         q = quotes[p.symbol]
-        positions.append(PositionInput(
-            position_id=p.position_id, symbol=p.symbol, quantity=p.quantity, cost_basis=p.cost_basis,
-            currency=q.currency, price=q.price, previous_close=q.previous_close, price_as_of=q.last_updated,
-            last_published_value=entry.last_published.get(p.position_id), cost_basis_base=p.cost_basis_base,
-            opening_quantity=p.opening_quantity, day_flow=p.day_flow, day_flow_base=p.day_flow_base,
-            exchange=q.mic, exchange_timezone=q.timezone,
+        # replace(): a warm entry keeps every field a cold load (portfolio_loading.load_rows) sets.
+        positions.append(replace(
+            p, currency=q.currency, price=q.price, previous_close=q.previous_close, price_as_of=q.last_updated,
+            last_published_value=entry.last_published.get(p.position_id), exchange=q.mic, exchange_timezone=q.timezone,
         ))
-    held = entry.inputs
-    return PortfolioInput(held.portfolio_id, held.name, held.base_currency, tuple(positions), held.cash, held.income)
+    return replace(entry.inputs, positions=tuple(positions))
 
 
 def load_portfolios_cached(portfolio_ids: Iterable[int], day_start: datetime,
