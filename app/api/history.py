@@ -15,14 +15,20 @@ MAX_HISTORY_DAYS = 365
 MAX_HISTORY_POINTS = 2000
 
 
-def parse_days(raw: str | None, default: int) -> int | None:
-    """The `days` query argument as 1..MAX_HISTORY_DAYS (`default` when absent), or None when invalid."""
+def parse_bounded_int(raw: str | None, default: int, maximum: int) -> int | None:
+    """A query argument as a whole number 1..maximum (`default` when absent), or None when invalid."""
     if raw is None:
         return default
     text = raw.strip()
-    if not text.isdigit() or len(text) > 4 or not 1 <= int(text) <= MAX_HISTORY_DAYS:
+    # ASCII digits only ("²".isdigit() is true, int("²") raises) and no longer than `maximum` (no 4,300-digit int).
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(maximum)) or not 1 <= int(text) <= maximum:
         return None
     return int(text)
+
+
+def parse_days(raw: str | None, default: int) -> int | None:
+    """The `days` query argument as 1..MAX_HISTORY_DAYS (`default` when absent), or None when invalid."""
+    return parse_bounded_int(raw, default, MAX_HISTORY_DAYS)
 
 
 DAYS_ERROR = {"error": f"days must be a whole number from 1 to {MAX_HISTORY_DAYS}"}

@@ -10,6 +10,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from app.api import blueprint
+from app.api.history import parse_bounded_int
 from app.api.monitoring import json_response
 from app.extensions import db, login_required
 from infra.revaluation import revalue_portfolios, valuation_limits
@@ -101,20 +102,14 @@ def remove_portfolio(portfolio_id: int) -> Response:
     return Response(status=204)
 
 
-def _page_arg(name: str, default: int, maximum: int) -> int | None:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    return int(raw) if raw.isdigit() and 1 <= int(raw) <= maximum else None
-
-
 @blueprint.get("/api/portfolios/<id:portfolio_id>/transactions")
 @login_required
 def list_transactions(portfolio_id: int) -> Response:
     """The ledger, newest first, `per_page` (1..500, default 100) at a time from `page` 1."""
     if owned_portfolio(current_user.id, portfolio_id) is None:
         return json_response(NOT_FOUND, 404)
-    page, per_page = _page_arg("page", 1, 10**6), _page_arg("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
+    page = parse_bounded_int(request.args.get("page"), 1, 10**6)
+    per_page = parse_bounded_int(request.args.get("per_page"), DEFAULT_PER_PAGE, MAX_PER_PAGE)
     if page is None or per_page is None:
         field = "page" if page is None else "per_page"
         return json_response({"error": f"{field} must be a whole number of at least 1", "fields": {field: "bad"}},

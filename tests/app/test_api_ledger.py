@@ -128,7 +128,8 @@ def test_paging_patch_delete_portfolio_and_others_get_404(alice: FlaskClient) ->
         _buy(alice, pid, note=f"n{n}", executed_at=(DAY + timedelta(minutes=n)).isoformat())
     page = alice.get(f"/api/portfolios/{pid}/transactions?per_page=2&page=2").json
     assert (page["total"], [t["note"] for t in page["transactions"]]) == (3, ["n0"])  # newest first
-    assert alice.get(f"/api/portfolios/{pid}/transactions?per_page=0").status_code == 400
+    for bad in ("per_page=0", "per_page=501", "page=²", "page=" + "9" * 5000):  # never a 500
+        assert alice.get(f"/api/portfolios/{pid}/transactions?{bad}").status_code == 400
     assert alice.patch(f"/api/portfolios/{pid}", json={"name": "Renamed"}).json["name"] == "Renamed"
     assert alice.patch(f"/api/portfolios/{pid}", json={"base_currency": "EUR"}).json["fields"] == {
         "base_currency": "cannot change once the ledger has transactions"}

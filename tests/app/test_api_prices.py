@@ -165,7 +165,7 @@ def test_history_of_asset_without_points_is_empty(client: FlaskClient) -> None:
     assert client.get("/api/prices/MSFT/history?days=1").json["history"] == []
 
 
-@pytest.mark.parametrize("days", ["0", "366", "-1", "abc", "1.5", ""])
+@pytest.mark.parametrize("days", ["0", "366", "-1", "abc", "1.5", "", "²", "٣", "9" * 5000])
 def test_history_rejects_bad_days(client: FlaskClient, days: str) -> None:
     login(client)
     add_history("AAPL", [1])
