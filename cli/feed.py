@@ -6,6 +6,7 @@ Exit codes: 0 done; 1 every symbol failed (or the feed's store/broker is unreach
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import re
@@ -108,7 +109,7 @@ def update_command(*, symbol_options: tuple[str, ...], more_symbols: tuple[str, 
             return
     manager = pipeline.get_manager(app)
     if dry_run:  # a manager without the quote cache: a dry run leaves no trace, not even cached quotes
-        manager = build_data_source_manager(settings.as_config() | {"REALTIME_CACHE_TIMEOUT": 0},
+        manager = build_data_source_manager(dataclasses.replace(settings, realtime_cache_timeout=0).as_config(),
                                             get_feed_status(app).client)
     processor = BatchPriceProcessor(settings.realtime_batch_size, settings.realtime_max_workers, True,
                                     app=app, dry_run=dry_run, publish=broadcast, force=True, manager=manager)

@@ -12,7 +12,6 @@ nothing is rounded away when stored.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,13 +19,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from models.base import FX_RATE, MONEY
-from models.currency import MINOR_UNIT_CURRENCIES
+from models.currency import MINOR_UNIT_CURRENCIES, is_currency_code
 from models.ledger import CASH_TYPES, NEEDS_SYMBOL, TYPES
 from protocol.codes import ProtocolError
 from protocol.symbols import normalize_symbol
 
 FIELDS = ("type", "symbol", "quantity", "price", "currency", "fees", "executed_at", "fx_rate", "note")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 # A trade stamped a little ahead of this server's clock is fine; one days ahead is a typo.
 FUTURE_TOLERANCE = timedelta(days=1)
 
@@ -80,7 +78,7 @@ def parse_currency(value: object) -> str:
     code = value.strip()
     if code in MINOR_UNIT_CURRENCIES:
         return code
-    if not _CURRENCY.match(code.upper()):
+    if not is_currency_code(code.upper()):
         raise ValueError(f"not a currency code: {code[:12]!r}")
     return code.upper()
 
