@@ -66,15 +66,14 @@ def token_owners(token_hashes: Iterable[str]) -> dict[str, int]:
     return {str(token_hash): int(user_id) for token_hash, user_id in rows}
 
 
-def token_identity(token: str, owners: TokenOwners | None = None) -> Identity | None:
-    """The user of an API token (stored hashed), or None; `owners` looks hashes up (default: one query now)."""
+def token_identity(token: str, owners: TokenOwners) -> Identity | None:
+    """The user of an API token (stored hashed), or None; `owners` looks hashes up (shared, batched)."""
     token_hash = ApiToken.hash_token(token)
-    user_id = token_owners([token_hash]).get(token_hash) if owners is None else owners(token_hash)
+    user_id = owners(token_hash)
     return None if user_id is None else Identity(int(user_id), "token", token_hash)
 
 
-def authenticate(request: Request, allowed_origins: Iterable[str],
-                 owners: TokenOwners | None = None) -> Identity | Rejection:
+def authenticate(request: Request, allowed_origins: Iterable[str], owners: TokenOwners) -> Identity | Rejection:
     """Decide before the handshake; the caller must db.session.remove() afterwards."""
     has_auth_header = "Authorization" in request.headers
     token = bearer_token(request)
@@ -102,25 +101,14 @@ def authorised(identities: Iterable[Identity]) -> dict[Identity, bool]:
     wanted = list(dict.fromkeys(identities))
     hashes = [i.token_hash for i in wanted if i.method == "token" and i.token_hash is not None]
     users = [i.user_id for i in wanted if i.method != "token"]
-    tokens: set[tuple[str, int]] = set()
-    if hashes:
-        tokens = {(str(h), int(u)) for h, u in db.session.execute(
-            select(ApiToken.token_hash, ApiToken.user_id).where(ApiToken.token_hash.in_(hashes)))}
+    tokens = token_owners(hashes)
     existing: set[tuple[int, int | None]] = set()
     if users:  # a session stays valid while its user's session_version is the one seen at the handshake
         existing = {(int(u), v) for u, v in db.session.execute(
             select(User.id, User.session_version).where(User.id.in_(users)))}
-    return {i: ((i.token_hash or "", i.user_id) in tokens if i.method == "token"
+    return {i: (tokens.get(i.token_hash or "") == i.user_id if i.method == "token"
                 else (i.user_id, i.session_version) in existing)
             for i in wanted}
-
-
-def still_authorised(identity: Identity) -> bool:
-    """True while the user exists and the token is not revoked or the session version unchanged. Short session."""
-    try:
-        return authorised([identity])[identity]
-    finally:
-        db.session.remove()
 
 
 def portfolio_owners(portfolio_ids: Iterable[int]) -> dict[int, int]:
@@ -132,11 +120,3 @@ def portfolio_owners(portfolio_ids: Iterable[int]) -> dict[int, int]:
         return {}
     rows = db.session.execute(select(Portfolio.id, Portfolio.user_id).where(Portfolio.id.in_(wanted)))
     return {int(pid): int(owner) for pid, owner in rows}
-
-
-def may_read_portfolio(identity: Identity, portfolio_id: int) -> bool:
-    """True when the user owns the portfolio (missing and foreign are the same answer). Short session."""
-    try:
-        return portfolio_owners([portfolio_id]).get(portfolio_id) == identity.user_id
-    finally:
-        db.session.remove()
